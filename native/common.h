@@ -1,0 +1,66 @@
+// Shared pieces of the kdistill addon: how tensors and other libtorch objects cross into
+// JavaScript, and how C++ exceptions become JavaScript errors instead of aborting the process.
+#pragma once
+#include <napi.h>
+#include <torch/torch.h>
+#include <torch/script.h>
+
+namespace kd {
+
+// A tensor handle: a JS External owning one of these. dispose() resets `t`, the GC finalizer
+// deletes the box. A reset box means "disposed" and is reported as such when used again.
+struct TensorBox {
+  at::Tensor t;
+};
+
+extern const napi_type_tag kTensorTag;
+extern const napi_type_tag kGeneratorTag;
+extern const napi_type_tag kModuleTag;
+extern const napi_type_tag kOptimizerTag;
+
+Napi::Value wrapTensor(Napi::Env env, at::Tensor t);
+at::Tensor& unwrapTensor(const Napi::Value& v, const char* what = "tensor");
+bool isTensorHandle(const Napi::Value& v);
+
+// Generic owned-object handle for modules, optimizers and generators.
+template <typename T>
+Napi::Value wrapObject(Napi::Env env, T* obj, const napi_type_tag* tag) {
+  auto ext = Napi::External<T>::New(env, obj, [](Napi::Env, T* p) { delete p; });
+  napi_type_tag_object(env, ext, tag);
+  return ext;
+}
+
+template <typename T>
+T* unwrapObject(const Napi::Value& v, const napi_type_tag* tag, const char* what) {
+  bool ok = false;
+  if (v.IsExternal()) napi_check_object_type_tag(v.Env(), v, tag, &ok);
+  if (!ok) throw Napi::TypeError::New(v.Env(), std::string("expected a ") + what + " handle");
+  return v.As<Napi::External<T>>().Data();
+}
+
+c10::ScalarType scalarTypeFromCode(int code);
+int codeFromScalarType(c10::ScalarType st);
+std::vector<int64_t> toIntVector(const Napi::Value& v, const char* what);
+Napi::Value ivalueToJs(Napi::Env env, const c10::IValue& v);
+
+// Every exported function runs inside this, so c10::Error and std::exception become JS errors.
+template <typename F>
+Napi::Value guarded(const Napi::CallbackInfo& info, F&& body) {
+  try {
+    return body();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const c10::Error& e) {
+    throw Napi::Error::New(info.Env(), e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), e.what());
+  }
+}
+
+void initTensor(Napi::Env env, Napi::Object exports);
+void initDispatch(Napi::Env env, Napi::Object exports);
+void initAutograd(Napi::Env env, Napi::Object exports);
+void initOptim(Napi::Env env, Napi::Object exports);
+void initJit(Napi::Env env, Napi::Object exports);
+
+}  // namespace kd

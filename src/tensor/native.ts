@@ -1,0 +1,86 @@
+// Loads the compiled libtorch addon (built by `npm install` into build/Release).
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Opaque handle to a native object (tensor, module, optimizer, generator). */
+export type Handle = { readonly __handle: unique symbol };
+
+export interface NativeAddon {
+  torchVersion: string;
+  manualSeed(seed: number): void;
+  setNumThreads(n: number): void;
+  getNumThreads(): number;
+  setNumInteropThreads(n: number): void;
+  generatorCreate(seed: number): Handle;
+  generatorSeed(g: Handle, seed: number): void;
+  getRngState(g: Handle | null): Handle;
+  setRngState(g: Handle | null, state: Handle): void;
+  fromBuffer(data: ArrayBufferView, shape: number[], dtype: number): Handle;
+  toBuffer(t: Handle): ArrayBufferView;
+  item(t: Handle): number | boolean;
+  shape(t: Handle): number[];
+  dtype(t: Handle): number;
+  numel(t: Handle): number;
+  dim(t: Handle): number;
+  dispose(t: Handle): void;
+  isDisposed(t: Handle): boolean;
+  toString(t: Handle): string;
+  storageBytes(t: Handle): number;
+  isContiguous(t: Handle): boolean;
+  opFind(name: string, overload: string): number;
+  opSchema(id: number): string;
+  opCall(id: number, args: unknown[], discard?: boolean): unknown;
+  backward(ts: Handle[], grads: Handle[] | null, retainGraph?: boolean, createGraph?: boolean, inputs?: Handle[] | null): void;
+  grad(outs: Handle[], ins: Handle[], gradOuts: (Handle | null)[] | null, retainGraph: boolean | undefined, createGraph: boolean, allowUnused: boolean): (Handle | null)[];
+  getGrad(t: Handle): Handle | null;
+  setGrad(t: Handle, g: Handle | null): void;
+  setRequiresGrad(t: Handle, b: boolean): void;
+  requiresGrad(t: Handle): boolean;
+  isLeaf(t: Handle): boolean;
+  retainGrad(t: Handle): void;
+  gradFnName(t: Handle): string | null;
+  setGradEnabled(b: boolean): boolean;
+  isGradEnabled(): boolean;
+  optimCreate(kind: string, groups: { params: Handle[]; [k: string]: unknown }[], defaults: Record<string, unknown>): Handle;
+  optimStep(o: Handle): void;
+  optimZeroGrad(o: Handle, setToNone: boolean): void;
+  optimSetLr(o: Handle, lr: number, group?: number): void;
+  optimGetLr(o: Handle): number[];
+  optimSave(o: Handle): Buffer;
+  optimLoad(o: Handle, b: Buffer): void;
+  jitLoad(path: string): Handle;
+  jitCallMethod(m: Handle, name: string, inputs: unknown[]): unknown;
+  jitNamedParameters(m: Handle): [string, Handle][];
+  jitNamedBuffers(m: Handle): [string, Handle][];
+  jitNamedModules(m: Handle): [string, string][];
+  jitSubmodule(m: Handle, path: string): Handle;
+  jitSetTraining(m: Handle, b: boolean): void;
+  jitIsTraining(m: Handle): boolean;
+  jitMethodNames(m: Handle): string[];
+}
+
+/** The package root: where package.json and build/ live (dist/src/tensor -> three levels up). */
+export const packageRoot = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'binding.gyp'))) return dir;
+    dir = resolve(dir, '..');
+  }
+  throw new Error('kdistill: cannot find the package root (binding.gyp) above ' + fileURLToPath(import.meta.url));
+})();
+
+function load(): NativeAddon {
+  const path = join(packageRoot, 'build', 'Release', 'kdistill.node');
+  if (!existsSync(path)) {
+    throw new Error(
+      `kdistill: the native addon is not built (${path} is missing).\n` +
+        `Install libtorch (Debian: apt-get install libtorch-dev libopenblas0-pthread, or set LIBTORCH=/path/to/libtorch) ` +
+        `and run \`npm install\` (or \`npm rebuild kdistill\`).`,
+    );
+  }
+  return createRequire(import.meta.url)(path) as NativeAddon;
+}
+
+export const native: NativeAddon = load();

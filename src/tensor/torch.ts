@@ -1,0 +1,55 @@
+// The `torch` namespace: what a PyTorch user would reach for, in camelCase.
+import { native } from './native.js';
+import * as factories from './factories.js';
+import * as autograd from './autograd.js';
+import * as functional from './functional.js';
+import * as jit from './jit.js';
+import { SGD, Adam, AdamW, Optimizer } from '../optim/optimizer.js';
+import { Generator, Tensor } from './tensor.js';
+import { tidy, keep } from './scope.js';
+
+/** Seeds the global generator (and so dropout, rand*, shuffles that use it). */
+export function manualSeed(seed: number): void {
+  native.manualSeed(seed);
+}
+/** Intra-op threads used by libtorch kernels. */
+export function setNumThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`setNumThreads: expected a positive integer, got ${n}`);
+  native.setNumThreads(n);
+}
+export function getNumThreads(): number {
+  return native.getNumThreads();
+}
+/** The global generator's state (a uint8 tensor) and its restore, for exact resumption. */
+export function getRngState(): Tensor {
+  return new Tensor(native.getRngState(null));
+}
+export function setRngState(state: Tensor): void {
+  native.setRngState(null, state.handle);
+}
+export function dispose(...ts: (Tensor | Tensor[] | null | undefined)[]): void {
+  for (const t of ts.flat()) t?.dispose();
+}
+
+export const torch = {
+  ...factories,
+  Tensor,
+  Generator,
+  noGrad: autograd.noGrad,
+  enableGrad: autograd.enableGrad,
+  setGradEnabled: autograd.setGradEnabled,
+  isGradEnabled: autograd.isGradEnabled,
+  autograd: { grad: autograd.grad, backward: autograd.backward },
+  nn: { functional },
+  jit: { load: jit.load },
+  optim: { SGD, Adam, AdamW, Optimizer },
+  tidy,
+  keep,
+  dispose,
+  manualSeed,
+  setNumThreads,
+  getNumThreads,
+  getRngState,
+  setRngState,
+  version: native.torchVersion,
+};
