@@ -1,0 +1,90 @@
+// The method contract (DESIGN.md section 3). A distillation method is one small file that
+// declares its hyper-parameters and computes, for one batch, named loss terms. The trainer sums
+// the terms, logs each one, and knows nothing else about the method.
+import type { Tensor } from '../tensor/tensor.js';
+import type { Module } from '../nn/module.js';
+import type { Teacher } from '../teachers/teacher.js';
+
+export interface HyperParam {
+  default: number | string | boolean;
+  description: string;
+  /** e.g. 'temperature', 'weight', 'epochs' */
+  unit?: string;
+  /** Inclusive numeric range, checked when an experiment file is validated. */
+  min?: number;
+  max?: number;
+  /** Allowed values for string parameters. */
+  choices?: string[];
+}
+
+export interface Batch {
+  x: Tensor;
+  /** Class labels (int64), or null on unlabeled transfer data. */
+  y: Tensor | null;
+}
+
+export interface StepInfo {
+  epoch: number; // 0-based
+  epochs: number;
+  step: number; // global step, 0-based
+  numClasses: number;
+}
+
+export interface LossContext {
+  student: Module;
+  teacher: Teacher | null;
+  batch: Batch;
+  info: StepInfo;
+  /** Student logits on batch.x, computed once by the trainer unless the method asked for features. */
+  studentLogits: Tensor;
+  /** Teacher logits on batch.x (from the teacher or the output cache), null without a teacher. */
+  teacherLogits: Tensor | null;
+  /** Requested intermediate outputs (see Method.features). */
+  studentFeatures: Record<string, Tensor>;
+  teacherFeatures: Record<string, Tensor>;
+}
+
+export interface Method {
+  /** Loss terms for one batch, each already weighted; the trainer minimises their sum. */
+  losses(ctx: LossContext): Record<string, Tensor>;
+  /** Extra trainable parts (connectors, discriminators): optimised, never exported. */
+  extraModules?(): Module[];
+  /** Intermediate outputs the method needs, by module path. */
+  features?: { student: string[]; teacher: string[] };
+}
+
+export type Params = Record<string, number | string | boolean>;
+
+export interface MethodSpec {
+  name: string;
+  summary: string;
+  /** Paper reference: authors, title, venue and year. */
+  paper: string;
+  needsTeacher: boolean;
+  params: Record<string, HyperParam>;
+  create(params: Params): Method;
+}
+
+/** Fills defaults and checks every given value against its declaration. */
+export function resolveParams(spec: MethodSpec, given: Params, where = `method '${spec.name}'`): Params {
+  const out: Params = {};
+  for (const k of Object.keys(given)) {
+    if (!(k in spec.params)) {
+      throw new Error(`${where}: unknown hyper-parameter '${k}' (known: ${Object.keys(spec.params).join(', ') || 'none'})`);
+    }
+  }
+  for (const [k, p] of Object.entries(spec.params)) {
+    const v = given[k] ?? p.default;
+    if (typeof v !== typeof p.default) throw new Error(`${where}: '${k}' must be a ${typeof p.default}, got ${JSON.stringify(v)}`);
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v)) throw new Error(`${where}: '${k}' must be a finite number, got ${v}`);
+      if (p.min !== undefined && v < p.min) throw new Error(`${where}: '${k}' must be >= ${p.min}, got ${v}`);
+      if (p.max !== undefined && v > p.max) throw new Error(`${where}: '${k}' must be <= ${p.max}, got ${v}`);
+    }
+    if (typeof v === 'string' && p.choices && !p.choices.includes(v)) {
+      throw new Error(`${where}: '${k}' must be one of ${p.choices.join(', ')}, got '${v}'`);
+    }
+    out[k] = v;
+  }
+  return out;
+}
