@@ -1,6 +1,16 @@
 // Shared pieces of the kdistill addon: how tensors and other libtorch objects cross into
 // JavaScript, and how C++ exceptions become JavaScript errors instead of aborting the process.
 #pragma once
+// Finalizers that run synchronously inside V8's garbage collection ("basic" finalizers, Node-API's
+// experimental version). With the stable version Node defers every finalizer to a later
+// event-loop turn, so a synchronous training loop (thousands of steps, no await) piled up the
+// bookkeeping of every tensor handle it created, disposed or not: ~300 bytes to 2 KB per handle,
+// hundreds of MB over a long run. Our finalizers only free C++ objects and never call into
+// JavaScript, which is exactly what basic finalizers allow. (binding.gyp passes NAPI_VERSION=8;
+// this header overrides it for every translation unit, since each includes it first.)
+#undef NAPI_VERSION
+#define NAPI_EXPERIMENTAL
+#define NAPI_VERSION 2147483647 /* NAPI_VERSION_EXPERIMENTAL */
 #include <napi.h>
 #include <torch/torch.h>
 #include <torch/script.h>
@@ -25,7 +35,7 @@ bool isTensorHandle(const Napi::Value& v);
 // Generic owned-object handle for modules, optimizers and generators.
 template <typename T>
 Napi::Value wrapObject(Napi::Env env, T* obj, const napi_type_tag* tag) {
-  auto ext = Napi::External<T>::New(env, obj, [](Napi::Env, T* p) { delete p; });
+  auto ext = Napi::External<T>::New(env, obj, [](Napi::BasicEnv, T* p) { delete p; });
   napi_type_tag_object(env, ext, tag);
   return ext;
 }

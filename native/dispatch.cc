@@ -103,7 +103,7 @@ c10::IValue jsToIValue(Napi::Env env, const Napi::Value& v, const c10::TypePtr& 
 }  // namespace
 
 Napi::Value ivalueToJs(Napi::Env env, const c10::IValue& v) {
-  if (v.isTensor()) return wrapTensor(env, v.toTensor());
+  if (v.isTensor()) return v.toTensor().defined() ? wrapTensor(env, v.toTensor()) : env.Null();
   if (v.isNone()) return env.Null();
   if (v.isBool()) return Napi::Boolean::New(env, v.toBool());
   if (v.isInt()) return Napi::Number::New(env, static_cast<double>(v.toInt()));

@@ -1,5 +1,6 @@
 // Tensor handles: creation from typed arrays, read-back, metadata and disposal.
 #include "common.h"
+#include <atomic>
 #include <cstring>
 #include <sstream>
 
@@ -7,9 +8,17 @@ namespace kd {
 
 const napi_type_tag kTensorTag = {0x6b646973744c5431ULL, 0x74656e736f72a001ULL};
 
+// Handles that hold a tensor (created and neither disposed nor collected): the number a
+// training loop must keep flat. Only the JS thread touches it; atomic for safety.
+static std::atomic<int64_t> gLiveTensors{0};
+
 Napi::Value wrapTensor(Napi::Env env, at::Tensor t) {
+  if (t.defined()) gLiveTensors++;
   auto* box = new TensorBox{std::move(t)};
-  auto ext = Napi::External<TensorBox>::New(env, box, [](Napi::Env, TensorBox* b) { delete b; });
+  auto ext = Napi::External<TensorBox>::New(env, box, [](Napi::BasicEnv, TensorBox* b) {
+    if (b->t.defined()) gLiveTensors--;
+    delete b;
+  });
   napi_type_tag_object(env, ext, &kTensorTag);
   return ext;
 }
@@ -140,8 +149,22 @@ static Napi::Value Dim(const Napi::CallbackInfo& info) {
 }
 
 static Napi::Value Dispose(const Napi::CallbackInfo& info) {
-  if (isTensorHandle(info[0])) info[0].As<Napi::External<TensorBox>>().Data()->t.reset();
+  if (isTensorHandle(info[0])) {
+    auto* box = info[0].As<Napi::External<TensorBox>>().Data();
+    if (box->t.defined()) {
+      box->t.reset();
+      gLiveTensors--;
+    }
+  }
   return info.Env().Undefined();
+}
+
+static Napi::Value LiveTensors(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(gLiveTensors.load()));
+}
+
+static Napi::Value Device(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value { return Napi::String::New(info.Env(), unwrapTensor(info[0]).device().str()); });
 }
 
 static Napi::Value IsDisposed(const Napi::CallbackInfo& info) {
@@ -179,6 +202,8 @@ void initTensor(Napi::Env env, Napi::Object exports) {
   exports.Set("dim", Napi::Function::New(env, Dim));
   exports.Set("dispose", Napi::Function::New(env, Dispose));
   exports.Set("isDisposed", Napi::Function::New(env, IsDisposed));
+  exports.Set("liveTensors", Napi::Function::New(env, LiveTensors));
+  exports.Set("device", Napi::Function::New(env, Device));
   exports.Set("toString", Napi::Function::New(env, ToString));
   exports.Set("storageBytes", Napi::Function::New(env, StorageBytes));
   exports.Set("isContiguous", Napi::Function::New(env, IsContiguous));

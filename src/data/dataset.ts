@@ -1,5 +1,12 @@
 // An in-memory labelled dataset: what readers produce and loaders batch.
 
+/** A file a dataset was read from, for run records. */
+export interface DataSourceFile {
+  readonly path: string;
+  readonly bytes: number;
+  readonly sha256: string;
+}
+
 export interface Dataset {
   /** Identifies the data for caches and run records, e.g. 'fashion-mnist/train'. */
   readonly name: string;
@@ -12,4 +19,16 @@ export interface Dataset {
   readonly size: number;
   readonly numClasses: number;
   readonly classNames?: string[];
+  /** Files the data came from (readers fill this in; subsets inherit it). */
+  readonly sources?: DataSourceFile[];
+  /**
+   * For a subset: the dataset it was ultimately cut from and, per sample, its index there, so
+   * per-sample caches (e.g. teacher logits) computed on the full data can be looked up.
+   */
+  readonly origin?: { readonly name: string; readonly indices: Int32Array };
+}
+
+/** Number of float elements in one sample. */
+export function sampleSize(ds: Pick<Dataset, 'sampleShape'>): number {
+  return ds.sampleShape.reduce((a, b) => a * b, 1);
 }

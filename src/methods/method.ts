@@ -15,6 +15,8 @@ export interface HyperParam {
   max?: number;
   /** Allowed values for string parameters. */
   choices?: string[];
+  /** Numbers must be whole (epochs, seeds). */
+  integer?: boolean;
 }
 
 export interface Batch {
@@ -78,6 +80,7 @@ export function resolveParams(spec: MethodSpec, given: Params, where = `method '
     if (typeof v !== typeof p.default) throw new Error(`${where}: '${k}' must be a ${typeof p.default}, got ${JSON.stringify(v)}`);
     if (typeof v === 'number') {
       if (!Number.isFinite(v)) throw new Error(`${where}: '${k}' must be a finite number, got ${v}`);
+      if (p.integer && !Number.isInteger(v)) throw new Error(`${where}: '${k}' must be a whole number, got ${v}`);
       if (p.min !== undefined && v < p.min) throw new Error(`${where}: '${k}' must be >= ${p.min}, got ${v}`);
       if (p.max !== undefined && v > p.max) throw new Error(`${where}: '${k}' must be <= ${p.max}, got ${v}`);
     }
@@ -87,4 +90,16 @@ export function resolveParams(spec: MethodSpec, given: Params, where = `method '
     out[k] = v;
   }
   return out;
+}
+
+/** The labels of a batch, or a clear error for methods that cannot run on unlabeled data. */
+export function requireLabels(ctx: LossContext, method: string, why: string): Tensor {
+  if (ctx.batch.y === null) throw new Error(`method '${method}' needs labelled batches (${why}); this batch has no labels`);
+  return ctx.batch.y;
+}
+
+/** The teacher's logits, or a clear error when the run has no teacher. */
+export function requireTeacherLogits(ctx: LossContext, method: string): Tensor {
+  if (ctx.teacherLogits === null) throw new Error(`method '${method}' needs a teacher, but none was given`);
+  return ctx.teacherLogits;
 }

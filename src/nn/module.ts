@@ -36,8 +36,10 @@ export abstract class Module {
       throw new Error(`${this.constructor.name}: no submodule named ${unknown.map((n) => `'${n}'`).join(', ')}; ` +
         `known: ${[...known].filter(Boolean).join(', ')}`);
     }
+    // Capture matches absolute paths, so a model nested in a wrapper still answers to its own names.
+    const abs = (n: string): string => (this.path ? (n ? `${this.path}.${n}` : this.path) : n);
     const prev = capture;
-    const cap = new FeatureCapture(new Set(names));
+    const cap = new FeatureCapture(new Set(names.map(abs)));
     capture = cap;
     let output: Tensor;
     try {
@@ -47,7 +49,7 @@ export abstract class Module {
     }
     const features: Record<string, Tensor> = {};
     for (const n of names) {
-      const f = cap.features.get(n);
+      const f = cap.features.get(abs(n));
       if (!f) throw new Error(`${this.constructor.name}: submodule '${n}' did not run in forward()`);
       features[n] = f;
     }
@@ -121,6 +123,11 @@ export abstract class Module {
   freeze(): this {
     for (const p of this.parameters()) p.requiresGrad_(false);
     return this;
+  }
+
+  /** Frees every parameter and buffer now (they are exempt from tidy scopes); the module is unusable after. */
+  dispose(): void {
+    for (const [, t] of [...this.namedParameters(), ...this.namedBuffers()]) t.dispose();
   }
 
   // ---- state -------------------------------------------------------------------------

@@ -13,6 +13,10 @@ export function dtypeCode(d: DType): number {
   return c;
 }
 
+export function isDType(s: string): s is DType {
+  return Object.prototype.hasOwnProperty.call(CODES, s);
+}
+
 export function dtypeName(code: number): DType {
   const n = NAMES.get(code);
   if (!n) throw new TypeError(`unsupported dtype code ${code}`);

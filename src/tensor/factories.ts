@@ -27,7 +27,11 @@ function finish(t: Tensor, o: CreateOptions): Tensor {
  * one memcpy; `shape` defaults to 1-D). Numbers default to float32, booleans to bool.
  */
 export function tensor(data: NestedNumbers | ArrayBufferView, o: CreateOptions & { shape?: number[] } = {}): Tensor {
+  if (o.dtype !== undefined) dtypeCode(o.dtype); // a clear error for an unknown dtype name
   if (ArrayBuffer.isView(data)) {
+    // Node-API cannot read a view on a SharedArrayBuffer (worker-shared datasets): copy it out
+    // natively first (slice is a memcpy).
+    if (typeof SharedArrayBuffer !== 'undefined' && data.buffer instanceof SharedArrayBuffer) data = (data as Float32Array).slice();
     const natural = dtypeOfTypedArray(data);
     const shape = o.shape ?? [(data as Float32Array).length];
     const t = new Tensor(native.fromBuffer(data, shape, dtypeCode(natural === 'uint8' && o.dtype === 'bool' ? 'bool' : natural)));

@@ -26,6 +26,9 @@ export interface NativeAddon {
   dim(t: Handle): number;
   dispose(t: Handle): void;
   isDisposed(t: Handle): boolean;
+  /** Tensor handles created and neither disposed nor garbage-collected. */
+  liveTensors(): number;
+  device(t: Handle): string;
   toString(t: Handle): string;
   storageBytes(t: Handle): number;
   isContiguous(t: Handle): boolean;
@@ -80,6 +83,12 @@ function load(): NativeAddon {
         `and run \`npm install\` (or \`npm rebuild kdistill\`).`,
     );
   }
+  // OpenBLAS reads OPENBLAS_NUM_THREADS once, when it loads with the addon: set it first. Its own
+  // thread pool and libtorch's OpenMP threads oversubscribe the cores otherwise (measured on 2
+  // cores, bench/engine.ts --sweep: MLP step 2.2 ms with 1 BLAS thread vs 10-16 ms with 2, at 2
+  // libtorch threads). libtorch parallelises around its BLAS calls itself, so 1 costs little at 1
+  // thread. A value the user set (even empty, which OpenBLAS treats as unset) is kept.
+  if (process.env.OPENBLAS_NUM_THREADS === undefined) process.env.OPENBLAS_NUM_THREADS = '1';
   return createRequire(import.meta.url)(path) as NativeAddon;
 }
 

@@ -1,7 +1,7 @@
 // The Tensor class: a typed handle over a libtorch tensor, with PyTorch's method names in
 // camelCase. Every op goes through the addon's generic ATen dispatcher (see native/dispatch.cc).
 import { native, type Handle } from './native.js';
-import { dtypeCode, dtypeName, type DType, type TypedArray } from './dtype.js';
+import { dtypeCode, dtypeName, isDType, type DType, type TypedArray } from './dtype.js';
 import { track, keep as keepTracked } from './scope.js';
 
 const opIds = new Map<string, number>();
@@ -50,6 +50,9 @@ export function callInPlace(qual: string, ...args: unknown[]): void {
 }
 
 export type Scalar = number | boolean;
+/** A libtorch device string: 'cpu', 'cuda', 'cuda:1', ... */
+export type Device = 'cpu' | 'cuda' | `cuda:${number}` | (string & {});
+const DEVICE = /^(cpu|cuda|mps|meta|xpu|hip|ipu|xla|vulkan|ort|hpu|ve|fpga|lazy|mkldnn|opengl|opencl|ideep|privateuseone)(:\d+)?$/;
 export type TensorOrScalar = Tensor | number;
 
 type Reduction = { dim?: number | number[]; keepdim?: boolean };
@@ -99,6 +102,10 @@ export class Tensor {
   }
   get dtype(): DType {
     return dtypeName(native.dtype(this.handle));
+  }
+  /** The device the tensor lives on ('cpu'). */
+  get device(): string {
+    return native.device(this.handle);
   }
   get ndim(): number {
     return native.dim(this.handle);
@@ -182,8 +189,13 @@ export class Tensor {
   }
 
   // ---- conversion ----------------------------------------------------------------------
-  to(dtype: DType): Tensor {
-    return call('_to_copy', this, dtypeCode(dtype));
+  /** A copy converted to a dtype ('float64', ...) or moved to a device ('cpu', 'cuda:0', ...). */
+  to(target: DType | Device): Tensor {
+    if (isDType(target)) return call('_to_copy', this, dtypeCode(target));
+    if (!DEVICE.test(target)) {
+      throw new TypeError(`to('${String(target)}'): neither a dtype (float32, float64, int64, bool, ...) nor a device ('cpu', 'cuda:0', ...)`);
+    }
+    return call('_to_copy', this, null, null, target);
   }
   float(): Tensor { return this.to('float32'); }
   double(): Tensor { return this.to('float64'); }

@@ -27,6 +27,13 @@ export function getRngState(): Tensor {
 export function setRngState(state: Tensor): void {
   native.setRngState(null, state.handle);
 }
+/**
+ * Tensor handles alive right now (created, not disposed, not yet garbage-collected). A training
+ * loop whose steps run inside tidy() keeps this number flat.
+ */
+export function liveTensors(): number {
+  return native.liveTensors();
+}
 export function dispose(...ts: (Tensor | Tensor[] | null | undefined)[]): void {
   for (const t of ts.flat()) t?.dispose();
 }
@@ -46,6 +53,7 @@ export const torch = {
   tidy,
   keep,
   dispose,
+  liveTensors,
   manualSeed,
   setNumThreads,
   getNumThreads,

@@ -1,0 +1,341 @@
+// Engine benchmark (issue 2): the training-step time of a 784-256-256-10 MLP and a small CNN
+// (two 3x3 conv + 2x2 max-pool layers), batch 128, KD loss (CE + KL at T=4 against fixed teacher
+// logits), SGD with momentum — kdistill and PyTorch side by side, in one run, on this machine.
+//
+// Both engines run as long-lived worker processes (one per side and environment, because
+// OPENBLAS_NUM_THREADS is read when OpenBLAS loads). This process only orchestrates: it sends the
+// same request to each side in turn, alternating which side goes first, so slow drift of the
+// shared machine's load hits both equally. Each request = warm-up steps + timed steps = one "run";
+// we report the median of the runs' ms/step, and the spread (min–max).
+//
+//   node dist/bench/engine.js [--repeats 7] [--steps 30] [--warmup 5] [--threads 1,2]
+//        [--models mlp,cnn] [--loss kd|ce] [--sweep] [--out bench/results/engine.json]
+//   --sweep also compares OPENBLAS_NUM_THREADS = unset, 1, 2 (for both sides).
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createInterface, type Interface } from 'node:readline';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cpus, loadavg } from 'node:os';
+
+export const benchmark = { name: 'engine', description: 'training-step time of an MLP and a small CNN vs PyTorch' };
+
+const BATCH = 128;
+const T = 4;
+const ALPHA = 0.9;
+const SEED = 0;
+const TARGET = 1.1;
+const PYTHON = '/usr/bin/python3';
+
+type ModelName = 'mlp' | 'cnn';
+type LossKind = 'kd' | 'ce';
+interface Request { model: ModelName; threads: number; warmup: number; steps: number; loss: LossKind }
+interface Reply { ms: number[]; msPerStep: number; loss: number }
+interface Hello { OPENBLAS_NUM_THREADS?: string | null; defaultThreads: number; [k: string]: unknown }
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = (() => {
+  let dir = here;
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'binding.gyp'))) return dir;
+    dir = resolve(dir, '..');
+  }
+  throw new Error('bench/engine: cannot find the package root above ' + here);
+})();
+
+// ---------------------------------------------------------------------------------------
+// Worker: the kdistill side. Loaded lazily so the orchestrator never loads libtorch/OpenBLAS.
+// ---------------------------------------------------------------------------------------
+async function worker(): Promise<void> {
+  const { torch, F, tidy, manualSeed, setNumThreads, getNumThreads } = await import('../src/index.js');
+  type Tensor = InstanceType<typeof torch.Tensor>;
+
+  const uniform = (shape: number[], fanIn: number): Tensor => {
+    const b = 1 / Math.sqrt(fanIn);
+    return tidy(() => torch.rand(shape).mul(2 * b).sub(b)).requiresGrad_(true).keep();
+  };
+
+  interface Built { params: Tensor[]; x: Tensor; y: Tensor; teacher: Tensor; forward: (x: Tensor) => Tensor; opt: InstanceType<typeof torch.optim.SGD> }
+  function build(model: ModelName): Built {
+    manualSeed(SEED);
+    let params: Tensor[];
+    let x: Tensor;
+    let forward: (x: Tensor) => Tensor;
+    if (model === 'mlp') {
+      params = [
+        uniform([256, 784], 784), uniform([256], 784),
+        uniform([256, 256], 256), uniform([256], 256),
+        uniform([10, 256], 256), uniform([10], 256),
+      ];
+      x = torch.randn([BATCH, 784]).keep();
+      const [w1, b1, w2, b2, w3, b3] = params as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
+      forward = (x) => {
+        let h = F.relu(F.linear(x, w1, b1));
+        h = F.relu(F.linear(h, w2, b2));
+        return F.linear(h, w3, b3);
+      };
+    } else {
+      params = [
+        uniform([16, 1, 3, 3], 9), uniform([16], 9),
+        uniform([32, 16, 3, 3], 144), uniform([32], 144),
+        uniform([10, 32 * 7 * 7], 32 * 7 * 7), uniform([10], 32 * 7 * 7),
+      ];
+      x = torch.randn([BATCH, 1, 28, 28]).keep();
+      const [c1, d1, c2, d2, w, b] = params as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
+      forward = (x) => {
+        let h = F.maxPool2d(F.relu(F.conv2d(x, c1, d1, { stride: 1, padding: 1 })), 2);
+        h = F.maxPool2d(F.relu(F.conv2d(h, c2, d2, { stride: 1, padding: 1 })), 2);
+        return F.linear(h.flatten(1), w, b);
+      };
+    }
+    const y = torch.randint(0, 10, [BATCH]).keep();
+    const teacher = tidy(() => torch.randn([BATCH, 10]).mul(3)).keep();
+    const opt = new torch.optim.SGD(params, { lr: 0.01, momentum: 0.9 });
+    return { params, x, y, teacher, forward, opt };
+  }
+
+  function makeStep(m: Built, loss: LossKind): () => void {
+    const { x, y, teacher, forward, opt } = m;
+    return () => {
+      opt.zeroGrad(true);
+      tidy(() => {
+        const s = forward(x);
+        const ce = F.crossEntropy(s, y);
+        let l: Tensor = ce;
+        if (loss === 'kd') {
+          const kd = F.klDiv(F.logSoftmax(s.div(T), 1), F.logSoftmax(teacher.div(T), 1), { reduction: 'batchmean', logTarget: true });
+          l = ce.mul(1 - ALPHA).add(kd.mul(ALPHA * T * T));
+        }
+        l.backward();
+      });
+      opt.step();
+    };
+  }
+
+  const models = new Map<ModelName, Built>();
+  const defaultThreads = getNumThreads();
+  const hello: Hello = {
+    torch: torch.version,
+    defaultThreads,
+    OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? null,
+    pid: process.pid,
+  };
+  process.stdout.write(JSON.stringify({ hello }) + '\n');
+  const rl = createInterface({ input: process.stdin });
+  for await (const line of rl) {
+    if (!line.trim()) continue;
+    const req = JSON.parse(line) as Request & { quit?: boolean };
+    if (req.quit) break;
+    setNumThreads(req.threads);
+    let m = models.get(req.model);
+    if (!m) models.set(req.model, (m = build(req.model)));
+    const step = makeStep(m, req.loss);
+    for (let i = 0; i < req.warmup; i++) step();
+    const ms: number[] = [];
+    for (let i = 0; i < req.steps; i++) {
+      const t0 = performance.now();
+      step();
+      ms.push(performance.now() - t0);
+    }
+    // loss of the final parameters (cheap, outside the timed region)
+    const lossValue = tidy(() => F.crossEntropy(m!.forward(m!.x), m!.y).item());
+    const reply: Reply = { ms, msPerStep: ms.reduce((a, b) => a + b, 0) / ms.length, loss: lossValue };
+    process.stdout.write(JSON.stringify(reply) + '\n');
+  }
+  rl.close();
+}
+
+// ---------------------------------------------------------------------------------------
+// Orchestrator
+// ---------------------------------------------------------------------------------------
+class Worker {
+  readonly proc: ChildProcessWithoutNullStreams;
+  readonly lines: AsyncIterator<string>;
+  readonly rl: Interface;
+  stderr = '';
+  hello!: Hello;
+
+  constructor(readonly label: string, cmd: string, args: string[], env: NodeJS.ProcessEnv) {
+    this.proc = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.proc.stderr.on('data', (d: Buffer) => { this.stderr += d.toString(); });
+    this.rl = createInterface({ input: this.proc.stdout });
+    this.lines = this.rl[Symbol.asyncIterator]();
+  }
+  private async next(): Promise<unknown> {
+    for (;;) {
+      const r = await this.lines.next();
+      if (r.done) throw new Error(`${this.label} worker exited unexpectedly:\n${this.stderr}`);
+      const s = r.value.trim();
+      if (s.startsWith('{')) return JSON.parse(s);
+      if (s) process.stderr.write(`[${this.label}] ${s}\n`);
+    }
+  }
+  async start(): Promise<this> {
+    this.hello = ((await this.next()) as { hello: Hello }).hello;
+    return this;
+  }
+  async run(req: Request): Promise<Reply> {
+    this.proc.stdin.write(JSON.stringify(req) + '\n');
+    return (await this.next()) as Reply;
+  }
+  async stop(): Promise<void> {
+    this.proc.stdin.write(JSON.stringify({ quit: true }) + '\n');
+    this.proc.stdin.end();
+    await new Promise<void>((res) => {
+      if (this.proc.exitCode !== null) res();
+      else this.proc.on('exit', () => res());
+    });
+    this.rl.close();
+  }
+}
+
+/** OPENBLAS_NUM_THREADS setting: 'default' = what kdistill picks (the Python side gets the same value); '' = unset. */
+type BlasSetting = 'default' | 'unset' | string;
+
+function envFor(blas: BlasSetting, side: 'kd' | 'py', kdDefault: string | null): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.OMP_NUM_THREADS; // threads are set per request with set_num_threads on both sides
+  if (blas === 'default') {
+    if (side === 'py') {
+      if (kdDefault === null) delete env.OPENBLAS_NUM_THREADS;
+      else env.OPENBLAS_NUM_THREADS = kdDefault;
+    }
+  } else if (blas === 'unset') {
+    // kdistill's load() fills OPENBLAS_NUM_THREADS in only when it is absent; an empty value
+    // counts as set and is, for OpenBLAS, the same as unset (atoi('') = 0 -> its own default).
+    if (side === 'kd') env.OPENBLAS_NUM_THREADS = '';
+    else delete env.OPENBLAS_NUM_THREADS;
+  } else env.OPENBLAS_NUM_THREADS = blas;
+  return env;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  return n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
+}
+
+function parseArgs(argv: string[]): Map<string, string> {
+  const m = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('--')) continue;
+    const eq = a.indexOf('=');
+    if (eq > 0) m.set(a.slice(2, eq), a.slice(eq + 1));
+    else if (i + 1 < argv.length && !argv[i + 1]!.startsWith('--')) m.set(a.slice(2), argv[++i]!);
+    else m.set(a.slice(2), 'true');
+  }
+  return m;
+}
+
+interface Row {
+  model: ModelName; threads: number; blas: string; loss: LossKind;
+  kdistill: { medianMs: number; minMs: number; maxMs: number; runs: number[] };
+  pytorch: { medianMs: number; minMs: number; maxMs: number; runs: number[] };
+  ratio: number; ratioRuns: number[]; pass: boolean;
+}
+
+async function orchestrate(args: Map<string, string>): Promise<void> {
+  const repeats = Number(args.get('repeats') ?? 7);
+  const warmup = Number(args.get('warmup') ?? 5);
+  const stepsArg = args.get('steps');
+  const threadsList = (args.get('threads') ?? '1,2').split(',').map(Number);
+  const models = (args.get('models') ?? 'mlp,cnn').split(',') as ModelName[];
+  const loss = (args.get('loss') ?? 'kd') as LossKind;
+  const sweep = args.has('sweep');
+  const blasList: BlasSetting[] = args.has('blas') ? args.get('blas')!.split(',') : sweep ? ['unset', '1', '2'] : ['default'];
+  const out = resolve(root, args.get('out') ?? (sweep ? 'bench/results/engine-sweep.json' : 'bench/results/engine.json'));
+  // steps per run: enough for ~0.1-0.3 s of work per run on each side
+  const stepsFor = (m: ModelName): number => Number(stepsArg ?? (m === 'mlp' ? 60 : 8));
+
+  const kdScript = fileURLToPath(import.meta.url);
+  const pyScript = join(root, 'bench', 'python', 'engine.py');
+  const rows: Row[] = [];
+  const blasSeen: Record<string, { kdistill: string | null; pytorch: string | null }> = {};
+  let kdDefaultThreads = 0, pyDefaultThreads = 0;
+
+  console.log(`engine benchmark: batch ${BATCH}, loss ${loss === 'kd' ? `KD (CE + KL at T=${T})` : 'CE'}, SGD momentum 0.9; ` +
+    `${repeats} runs per cell (${warmup} warm-up + MLP ${stepsFor('mlp')} / CNN ${stepsFor('cnn')} timed steps), alternating sides`);
+  console.log(`machine: ${cpus().length} cpus (${cpus()[0]?.model ?? '?'}), load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+
+  for (const blas of blasList) {
+    const kdEnv = envFor(blas, 'kd', null);
+    const kd = await new Worker('kdistill', process.execPath, [kdScript, '--worker'], kdEnv).start();
+    const kdBlas = kd.hello.OPENBLAS_NUM_THREADS ?? null;
+    const py = await new Worker('pytorch', PYTHON, [pyScript], envFor(blas, 'py', kdBlas)).start();
+    kdDefaultThreads = kd.hello.defaultThreads;
+    pyDefaultThreads = py.hello.defaultThreads;
+    const blasLabel = blas === 'default' ? `default(${kdBlas === null ? 'unset' : kdBlas})` : blas;
+    blasSeen[blasLabel] = { kdistill: kdBlas, pytorch: py.hello.OPENBLAS_NUM_THREADS ?? null };
+    try {
+      const cells: Request[] = [];
+      for (const model of models) for (const threads of threadsList) cells.push({ model, threads, warmup, steps: stepsFor(model), loss });
+      const res = new Map<Request, { kd: number[]; py: number[] }>(cells.map((c) => [c, { kd: [], py: [] }]));
+      // one untimed pass over every cell first: builds models, warms allocators and thread pools
+      for (const c of cells) { await kd.run({ ...c, steps: 1 }); await py.run({ ...c, steps: 1 }); }
+      for (let r = 0; r < repeats; r++) {
+        for (const [i, c] of cells.entries()) {
+          const kdFirst = (r + i) % 2 === 0;
+          const a = kdFirst ? kd : py, b = kdFirst ? py : kd;
+          const ra = await a.run(c), rb = await b.run(c);
+          res.get(c)!.kd.push((kdFirst ? ra : rb).msPerStep);
+          res.get(c)!.py.push((kdFirst ? rb : ra).msPerStep);
+        }
+        process.stderr.write(`  [blas ${blasLabel}] run ${r + 1}/${repeats} done\n`);
+      }
+      for (const c of cells) {
+        const { kd: k, py: p } = res.get(c)!;
+        const stat = (xs: number[]) => ({ medianMs: median(xs), minMs: Math.min(...xs), maxMs: Math.max(...xs), runs: xs });
+        const ratio = median(k) / median(p);
+        rows.push({
+          model: c.model, threads: c.threads, blas: blasLabel, loss,
+          kdistill: stat(k), pytorch: stat(p),
+          ratio, ratioRuns: k.map((x, i) => x / p[i]!), pass: ratio <= TARGET,
+        });
+      }
+    } finally {
+      await kd.stop();
+      await py.stop();
+    }
+  }
+
+  // ---- table ----------------------------------------------------------------------------
+  const f = (x: number): string => x.toFixed(2);
+  const header = ['model', 'threads', 'OPENBLAS_NUM_THREADS', 'kdistill ms/step (min–max)', 'PyTorch ms/step (min–max)', 'ratio (runs min–max)', `target ≤${TARGET.toFixed(2)}`];
+  const body = rows.map((r) => [
+    r.model === 'mlp' ? 'MLP 784-256-256-10' : 'CNN 2×(conv3×3+pool)',
+    String(r.threads), r.blas,
+    `${f(r.kdistill.medianMs)} (${f(r.kdistill.minMs)}–${f(r.kdistill.maxMs)})`,
+    `${f(r.pytorch.medianMs)} (${f(r.pytorch.minMs)}–${f(r.pytorch.maxMs)})`,
+    `${r.ratio.toFixed(3)} (${Math.min(...r.ratioRuns).toFixed(2)}–${Math.max(...r.ratioRuns).toFixed(2)})`,
+    r.pass ? '✓' : '✗',
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cols: string[]): string => cols.map((c, i) => c.padEnd(widths[i]!)).join('  ');
+  console.log('\n' + line(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const b of body) console.log(line(b));
+  console.log(`\nmedians of ${repeats} runs; ratio = kdistill median / PyTorch median. ` +
+    `Default libtorch threads: kdistill ${kdDefaultThreads}, PyTorch ${pyDefaultThreads}.`);
+
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, JSON.stringify({
+    benchmark: 'engine',
+    date: new Date().toISOString(),
+    machine: { cpus: cpus().length, model: cpus()[0]?.model ?? null, loadavgAtEnd: loadavg(), node: process.version },
+    config: { batch: BATCH, loss, temperature: T, alpha: ALPHA, optimizer: 'SGD lr 0.01 momentum 0.9', repeats, warmup,
+      steps: { mlp: stepsFor('mlp'), cnn: stepsFor('cnn') }, target: TARGET },
+    defaults: { kdistillThreads: kdDefaultThreads, pytorchThreads: pyDefaultThreads, openblas: blasSeen },
+    rows,
+  }, null, 2) + '\n');
+  console.log(`results written to ${out}`);
+}
+
+const argv = process.argv.slice(2);
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const args = parseArgs(argv);
+  (args.has('worker') ? worker() : orchestrate(args)).catch((e: unknown) => {
+    console.error(e instanceof Error ? e.stack ?? e.message : e);
+    process.exit(1);
+  });
+}

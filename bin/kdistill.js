@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+// The kdistill command. The compiled CLI lives in dist/ (built by `npm install` / `npm run build`).
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+
+const main = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'src', 'cli', 'main.js');
+if (!existsSync(main)) {
+  console.error(`kdistill: ${main} is missing; run \`npm install\` (or \`npm run build\`) in the kdistill folder first.`);
+  process.exit(1);
+}
+const { run } = await import(main);
+process.exitCode = await run(process.argv.slice(2));

@@ -1,0 +1,91 @@
+// `kdistill <command>`: train, distill, eval, methods, models, demo. Every failure ends with a
+// one-paragraph message naming what to change and a non-zero exit code, never a stack trace
+// (set KDISTILL_DEBUG=1 for one).
+import { parseArgs } from 'node:util';
+import { runExperimentFile } from '../train/experiment.js';
+import { describeMethods } from '../methods/registry.js';
+import { describeModels } from './models.js';
+import { runDemo } from './demo.js';
+import { evalCommand } from './eval.js';
+
+const USAGE = `kdistill — knowledge distillation on libtorch
+
+Usage:
+  kdistill demo [--epochs N] [--seed S]     distill the bundled Fashion-MNIST teacher into a small MLP, print a table
+  kdistill train <experiment.yaml>          train a model from scratch (e.g. a teacher)
+  kdistill distill <experiment.yaml>        distill the experiment's teacher(s) into its student
+  kdistill eval <model.safetensors>         evaluate a saved model [--data fashion-mnist] [--teacher file]
+  kdistill methods                          every method with its hyper-parameters, defaults and paper
+  kdistill models                           the model zoo and each architecture's options
+
+Options for train/distill:
+  --resume            continue from the output folder's checkpoint (default: on if one exists; --no-resume to restart)
+  --epochs N          override the experiment's epochs
+  --seed S            override the seed
+  --output DIR        override the output folder
+  --threads N         libtorch threads (default: the experiment's, else 1)
+`;
+
+export async function run(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'train':
+      case 'distill':
+        return await trainCommand(cmd, rest);
+      case 'eval':
+        return evalCommand(rest);
+      case 'methods':
+        process.stdout.write(describeMethods() + '\n');
+        return 0;
+      case 'models':
+        process.stdout.write(describeModels() + '\n');
+        return 0;
+      case 'demo':
+        return await runDemo(rest);
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        process.stdout.write(USAGE);
+        return cmd === undefined ? 1 : 0;
+      default:
+        process.stderr.write(`kdistill: unknown command '${cmd}'\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (e) {
+    const err = e as Error;
+    process.stderr.write(`kdistill ${cmd}: ${err.message}\n`);
+    if (process.env.KDISTILL_DEBUG) process.stderr.write(`${err.stack}\n`);
+    return 1;
+  }
+}
+
+async function trainCommand(cmd: 'train' | 'distill', argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      resume: { type: 'boolean' },
+      'no-resume': { type: 'boolean' },
+      epochs: { type: 'string' },
+      seed: { type: 'string' },
+      output: { type: 'string' },
+      threads: { type: 'string' },
+    },
+  });
+  if (positionals.length !== 1) throw new Error(`expects one experiment file, e.g. kdistill ${cmd} experiments/fashion-mnist/kd.yaml`);
+  const overrides: Record<string, unknown> = {};
+  for (const k of ['epochs', 'seed', 'threads'] as const) {
+    const v = values[k];
+    if (v !== undefined) {
+      const n = Number(v);
+      if (!Number.isInteger(n)) throw new Error(`--${k} must be an integer, got '${v}'`);
+      overrides[k] = n;
+    }
+  }
+  if (values.output) overrides.output = values.output;
+  const result = await runExperimentFile(positionals[0]!, { mode: cmd, overrides, resume: !values['no-resume'] });
+  process.stdout.write(result.summary + '\n');
+  return 0;
+}

@@ -1,0 +1,174 @@
+// The experiment file: one YAML document describes a run (data, teacher, student, method,
+// optimizer, schedule, epochs, seed, outputs). It is validated whole before anything runs.
+import { readFileSync, existsSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import { Checker, ConfigError, type Obj } from './validate.js';
+import { validateSchedule, type ScheduleSpec } from '../optim/schedules.js';
+import type { OptimizerSpec } from '../train/trainer.js';
+
+export interface DataSpec {
+  dataset: 'fashion-mnist' | 'mnist' | 'csv';
+  /** Folder (IDX datasets) or file (csv); default: the Debian package location. */
+  path?: string;
+  /** For csv: the test file, and the label column (name or 0-based index). */
+  testPath?: string;
+  labelColumn?: string | number;
+  /** Which samples the student learns from. */
+  transfer: 'train' | 'held-out' | 'unlabeled';
+  /** Samples taken out of the training set as the held-out / unlabeled transfer set. */
+  heldOut: number;
+  /** Use only this many training samples (seeded), e.g. the low-data regime. */
+  subset?: number;
+  batchSize: number;
+  augment: { crop: number; flip: boolean };
+  normalize?: { mean: number[]; std: number[] };
+}
+
+export type TeacherSpec =
+  | { checkpoint: string }
+  | { torchscript: string; numClasses?: number; output?: number | string };
+
+export interface Experiment {
+  file: string;
+  name: string;
+  seed: number;
+  threads: number;
+  data: DataSpec;
+  teachers: TeacherSpec[];
+  combine: 'mean_logits' | 'mean_probs' | 'geometric_probs';
+  teacherWeights?: number[];
+  /** The model spec as createModel takes it (arch + options). */
+  student: Obj;
+  method: { name: string; params: Record<string, number | string | boolean> };
+  optimizer: OptimizerSpec;
+  schedule: ScheduleSpec;
+  epochs: number;
+  output: string;
+  checkpointEvery: number;
+  onNonFinite: 'stop' | 'skip';
+  /** The document as written, kept with the run. */
+  source: string;
+}
+
+const TOP = ['name', 'seed', 'threads', 'data', 'teacher', 'teachers', 'combine', 'teacherWeights', 'student', 'model', 'method', 'optimizer', 'schedule', 'epochs', 'output', 'checkpointEvery', 'onNonFinite'];
+
+export function loadExperiment(file: string, overrides: Record<string, unknown> = {}): Experiment {
+  if (!existsSync(file)) throw new Error(`experiment file not found: ${file}`);
+  const source = readFileSync(file, 'utf8');
+  const doc = parseDocument(source, { uniqueKeys: true });
+  if (doc.errors.length) {
+    const e = doc.errors[0]!;
+    const pos = e.linePos?.[0];
+    throw new ConfigError(file, '', `is not valid YAML${pos ? ` (line ${pos.line}, column ${pos.col})` : ''}: ${e.message.split('\n')[0]}`);
+  }
+  const raw = doc.toJS() as unknown;
+  const merged = { ...(raw as Obj), ...overrides };
+  return parseExperiment(merged, file, source);
+}
+
+export function parseExperiment(raw: unknown, file = '<experiment>', source = ''): Experiment {
+  const c = new Checker(file);
+  const o = c.object(raw, '', TOP);
+  const base = dirname(resolve(file));
+  const rel = (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
+
+  const d = c.object(o.data ?? {}, 'data', ['dataset', 'path', 'testPath', 'labelColumn', 'transfer', 'heldOut', 'subset', 'batchSize', 'augment', 'normalize']);
+  const transfer = c.string(d, 'transfer', 'data', { choices: ['train', 'held-out', 'unlabeled'], default: 'train' }) as DataSpec['transfer'];
+  const aug = c.object(d.augment ?? {}, 'data.augment', ['crop', 'flip']);
+  const data: DataSpec = {
+    dataset: c.string(d, 'dataset', 'data', { choices: ['fashion-mnist', 'mnist', 'csv'], default: 'fashion-mnist' }) as DataSpec['dataset'],
+    transfer,
+    heldOut: c.number(d, 'heldOut', 'data', { min: 0, int: true, default: transfer === 'train' ? 0 : 10000 }),
+    batchSize: c.number(d, 'batchSize', 'data', { min: 1, int: true, default: 128 }),
+    augment: { crop: c.number(aug, 'crop', 'data.augment', { min: 0, int: true, default: 0 }), flip: c.bool(aug, 'flip', 'data.augment', false) },
+  };
+  const path = c.optString(d, 'path', 'data');
+  if (path) data.path = rel(path);
+  const testPath = c.optString(d, 'testPath', 'data');
+  if (testPath) data.testPath = rel(testPath);
+  if (d.labelColumn !== undefined) {
+    if (typeof d.labelColumn !== 'string' && !(typeof d.labelColumn === 'number' && Number.isInteger(d.labelColumn))) c.fail('data.labelColumn', 'must be a column name or a 0-based index');
+    data.labelColumn = d.labelColumn as string | number;
+  }
+  const subset = c.optNumber(d, 'subset', 'data', { min: 1, int: true });
+  if (subset !== undefined) data.subset = subset;
+  if (data.dataset === 'csv' && !data.path) c.fail('data.path', "is required for dataset 'csv'");
+  if (d.normalize !== undefined) {
+    const n = c.object(d.normalize, 'data.normalize', ['mean', 'std']);
+    const mean = c.numberList(n, 'mean', 'data.normalize'), std = c.numberList(n, 'std', 'data.normalize');
+    if (!mean || !std || mean.length !== std.length) return c.fail('data.normalize', 'needs mean and std lists of the same length (one per channel)');
+    if (std.some((s) => s <= 0)) c.fail('data.normalize.std', 'must be > 0');
+    data.normalize = { mean, std };
+  }
+  if (transfer !== 'train' && data.heldOut < 1) c.fail('data.heldOut', `must be >= 1 for transfer '${transfer}'`);
+
+  if (o.teacher !== undefined && o.teachers !== undefined) c.fail('teachers', "give either 'teacher' or 'teachers', not both");
+  const tList = o.teachers !== undefined ? o.teachers : o.teacher !== undefined ? [o.teacher] : [];
+  if (!Array.isArray(tList)) c.fail('teachers', 'must be a list of teachers');
+  const teachers = (tList as unknown[]).map((t, i): TeacherSpec => {
+    const p = o.teachers !== undefined ? `teachers.${i}` : 'teacher';
+    const to = c.object(t, p, ['checkpoint', 'torchscript', 'numClasses', 'output']);
+    if ((to.checkpoint === undefined) === (to.torchscript === undefined)) c.fail(p, "needs exactly one of 'checkpoint' (a kdistill model file) or 'torchscript' (a .pt file)");
+    if (to.checkpoint !== undefined) return { checkpoint: rel(c.string(to, 'checkpoint', p)) };
+    const spec: TeacherSpec = { torchscript: rel(c.string(to, 'torchscript', p)) };
+    const nc = c.optNumber(to, 'numClasses', p, { min: 2, int: true });
+    if (nc !== undefined) spec.numClasses = nc;
+    if (to.output !== undefined) {
+      if (typeof to.output !== 'number' && typeof to.output !== 'string') c.fail(`${p}.output`, 'must be a tuple index or a dict key');
+      spec.output = to.output as number | string;
+    }
+    return spec;
+  });
+  const combine = c.string(o, 'combine', '', { choices: ['mean_logits', 'mean_probs', 'geometric_probs'], default: 'mean_logits' }) as Experiment['combine'];
+  const teacherWeights = c.numberList(o, 'teacherWeights', '');
+  if (teacherWeights && teacherWeights.length !== teachers.length) c.fail('teacherWeights', `has ${teacherWeights.length} weights for ${teachers.length} teachers`);
+
+  if (o.student !== undefined && o.model !== undefined) c.fail('model', "give either 'student' or 'model' (they are the same), not both");
+  const student = o.student ?? o.model;
+  if (student === undefined) c.fail('student', 'is required: the model to train, e.g. {arch: mlp, hidden: [64]}');
+  if (typeof student !== 'object' || student === null || Array.isArray(student)) c.fail('student', 'must be a mapping with an arch');
+
+  const m = c.object(o.method ?? { name: teachers.length ? 'kd' : 'scratch' }, 'method', ['name', 'params']);
+  const method = { name: c.string(m, 'name', 'method'), params: (m.params ?? {}) as Record<string, number | string | boolean> };
+  if (typeof method.params !== 'object' || Array.isArray(method.params)) c.fail('method.params', 'must be a mapping of hyper-parameters');
+
+  const op = c.object(o.optimizer ?? { name: 'sgd', lr: 0.1, momentum: 0.9 }, 'optimizer', ['name', 'lr', 'momentum', 'nesterov', 'weightDecay', 'betas']);
+  const optimizer: OptimizerSpec = {
+    name: c.string(op, 'name', 'optimizer', { choices: ['sgd', 'adam', 'adamw'] }) as OptimizerSpec['name'],
+    lr: c.number(op, 'lr', 'optimizer', { min: 0 }),
+  };
+  const mom = c.optNumber(op, 'momentum', 'optimizer', { min: 0, max: 1 });
+  if (mom !== undefined) optimizer.momentum = mom;
+  optimizer.nesterov = c.bool(op, 'nesterov', 'optimizer', false);
+  if (optimizer.nesterov && !(optimizer.momentum && optimizer.momentum > 0)) c.fail('optimizer.nesterov', 'needs momentum > 0');
+  const wd = c.optNumber(op, 'weightDecay', 'optimizer', { min: 0 });
+  if (wd !== undefined) optimizer.weightDecay = wd;
+  const betas = c.numberList(op, 'betas', 'optimizer');
+  if (betas) {
+    if (betas.length !== 2 || betas.some((b) => b < 0 || b >= 1)) c.fail('optimizer.betas', 'must be two numbers in [0, 1)');
+    optimizer.betas = [betas[0]!, betas[1]!];
+  }
+  if (optimizer.name !== 'sgd' && (mom !== undefined)) c.fail('optimizer.momentum', `applies to sgd only (use betas for ${optimizer.name})`);
+
+  const schedule = o.schedule === undefined ? ({ name: 'constant' } as ScheduleSpec) : wrapSchedule(c, o.schedule);
+  const name = c.string(o, 'name', '', { default: (file.split('/').pop() ?? 'run').replace(/\.ya?ml$/, '') });
+  const output = o.output !== undefined ? rel(c.string(o, 'output', '')) : resolve('runs', name);
+  return {
+    file, name, source, data, teachers, combine, student: student as Obj, method, optimizer, schedule, output,
+    ...(teacherWeights ? { teacherWeights } : {}),
+    seed: c.number(o, 'seed', '', { int: true, min: 0, default: 0 }),
+    threads: c.number(o, 'threads', '', { int: true, min: 1, max: 256, default: 1 }),
+    epochs: c.number(o, 'epochs', '', { int: true, min: 1 }),
+    checkpointEvery: c.number(o, 'checkpointEvery', '', { int: true, min: 0, default: 0 }),
+    onNonFinite: c.string(o, 'onNonFinite', '', { choices: ['stop', 'skip'], default: 'stop' }) as 'stop' | 'skip',
+  };
+}
+
+function wrapSchedule(c: Checker, s: unknown): ScheduleSpec {
+  try {
+    return validateSchedule(s, 'schedule');
+  } catch (e) {
+    c.fail('', (e as Error).message);
+  }
+}

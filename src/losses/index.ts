@@ -1,0 +1,4 @@
+// Pure loss functions of the distillation methods, each documented with its formula and paper.
+export { temperedLogSoftmax, temperedSoftmax, klFromLogProbs, klDivergence } from './tempered.js';
+export { softCrossEntropy, logitMse, jensenShannon, symmetricKl, agreement, MEASURES, type Measure } from './agreement.js';
+export { dkdTerms, dkdLoss, type DkdTerms } from './dkd.js';

@@ -1,0 +1,41 @@
+// Every distillation method, by name. Adding a method is one file plus one line here.
+import type { MethodSpec } from './method.js';
+import { scratch } from './scratch.js';
+import { kd } from './kd.js';
+import { dkd } from './dkd.js';
+import { noisyTeacher } from './noisy-teacher.js';
+
+export const METHODS: readonly MethodSpec[] = [scratch, kd, dkd, noisyTeacher];
+
+export function getMethod(name: string): MethodSpec {
+  const m = METHODS.find((s) => s.name === name);
+  if (!m) throw new Error(`unknown method '${name}' (known: ${METHODS.map((s) => s.name).join(', ')})`);
+  return m;
+}
+
+function range(p: MethodSpec['params'][string]): string {
+  if (p.choices) return `one of ${p.choices.join(' | ')}`;
+  if (typeof p.default === 'boolean') return 'true | false';
+  const kind = p.integer ? 'integer' : 'number';
+  if (p.min !== undefined && p.max !== undefined) return `${kind} in [${p.min}, ${p.max}]`;
+  if (p.min !== undefined) return `${kind} >= ${p.min}`;
+  if (p.max !== undefined) return `${kind} <= ${p.max}`;
+  return kind;
+}
+
+/** The text of `kdistill methods`: each method, its paper and its hyper-parameters. */
+export function describeMethods(): string {
+  const blocks = METHODS.map((m) => {
+    const rows = Object.entries(m.params).map(([k, p]) => [k, JSON.stringify(p.default), p.unit ?? '', range(p), p.description]);
+    const w = [0, 1, 2, 3].map((i) => Math.max(0, ...rows.map((r) => r[i]!.length)));
+    const lines = [
+      `${m.name}${m.needsTeacher ? '' : ' (no teacher)'}`,
+      `  ${m.summary}`,
+      `  paper: ${m.paper}`,
+      ...(rows.length ? ['  hyper-parameters (name, default, unit, allowed, meaning):'] : ['  no hyper-parameters']),
+      ...rows.map((r) => `    ${r.slice(0, 4).map((c, i) => c.padEnd(w[i]!)).join('  ')}  ${r[4]}`),
+    ];
+    return lines.join('\n');
+  });
+  return blocks.join('\n\n');
+}

@@ -1,0 +1,197 @@
+// Runs an experiment: builds data, teacher(s), student and method from a validated experiment
+// file, checks that they fit together before any training, trains, and writes the run folder:
+// log.jsonl, checkpoint.safetensors, model.safetensors, run.json (all that is needed to repeat
+// it) and result.json.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadExperiment, type Experiment } from '../config/experiment.js';
+import { manualSeed, setNumThreads } from '../tensor/torch.js';
+import { native, packageRoot } from '../tensor/native.js';
+import { tensor } from '../tensor/factories.js';
+import type { Dataset } from '../data/dataset.js';
+import { loadFashionMnist, loadMnist } from '../data/fashion-mnist.js';
+import { readCsv } from '../data/csv.js';
+import { split, take } from '../data/splits.js';
+import { DataLoader } from '../data/loader.js';
+import { randomCrop, horizontalFlip, normalize, type Augmentation } from '../data/augment.js';
+import { createModel, type ZooModel } from '../nn/zoo/index.js';
+import { saveModel } from '../nn/safetensors.js';
+import { getMethod } from '../methods/registry.js';
+import { resolveParams } from '../methods/method.js';
+import type { Teacher } from '../teachers/teacher.js';
+import { checkpointTeacher, checkTeacherOutput, TorchScriptTeacher } from '../teachers/sources.js';
+import { EnsembleTeacher } from '../teachers/ensemble.js';
+import { atomicWrite } from '../util/fs.js';
+import { train, type BatchSource, type TrainResult } from './trainer.js';
+import { formatTable } from './table.js';
+
+export interface RunOptions {
+  mode: 'train' | 'distill';
+  overrides?: Record<string, unknown>;
+  resume?: boolean;
+}
+
+export interface ExperimentResult {
+  experiment: Experiment;
+  result: TrainResult;
+  student: ZooModel;
+  teacher: Teacher | null;
+  summary: string;
+}
+
+export async function runExperimentFile(file: string, o: RunOptions): Promise<ExperimentResult> {
+  return runExperiment(loadExperiment(file, o.overrides), o);
+}
+
+export interface PreparedData {
+  train: Dataset;
+  test: Dataset;
+  transfer: Dataset;
+  numClasses: number;
+}
+
+export function prepareData(e: Experiment): PreparedData {
+  const d = e.data;
+  let trainSet: Dataset, test: Dataset;
+  if (d.dataset === 'csv') {
+    const opts = d.labelColumn !== undefined ? { label: d.labelColumn } : {};
+    trainSet = readCsv(d.path!, opts);
+    if (!d.testPath) {
+      const s = split(trainSet, { heldOut: 0.2, seed: 12345, stratified: true });
+      trainSet = s.train;
+      test = s.heldOut;
+    } else test = readCsv(d.testPath, opts);
+  } else {
+    const load = d.dataset === 'mnist' ? loadMnist : loadFashionMnist;
+    const dir = d.path ? { dir: d.path } : {};
+    trainSet = load({ split: 'train', ...dir });
+    test = load({ split: 'test', ...dir });
+  }
+  if (d.subset !== undefined) {
+    if (d.subset > trainSet.size) throw new Error(`${e.file}: 'data.subset' is ${d.subset} but the training set has ${trainSet.size} samples`);
+    trainSet = take(trainSet, d.subset, e.seed, { stratified: true });
+  }
+  let transfer = trainSet;
+  if (d.heldOut > 0) {
+    if (d.heldOut >= trainSet.size) throw new Error(`${e.file}: 'data.heldOut' (${d.heldOut}) must be smaller than the training set (${trainSet.size})`);
+    const s = split(trainSet, { heldOut: d.heldOut, seed: e.seed, stratified: true });
+    trainSet = s.train;
+    // The held-out part is the transfer set for 'held-out' (labels kept) and 'unlabeled' (dropped).
+    transfer = d.transfer === 'train' ? s.train : d.transfer === 'held-out' ? s.heldOut : { ...s.heldOut, y: null, name: `${s.heldOut.name}/unlabeled` };
+  }
+  return { train: trainSet, test, transfer, numClasses: trainSet.numClasses };
+}
+
+function augmentations(e: Experiment): Augmentation[] {
+  const a: Augmentation[] = [];
+  if (e.data.augment.crop > 0) a.push(randomCrop(e.data.augment.crop));
+  if (e.data.augment.flip) a.push(horizontalFlip());
+  if (e.data.normalize) a.push(normalize(e.data.normalize.mean, e.data.normalize.std));
+  return a;
+}
+
+export function loadTeachers(e: Experiment, numClasses: number): Teacher | null {
+  if (e.teachers.length === 0) return null;
+  const members = e.teachers.map((t, i) => {
+    const where = e.teachers.length > 1 ? `teachers.${i}` : 'teacher';
+    try {
+      if ('checkpoint' in t) return checkpointTeacher(t.checkpoint);
+      return new TorchScriptTeacher(t.torchscript, t.numClasses ?? numClasses, t.output ?? 0);
+    } catch (err) {
+      throw new Error(`${e.file}: '${where}': ${(err as Error).message}`);
+    }
+  });
+  if (members.length === 1) return members[0]!;
+  return new EnsembleTeacher(members, { combine: e.combine, ...(e.teacherWeights ? { weights: e.teacherWeights } : {}) });
+}
+
+/** A DataLoader as the trainer's batch source; prefetches on a worker when that pays. */
+function loaderSource(loader: DataLoader): BatchSource {
+  return {
+    batchesPerEpoch: loader.numBatches,
+    batches: (epoch, from) => loader.epoch(epoch, { startBatch: from }),
+  };
+}
+
+export async function runExperiment(e: Experiment, o: RunOptions): Promise<ExperimentResult> {
+  setNumThreads(e.threads);
+  manualSeed(e.seed);
+  const spec = getMethod(e.method.name);
+  const params = resolveParams(spec, e.method.params, `${e.file}: 'method.params'`);
+  if (o.mode === 'distill' && e.teachers.length === 0) throw new Error(`${e.file}: 'distill' needs a teacher (add 'teacher: {checkpoint: path}')`);
+  if (spec.needsTeacher && e.teachers.length === 0) throw new Error(`${e.file}: method '${spec.name}' needs a teacher`);
+
+  const data = prepareData(e);
+  const sampleShape = data.train.sampleShape;
+  let student: ZooModel;
+  try {
+    student = createModel({ numClasses: data.numClasses, inputShape: sampleShape, ...e.student });
+  } catch (err) {
+    throw new Error(`${e.file}: 'student': ${(err as Error).message}`);
+  }
+  const teacher = loadTeachers(e, data.numClasses);
+  // Fit checks before training: the student and teacher must take this data's samples and
+  // predict its number of classes.
+  const probe = tensor(data.train.x.subarray(0, 2 * sampleShape.reduce((a, b) => a * b, 1)), { shape: [2, ...sampleShape] });
+  try {
+    const s = student.eval().call(probe);
+    const shape = s.shape;
+    s.dispose();
+    student.train();
+    if (shape.length !== 2 || shape[1] !== data.numClasses) throw new Error(`student outputs shape [${shape.join(', ')}], the data has ${data.numClasses} classes`);
+    if (teacher) checkTeacherOutput(teacher, probe, data.numClasses);
+  } catch (err) {
+    throw new Error(`${e.file}: ${(err as Error).message}`);
+  } finally {
+    probe.dispose();
+  }
+  if (data.transfer.y === null && spec.name === 'scratch') throw new Error(`${e.file}: method 'scratch' needs labels, but 'data.transfer' is 'unlabeled'`);
+
+  const method = spec.create(params);
+  mkdirSync(e.output, { recursive: true });
+  writeRunRecord(e, data, teacher);
+  const loader = new DataLoader(data.transfer, { batchSize: e.data.batchSize, seed: e.seed, shuffle: true, augment: augmentations(e) });
+  let result: TrainResult;
+  try {
+    result = await train({
+      student, teacher, method, train: loaderSource(loader), evalSet: data.test, numClasses: data.numClasses,
+      epochs: e.epochs, optimizer: e.optimizer, schedule: e.schedule, outDir: e.output, resume: o.resume ?? true,
+      checkpointEvery: e.checkpointEvery, onNonFinite: e.onNonFinite, label: e.name,
+    });
+  } finally {
+    await loader.close();
+  }
+  saveModel(join(e.output, 'model.safetensors'), student, { experiment: e.name });
+  const final = result.final;
+  const resultRec = {
+    name: e.name, method: e.method.name, seed: e.seed, epochs: e.epochs, steps: result.steps,
+    studentParameters: student.numParameters(), teacherParameters: teacher?.numParameters ?? null, test: final ?? null,
+  };
+  atomicWrite(join(e.output, 'result.json'), JSON.stringify(resultRec, null, 2) + '\n');
+  const summary = formatTable(
+    ['run', 'method', 'params', 'test acc', 'NLL', 'ECE', 'agreement'],
+    [[e.name, e.method.name, String(student.numParameters()), pct(final?.accuracy), num(final?.nll), num(final?.ece), pct(final?.agreement)]],
+  ) + `\noutputs: ${e.output}`;
+  return { experiment: e, result, student, teacher, summary };
+}
+
+function writeRunRecord(e: Experiment, data: PreparedData, teacher: Teacher | null): void {
+  const pkg = JSON.parse(readPackageJson()) as { version: string };
+  const record = {
+    experiment: e.name, file: e.file, seed: e.seed, threads: e.threads,
+    versions: { kdistill: pkg.version, libtorch: native.torchVersion, node: process.version },
+    data: { train: data.train.name, transfer: data.transfer.name, test: data.test.name, sizes: { train: data.train.size, transfer: data.transfer.size, test: data.test.size }, sources: data.train.sources ?? [] },
+    teacher: teacher ? { description: teacher.description, checksum: teacher.checksum, parameters: teacher.numParameters } : null,
+    config: e.source,
+    started: new Date().toISOString(),
+  };
+  writeFileSync(join(e.output, 'experiment.yaml'), e.source);
+  atomicWrite(join(e.output, 'run.json'), JSON.stringify(record, null, 2) + '\n');
+}
+
+function readPackageJson(): string {
+  return readFileSync(join(packageRoot, 'package.json'), 'utf8');
+}
+
+export const pct = (v: number | undefined): string => (v === undefined ? '–' : `${(v * 100).toFixed(2)}%`);
+export const num = (v: number | undefined): string => (v === undefined ? '–' : v.toFixed(4));

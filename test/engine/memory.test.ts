@@ -1,0 +1,137 @@
+// Memory: dispose(), tidy scopes, keep(), and a training loop whose live native tensors and
+// resident memory stay flat (the long 20,000-step version is bench/memory.ts).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { torch, F, tidy, keep, Tensor } from '../../src/index.js';
+import { scopeDepth } from '../../src/tensor/scope.js';
+import { makeMlp, makeOptimizer, trainStep } from './mlp.js';
+
+test('dispose() frees the native tensor; using it again is a clear JS error', () => {
+  const base = torch.liveTensors();
+  const t = torch.ones([2, 2]);
+  assert.equal(torch.liveTensors(), base + 1);
+  assert.equal(t.isDisposed, false);
+  t.dispose();
+  assert.equal(t.isDisposed, true);
+  assert.equal(torch.liveTensors(), base);
+  t.dispose(); // idempotent
+  assert.equal(torch.liveTensors(), base);
+  assert.equal(String(t), 'Tensor(disposed)');
+  assert.throws(() => t.add(1), { name: 'Error', message: /tensor used after dispose\(\)/ });
+  assert.throws(() => t.shape, /tensor used after dispose\(\)/);
+  assert.throws(() => t.data(), /tensor used after dispose\(\)/);
+  const u = torch.ones([2, 2]);
+  assert.throws(() => u.add(t), /tensor used after dispose\(\)/, 'as an argument too');
+  assert.throws(() => torch.cat([u, t]), /tensor used after dispose\(\)/);
+  u.dispose();
+  torch.dispose([torch.ones([1]), torch.ones([1])], null, undefined);
+});
+
+test('tidy frees everything created inside except what it returns', () => {
+  const base = torch.liveTensors();
+  const outer = torch.ones([3]);
+  let inner: Tensor | undefined;
+  const r = tidy(() => {
+    inner = outer.mul(2);
+    const a = inner.add(1);
+    const b = a.exp();
+    return { b, list: [a.sum()], n: 5 };
+  });
+  assert.equal(inner!.isDisposed, true);
+  assert.equal(outer.isDisposed, false, 'tensors from outside the scope are untouched');
+  assert.equal(r.b.isDisposed, false);
+  assert.equal(r.list[0]!.isDisposed, false);
+  assert.equal(r.n, 5);
+  assert.equal(torch.liveTensors(), base + 3);
+  torch.dispose(outer, r.b, r.list);
+  assert.equal(torch.liveTensors(), base);
+});
+
+test('nested tidy moves returned tensors to the enclosing scope; keep() exempts a tensor', () => {
+  const base = torch.liveTensors();
+  let mid: Tensor | undefined;
+  let kept: Tensor | undefined;
+  const out = tidy(() => {
+    mid = tidy(() => torch.ones([2]).add(1));
+    assert.equal(scopeDepth(), 1);
+    kept = keep(torch.zeros([2]));
+    return mid.mul(3);
+  });
+  assert.equal(mid!.isDisposed, true, 'the inner result belonged to the outer scope, which freed it');
+  assert.equal(kept!.isDisposed, false);
+  assert.deepEqual(out.tolist(), [6, 6]);
+  assert.equal(scopeDepth(), 0);
+  torch.dispose(out, kept);
+  assert.equal(torch.liveTensors(), base);
+});
+
+test('tidy frees its tensors when fn throws, and refuses an async fn', () => {
+  const base = torch.liveTensors();
+  let made: Tensor | undefined;
+  assert.throws(() => tidy(() => {
+    made = torch.ones([4]);
+    made.matmul(torch.ones([3])); // shape error from libtorch
+  }), /inconsistent tensor size|size/);
+  assert.equal(made!.isDisposed, true);
+  assert.equal(scopeDepth(), 0);
+  assert.throws(() => tidy((async () => torch.ones([1])) as unknown as () => Tensor), /Promise/);
+  assert.equal(torch.liveTensors(), base);
+});
+
+test('grads and autograd results inside tidy are freed; parameters and their .grad survive', () => {
+  const w = torch.ones([3], { requiresGrad: true });
+  const base = torch.liveTensors();
+  tidy(() => {
+    const loss = w.mul(w).sum();
+    loss.backward();
+    const [g] = torch.autograd.grad(w.mul(2).sum(), w);
+    assert.deepEqual(g!.tolist(), [2, 2, 2]);
+  });
+  assert.equal(torch.liveTensors(), base);
+  assert.deepEqual(tidy(() => w.grad!.tolist()), [2, 2, 2], 'disposing a .grad wrapper leaves the gradient itself');
+  assert.deepEqual(tidy(() => w.grad!.tolist()), [2, 2, 2]);
+  w.dispose();
+});
+
+function rssMB(): number {
+  return process.memoryUsage().rss / 2 ** 20;
+}
+
+test('a 1,500-step MLP training loop holds live tensors exactly flat and RSS bounded', () => {
+  torch.manualSeed(0);
+  const model = makeMlp([64, 128, 128, 10], 0.1);
+  const opt = makeOptimizer('adam', model.params);
+  const x = torch.randn([64, 64]).keep();
+  const y = torch.randint(0, 10, [64]).keep();
+  const warm = 300, total = 1500;
+  let liveAtWarm = 0, rssAtWarm = 0, first = 0, last = 0;
+  for (let s = 0; s < total; s++) {
+    const l = trainStep(model, opt, x, y);
+    if (s === 0) first = l;
+    last = l;
+    if (s === warm) {
+      global.gc?.();
+      liveAtWarm = torch.liveTensors();
+      rssAtWarm = rssMB();
+    }
+    if (s > warm && s % 300 === 0) assert.equal(torch.liveTensors(), liveAtWarm, `live tensors at step ${s}`);
+  }
+  global.gc?.();
+  const liveEnd = torch.liveTensors();
+  const growth = rssMB() - rssAtWarm;
+  assert.equal(liveEnd, liveAtWarm, 'no tensor handle leaks per step');
+  // One leaked 128x128 gradient per step would be 1,200 x 64 KB = 75 MB here.
+  assert.ok(growth < 40, `RSS grew ${growth.toFixed(1)} MB over ${total - warm} steps`);
+  assert.ok(last < first, `training made progress (${first} -> ${last})`);
+  torch.dispose(model.params, x, y);
+});
+
+test('the live-tensor criterion does catch a leak', () => {
+  const x = torch.randn([8, 4]);
+  const w = torch.randn([3, 4], { requiresGrad: true });
+  const before = torch.liveTensors();
+  const leaked: Tensor[] = [];
+  for (let s = 0; s < 50; s++) leaked.push(F.linear(x, w).relu()); // no tidy: intermediates stay alive
+  assert.ok(torch.liveTensors() >= before + 50);
+  torch.dispose(leaked, x, w);
+});
