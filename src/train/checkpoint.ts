@@ -14,6 +14,9 @@ export interface TrainState {
   batch: number;
   /** Global steps taken. */
   step: number;
+  /** Running sums of the current epoch's loss terms, so its mean survives a resume. */
+  sums?: Record<string, number>;
+  count?: number;
 }
 
 export function saveCheckpoint(path: string, modules: Module[], optimizer: Optimizer, state: TrainState): void {

@@ -118,8 +118,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     log?.reset();
   }
 
+  let sums: Record<string, number> = {};
+  let count = 0;
   const checkpoint = (): void => {
-    if (ckptPath) saveCheckpoint(ckptPath, trainable, optimizer, state);
+    if (ckptPath) saveCheckpoint(ckptPath, trainable, optimizer, { ...state, sums, count });
     log?.flush();
   };
 
@@ -127,8 +129,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let interrupted = false;
   outer: for (; state.epoch < o.epochs; state.epoch++, state.batch = 0) {
     const t0 = Date.now();
-    const sums: Record<string, number> = {};
-    let count = 0;
+    sums = state.batch > 0 ? { ...state.sums } : {};
+    count = state.batch > 0 ? state.count ?? 0 : 0;
     for (const t of trainable) t.train();
     const bar = new ProgressBar(`${o.label ?? 'train'} epoch ${state.epoch + 1}/${o.epochs}`, perEpoch);
     let lr = 0;
