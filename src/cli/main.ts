@@ -7,6 +7,7 @@ import { describeMethods } from '../methods/registry.js';
 import { describeModels } from './models.js';
 import { runDemo } from './demo.js';
 import { evalCommand } from './eval.js';
+import { compare } from '../train/compare.js';
 
 const USAGE = `kdistill — knowledge distillation on libtorch
 
@@ -15,6 +16,8 @@ Usage:
   kdistill train <experiment.yaml>          train a model from scratch (e.g. a teacher)
   kdistill distill <experiment.yaml>        distill the experiment's teacher(s) into its student
   kdistill eval <model.safetensors>         evaluate a saved model [--data fashion-mnist] [--teacher file]
+  kdistill compare <a.yaml> <b.yaml> ... [--seeds 1,2,3] [--out DIR]
+                                            run experiments over seeds, print mean ± std (finished runs are reused)
   kdistill methods                          every method with its hyper-parameters, defaults and paper
   kdistill models                           the model zoo and each architecture's options
 
@@ -35,6 +38,8 @@ export async function run(argv: string[]): Promise<number> {
         return await trainCommand(cmd, rest);
       case 'eval':
         return evalCommand(rest);
+      case 'compare':
+        return await compareCommand(rest);
       case 'methods':
         process.stdout.write(describeMethods() + '\n');
         return 0;
@@ -54,10 +59,11 @@ export async function run(argv: string[]): Promise<number> {
         return 2;
     }
   } catch (e) {
-    const err = e as Error;
+    const err = e as Error & { exitCode?: unknown };
     process.stderr.write(`kdistill ${cmd}: ${err.message}\n`);
     if (process.env.KDISTILL_DEBUG) process.stderr.write(`${err.stack}\n`);
-    return 1;
+    // An interrupted run (SIGINT/SIGTERM, checkpoint saved) exits 128 + signal, as shells expect.
+    return typeof err.exitCode === 'number' ? err.exitCode : 1;
   }
 }
 
@@ -87,5 +93,17 @@ async function trainCommand(cmd: 'train' | 'distill', argv: string[]): Promise<n
   if (values.output) overrides.output = values.output;
   const result = await runExperimentFile(positionals[0]!, { mode: cmd, overrides, resume: !values['no-resume'] });
   process.stdout.write(result.summary + '\n');
+  return 0;
+}
+
+async function compareCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv, allowPositionals: true, options: { seeds: { type: 'string', default: '1,2,3' }, out: { type: 'string' } },
+  });
+  if (positionals.length === 0) throw new Error('expects experiment files, e.g. kdistill compare scratch.yaml kd.yaml --seeds 1,2,3');
+  const seeds = values.seeds!.split(',').map((s) => Number(s.trim()));
+  if (seeds.some((s) => !Number.isInteger(s) || s < 0)) throw new Error(`--seeds must be a comma-separated list of integers, got '${values.seeds}'`);
+  const { table } = await compare(positionals, seeds, values.out);
+  process.stdout.write(table + '\n');
   return 0;
 }

@@ -20,6 +20,8 @@ export interface DataSpec {
   heldOut: number;
   /** Use only this many training samples (seeded), e.g. the low-data regime. */
   subset?: number;
+  /** The number of classes; labels must lie in [0, numClasses). Default: inferred from the training labels. */
+  numClasses?: number;
   batchSize: number;
   augment: { crop: number; flip: boolean };
   normalize?: { mean: number[]; std: number[] };
@@ -27,7 +29,19 @@ export interface DataSpec {
 
 export type TeacherSpec =
   | { checkpoint: string }
-  | { torchscript: string; numClasses?: number; output?: number | string };
+  | { torchscript: string; numClasses?: number; output?: number | string }
+  | { onnx: string; numClasses?: number; input?: string; output?: string };
+
+/**
+ * The teacher-output cache (src/teachers/cache.ts). mode 'auto' caches when every augmentation
+ * is deterministic; 'on' also with random augmentation (outputs of un-augmented samples); 'off' never.
+ */
+export interface TeacherCacheSpec {
+  mode: 'auto' | 'on' | 'off';
+  dtype: 'float32' | 'float16';
+  /** Cache folder; default $KDISTILL_CACHE or .cache/kdistill in the working directory. */
+  dir?: string;
+}
 
 export interface Experiment {
   file: string;
@@ -47,13 +61,29 @@ export interface Experiment {
   output: string;
   checkpointEvery: number;
   onNonFinite: 'stop' | 'skip';
+  /** Check gradients (not only losses) for NaN/Inf every step. */
+  checkGradients: boolean;
+  teacherCache: TeacherCacheSpec;
   /** The document as written, kept with the run. */
   source: string;
 }
 
-const TOP = ['name', 'seed', 'threads', 'data', 'teacher', 'teachers', 'combine', 'teacherWeights', 'student', 'model', 'method', 'optimizer', 'schedule', 'epochs', 'output', 'checkpointEvery', 'onNonFinite'];
+const TOP = ['name', 'seed', 'threads', 'data', 'teacher', 'teachers', 'combine', 'teacherWeights', 'student', 'model', 'method', 'optimizer', 'schedule', 'epochs', 'output', 'checkpointEvery', 'onNonFinite', 'checkGradients', 'teacherCache'];
 
 export function loadExperiment(file: string, overrides: Record<string, unknown> = {}): Experiment {
+  const { raw, source } = readExperimentDocument(file);
+  if (isChainDocument(raw)) throw new ConfigError(file, 'stages', 'makes this a chain of runs: run it with runChainFile (kdistill distill/train does)');
+  const merged = { ...(raw as Obj), ...overrides };
+  return parseExperiment(merged, file, source);
+}
+
+/** True for a multi-stage file (teacher → assistant(s) → student): a top-level `stages:` list. */
+export function isChainDocument(raw: unknown): boolean {
+  return typeof raw === 'object' && raw !== null && !Array.isArray(raw) && 'stages' in raw;
+}
+
+/** The YAML document of an experiment file, parsed but not yet validated, and its text. */
+export function readExperimentDocument(file: string): { raw: unknown; source: string } {
   if (!existsSync(file)) throw new Error(`experiment file not found: ${file}`);
   const source = readFileSync(file, 'utf8');
   const doc = parseDocument(source, { uniqueKeys: true });
@@ -62,9 +92,7 @@ export function loadExperiment(file: string, overrides: Record<string, unknown> 
     const pos = e.linePos?.[0];
     throw new ConfigError(file, '', `is not valid YAML${pos ? ` (line ${pos.line}, column ${pos.col})` : ''}: ${e.message.split('\n')[0]}`);
   }
-  const raw = doc.toJS() as unknown;
-  const merged = { ...(raw as Obj), ...overrides };
-  return parseExperiment(merged, file, source);
+  return { raw: doc.toJS() as unknown, source };
 }
 
 export function parseExperiment(raw: unknown, file = '<experiment>', source = ''): Experiment {
@@ -73,7 +101,7 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source = ''
   const base = dirname(resolve(file));
   const rel = (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
 
-  const d = c.object(o.data ?? {}, 'data', ['dataset', 'path', 'testPath', 'labelColumn', 'transfer', 'heldOut', 'subset', 'batchSize', 'augment', 'normalize']);
+  const d = c.object(o.data ?? {}, 'data', ['dataset', 'path', 'testPath', 'labelColumn', 'transfer', 'heldOut', 'subset', 'numClasses', 'batchSize', 'augment', 'normalize']);
   const transfer = c.string(d, 'transfer', 'data', { choices: ['train', 'held-out', 'unlabeled'], default: 'train' }) as DataSpec['transfer'];
   const aug = c.object(d.augment ?? {}, 'data.augment', ['crop', 'flip']);
   const data: DataSpec = {
@@ -93,6 +121,8 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source = ''
   }
   const subset = c.optNumber(d, 'subset', 'data', { min: 1, int: true });
   if (subset !== undefined) data.subset = subset;
+  const numClasses = c.optNumber(d, 'numClasses', 'data', { min: 2, int: true });
+  if (numClasses !== undefined) data.numClasses = numClasses;
   if (data.dataset === 'csv' && !data.path) c.fail('data.path', "is required for dataset 'csv'");
   if (d.normalize !== undefined) {
     const n = c.object(d.normalize, 'data.normalize', ['mean', 'std']);
@@ -108,9 +138,21 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source = ''
   if (!Array.isArray(tList)) c.fail('teachers', 'must be a list of teachers');
   const teachers = (tList as unknown[]).map((t, i): TeacherSpec => {
     const p = o.teachers !== undefined ? `teachers.${i}` : 'teacher';
-    const to = c.object(t, p, ['checkpoint', 'torchscript', 'numClasses', 'output']);
-    if ((to.checkpoint === undefined) === (to.torchscript === undefined)) c.fail(p, "needs exactly one of 'checkpoint' (a kdistill model file) or 'torchscript' (a .pt file)");
+    const to = c.object(t, p, ['checkpoint', 'torchscript', 'onnx', 'numClasses', 'input', 'output']);
+    const kinds = ['checkpoint', 'torchscript', 'onnx'].filter((k) => to[k] !== undefined);
+    if (kinds.length !== 1) c.fail(p, "needs exactly one of 'checkpoint' (a kdistill model file), 'torchscript' (a .pt file) or 'onnx' (a .onnx file)");
     if (to.checkpoint !== undefined) return { checkpoint: rel(c.string(to, 'checkpoint', p)) };
+    if (to.onnx !== undefined) {
+      const spec: TeacherSpec = { onnx: rel(c.string(to, 'onnx', p)) };
+      const nc = c.optNumber(to, 'numClasses', p, { min: 2, int: true });
+      if (nc !== undefined) spec.numClasses = nc;
+      const input = c.optString(to, 'input', p);
+      if (input !== undefined) spec.input = input;
+      const output = c.optString(to, 'output', p);
+      if (output !== undefined) spec.output = output;
+      return spec;
+    }
+    if (to.input !== undefined) c.fail(`${p}.input`, "applies to 'onnx' teachers only");
     const spec: TeacherSpec = { torchscript: rel(c.string(to, 'torchscript', p)) };
     const nc = c.optNumber(to, 'numClasses', p, { min: 2, int: true });
     if (nc !== undefined) spec.numClasses = nc;
@@ -162,6 +204,8 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source = ''
     epochs: c.number(o, 'epochs', '', { int: true, min: 1 }),
     checkpointEvery: c.number(o, 'checkpointEvery', '', { int: true, min: 0, default: 0 }),
     onNonFinite: c.string(o, 'onNonFinite', '', { choices: ['stop', 'skip'], default: 'stop' }) as 'stop' | 'skip',
+    checkGradients: c.bool(o, 'checkGradients', '', true),
+    teacherCache: parseTeacherCache(c, o.teacherCache, rel),
   };
 }
 
@@ -171,4 +215,21 @@ function wrapSchedule(c: Checker, s: unknown): ScheduleSpec {
   } catch (e) {
     c.fail('', (e as Error).message);
   }
+}
+
+/** `teacherCache: auto | on | off`, or a mapping `{mode, dtype, dir}`. */
+function parseTeacherCache(c: Checker, v: unknown, rel: (p: string) => string): TeacherCacheSpec {
+  const modes = ['auto', 'on', 'off'];
+  if (v === undefined) return { mode: 'auto', dtype: 'float32' };
+  // YAML 1.2 reads bare on/off as strings; true/false are accepted as on/off too.
+  if (typeof v === 'boolean') return { mode: v ? 'on' : 'off', dtype: 'float32' };
+  if (typeof v === 'string') return { mode: c.string({ teacherCache: v }, 'teacherCache', '', { choices: modes }) as TeacherCacheSpec['mode'], dtype: 'float32' };
+  const m = c.object(v, 'teacherCache', ['mode', 'dtype', 'dir']);
+  const spec: TeacherCacheSpec = {
+    mode: c.string(m, 'mode', 'teacherCache', { choices: modes, default: 'auto' }) as TeacherCacheSpec['mode'],
+    dtype: c.string(m, 'dtype', 'teacherCache', { choices: ['float32', 'float16'], default: 'float32' }) as TeacherCacheSpec['dtype'],
+  };
+  const dir = c.optString(m, 'dir', 'teacherCache');
+  if (dir !== undefined) spec.dir = rel(dir);
+  return spec;
 }

@@ -48,10 +48,12 @@ export interface Batch {
 }
 
 /**
- * Below this many floats per batch, 'auto' stays synchronous: gathering/augmenting such a batch
- * takes well under the ~0.1 ms a worker round trip costs. Measured in test/data/bench-prefetch.ts.
+ * 'auto' picks the worker when batchFloats × (1 + number of augmentations) reaches this: about
+ * 1 ms of gathering/augmenting on this class of CPU, well above a warm worker's ~0.1–0.2 ms
+ * hand-off. Below it (e.g. Fashion-MNIST batch 128 without augmentation, ~0.3 ms) the thread
+ * costs more than it hides. Measured with test/data/bench-prefetch.ts.
  */
-export const AUTO_WORKER_MIN_FLOATS = 1 << 15;
+export const AUTO_WORKER_MIN_WORK = 1 << 18;
 
 export class DataLoader {
   readonly dataset: Dataset;
@@ -87,7 +89,7 @@ export class DataLoader {
     const serializable = isSerializable(this.augmentations);
     if (want === 'worker' && !serializable) throw new TypeError('DataLoader: prefetch "worker" needs built-in augmentations (functions cannot cross threads)');
     this.#auto = want === 'auto';
-    this.#mode = want === 'worker' || (want === 'auto' && serializable && availableParallelism() >= 2 && Math.min(this.batchSize, ds.size) * d >= AUTO_WORKER_MIN_FLOATS)
+    this.#mode = want === 'worker' || (want === 'auto' && serializable && availableParallelism() >= 2 && Math.min(this.batchSize, ds.size) * d * (1 + this.augmentations.length) >= AUTO_WORKER_MIN_WORK)
       ? 'worker' : 'sync';
     this.#src = { x: ds.x, y: ds.y, sampleShape: [...ds.sampleShape] };
   }

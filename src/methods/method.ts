@@ -46,13 +46,32 @@ export interface LossContext {
   teacherFeatures: Record<string, Tensor>;
 }
 
+/** What a method may need to build its extra parts (peers, connectors) before training. */
+export interface SetupContext {
+  student: Module;
+  teacher: Teacher | null;
+  numClasses: number;
+  /** A few training inputs ([n, ...sampleShape]) to probe feature shapes with, when available. */
+  sample?: Tensor;
+}
+
 export interface Method {
+  /**
+   * Called once by the trainer before it builds the optimizer (so parts created here are
+   * optimised and checkpointed); e.g. peers built from the student's spec, feature connectors.
+   */
+  setup?(ctx: SetupContext): void;
   /** Loss terms for one batch, each already weighted; the trainer minimises their sum. */
   losses(ctx: LossContext): Record<string, Tensor>;
   /** Extra trainable parts (connectors, discriminators): optimised, never exported. */
   extraModules?(): Module[];
   /** Intermediate outputs the method needs, by module path. */
   features?: { student: string[]; teacher: string[] };
+  /**
+   * The method differentiates with respect to the input (Sobolev training): the trainer makes
+   * batch.x require grad before the student's forward pass, so studentLogits depend on it.
+   */
+  inputGrad?: boolean;
 }
 
 export type Params = Record<string, number | string | boolean>;

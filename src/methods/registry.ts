@@ -4,8 +4,15 @@ import { scratch } from './scratch.js';
 import { kd } from './kd.js';
 import { dkd } from './dkd.js';
 import { noisyTeacher } from './noisy-teacher.js';
+import { dml } from './dml.js';
+import { onlineKd } from './online-kd.js';
+import { bss } from './bss.js';
+import { adversarialKd } from './adversarial-kd.js';
+import { fitnet } from './fitnet.js';
+import { attention } from './attention.js';
+import { sobolev } from './sobolev.js';
 
-export const METHODS: readonly MethodSpec[] = [scratch, kd, dkd, noisyTeacher];
+export const METHODS: readonly MethodSpec[] = [scratch, kd, dkd, noisyTeacher, dml, onlineKd, bss, adversarialKd, fitnet, attention, sobolev];
 
 export function getMethod(name: string): MethodSpec {
   const m = METHODS.find((s) => s.name === name);

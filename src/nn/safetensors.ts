@@ -162,7 +162,9 @@ export function writeFileAtomic(path: string, data: Uint8Array): void {
   } catch (e) {
     if (fd !== null) closeSync(fd);
     rmSync(tmp, { force: true });
-    throw new Error(`${path}: cannot write: ${(e as Error).message}`);
+    // Nothing was renamed, so whatever was at `path` before is still there, whole.
+    if ((e as NodeJS.ErrnoException).code === 'ENOSPC') throw new Error(`${path}: cannot write: no space left on device (ENOSPC); the previous file is untouched`, { cause: e });
+    throw new Error(`${path}: cannot write: ${(e as Error).message}`, { cause: e });
   }
   // Make the rename itself durable; some filesystems refuse fsync on directories, which is fine.
   try {

@@ -33,6 +33,10 @@ export class ModuleTeacher implements Teacher {
   logits(x: Tensor): Tensor {
     return noGrad(() => this.model.call(x));
   }
+  /** The parameters are frozen, so the graph reaches only x. */
+  logitsWithGrad(x: Tensor): Tensor {
+    return this.model.call(x);
+  }
   features(x: Tensor, names: string[]): { output: Tensor; features: Record<string, Tensor> } {
     return noGrad(() => this.model.forwardWithFeatures(x, names));
   }
@@ -70,6 +74,59 @@ export class TorchScriptTeacher implements Teacher {
     return this.pick(this.module.forward(x));
   }
 
+  /**
+   * Logits plus intermediate outputs for feature-based methods. A name is either
+   *   'output:<index or key>': an element of the tuple/dict that forward() returns, or
+   *   a submodule path ('features', 'layer2.1'): TorchScript has no forward hooks to call from
+   *     here, so the module is run as a chain of its children in declaration order (what
+   *     nn.Sequential-style models do), descending into the child that holds the path. The chain
+   *     is checked once against forward(); a model whose forward() is not such a chain is
+   *     refused with a pointer to the 'output:' form.
+   */
+  features(x: Tensor, names: string[]): { output: Tensor; features: Record<string, Tensor> } {
+    return noGrad(() => {
+      const paths = names.filter((n) => !n.startsWith('output:'));
+      const features: Record<string, Tensor> = {};
+      let out: Tensor;
+      if (paths.length === 0) {
+        const v = this.module.forward(x);
+        out = this.pick(v);
+        for (const n of names) features[n] = this.element(v, n);
+        return { output: out, features };
+      }
+      const known = new Set(this.module.namedModules().map(([n]) => n));
+      const unknown = paths.filter((p) => !known.has(p));
+      if (unknown.length) throw new Error(`${this.path}: no submodule named ${unknown.map((n) => `'${n}'`).join(', ')}; known: ${[...known].filter(Boolean).join(', ')}`);
+      const captured = new Map<string, Tensor>();
+      out = runChain(this.module, '', x, new Set(paths), captured);
+      if (!this.chainChecked) {
+        const ref = this.pick(this.module.forward(x));
+        const same = ref.shape.join() === out.shape.join() && ref.allclose(out, 1e-4, 1e-5);
+        ref.dispose();
+        if (!same) {
+          throw new Error(`${this.path}: forward() is not the chain of its submodules, so submodule outputs cannot be captured; ` +
+            "return the features from forward() as a tuple or dict and name them 'output:<index or key>'");
+        }
+        this.chainChecked = true;
+      }
+      if (names.some((n) => n.startsWith('output:'))) {
+        const v = this.module.forward(x);
+        for (const n of names) if (n.startsWith('output:')) features[n] = this.element(v, n);
+      }
+      for (const p of paths) features[p] = captured.get(p)!;
+      return { output: out, features };
+    });
+  }
+  private chainChecked = false;
+
+  private element(v: ScriptValue, name: string): Tensor {
+    const key = name.slice('output:'.length);
+    const idx = /^\d+$/.test(key) ? Number(key) : null;
+    const e = Array.isArray(v) && idx !== null ? v[idx] : v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Tensor) ? (v as Record<string, ScriptValue>)[key] : undefined;
+    if (!(e instanceof Tensor)) throw new Error(`${this.path}: forward() output has no tensor at '${key}' (feature '${name}')`);
+    return e;
+  }
+
   private pick(v: ScriptValue): Tensor {
     if (v instanceof Tensor) return v;
     if (Array.isArray(v) && typeof this.output === 'number' && v[this.output] instanceof Tensor) return v[this.output] as Tensor;
@@ -78,6 +135,23 @@ export class TorchScriptTeacher implements Teacher {
     }
     throw new Error(`${this.path}: the TorchScript module's output is not a tensor of logits (set teacher.output to the tuple index or dict key that holds them)`);
   }
+}
+
+/** Runs a TorchScript module as the chain of its direct children, recording the wanted paths. */
+function runChain(m: ScriptModule, prefix: string, x: Tensor, wanted: Set<string>, out: Map<string, Tensor>): Tensor {
+  const children = m.namedModules().map(([n]) => n).filter((n) => n !== '' && !n.includes('.'));
+  if (children.length === 0) return m.forward(x) as Tensor;
+  let h = x;
+  for (const c of children) {
+    const path = prefix ? `${prefix}.${c}` : c;
+    const sub = m.submodule(c);
+    const inside = [...wanted].some((w) => w.startsWith(path + '.'));
+    const y = inside ? runChain(sub, path, h, wanted, out) : sub.forward(h);
+    if (!(y instanceof Tensor)) throw new Error(`${m.path}: submodule '${path}' does not return a tensor, so the module cannot be run as a chain`);
+    if (wanted.has(path)) out.set(path, y);
+    h = y;
+  }
+  return h;
 }
 
 /** Checks before training that the teacher maps a sample batch to [batch, numClasses] logits. */

@@ -11,6 +11,17 @@ export interface Teacher {
   readonly numParameters: number;
   /** Logits for a batch, computed under noGrad in eval mode. */
   logits(x: Tensor): Tensor;
+  /**
+   * Logits as a differentiable function of x, still with frozen weights and in eval mode
+   * (input-gradient methods: boundary-supporting samples, Sobolev training).
+   */
+  logitsWithGrad?(x: Tensor): Tensor;
+  /**
+   * Logits of training-set rows by their dataset indices (a DataLoader batch's `indices`), for
+   * teachers backed by a per-sample store such as the teacher-output cache; `x` is that batch.
+   * The trainer prefers it to logits(x) when the batch carries indices.
+   */
+  logitsAt?(indices: Int32Array, x: Tensor): Tensor;
   /** Logits plus named intermediate outputs (feature-based methods). */
   features?(x: Tensor, names: string[]): { output: Tensor; features: Record<string, Tensor> };
 }

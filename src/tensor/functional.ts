@@ -45,6 +45,9 @@ export function adaptiveMaxPool2d(x: Tensor, outputSize: number | number[]): Ten
 export function adaptiveAvgPool1d(x: Tensor, outputSize: number): Tensor {
   return call('adaptive_avg_pool1d', x, [outputSize]);
 }
+export function adaptiveMaxPool1d(x: Tensor, outputSize: number): Tensor {
+  return callMulti('adaptive_max_pool1d', x, [outputSize])[0]!;
+}
 
 /** Batch norm; in training mode running statistics (if given) are updated in place. */
 export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null,

@@ -4,10 +4,12 @@
 // it) and result.json.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadExperiment, type Experiment } from '../config/experiment.js';
+import { isChainDocument, loadExperiment, readExperimentDocument, type Experiment } from '../config/experiment.js';
 import { manualSeed, setNumThreads } from '../tensor/torch.js';
 import { native, packageRoot } from '../tensor/native.js';
 import { tensor } from '../tensor/factories.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { noGrad } from '../tensor/autograd.js';
 import type { Dataset } from '../data/dataset.js';
 import { loadFashionMnist, loadMnist } from '../data/fashion-mnist.js';
 import { readCsv } from '../data/csv.js';
@@ -21,9 +23,12 @@ import { resolveParams } from '../methods/method.js';
 import type { Teacher } from '../teachers/teacher.js';
 import { checkpointTeacher, checkTeacherOutput, TorchScriptTeacher } from '../teachers/sources.js';
 import { EnsembleTeacher } from '../teachers/ensemble.js';
+import { OnnxTeacher } from '../teachers/onnx.js';
+import { cachedTeacher, planTeacherCache } from '../teachers/cache.js';
 import { atomicWrite } from '../util/fs.js';
 import { train, type BatchSource, type TrainResult } from './trainer.js';
 import { formatTable } from './table.js';
+import { runChainFile } from './chain.js';
 
 export interface RunOptions {
   mode: 'train' | 'distill';
@@ -39,7 +44,9 @@ export interface ExperimentResult {
   summary: string;
 }
 
+/** Runs an experiment file, or every stage of a chain file (a top-level `stages:` list). */
 export async function runExperimentFile(file: string, o: RunOptions): Promise<ExperimentResult> {
+  if (isChainDocument(readExperimentDocument(file).raw)) return runChainFile(file, o);
   return runExperiment(loadExperiment(file, o.overrides), o);
 }
 
@@ -60,13 +67,18 @@ export function prepareData(e: Experiment): PreparedData {
       const s = split(trainSet, { heldOut: 0.2, seed: 12345, stratified: true });
       trainSet = s.train;
       test = s.heldOut;
-    } else test = readCsv(d.testPath, opts);
+    } else {
+      // Named labels must map to the training set's ids, not to the test file's own sorted order.
+      test = readCsv(d.testPath, trainSet.classNames ? { ...opts, classNames: trainSet.classNames } : opts);
+    }
   } else {
     const load = d.dataset === 'mnist' ? loadMnist : loadFashionMnist;
     const dir = d.path ? { dir: d.path } : {};
     trainSet = load({ split: 'train', ...dir });
     test = load({ split: 'test', ...dir });
   }
+  const numClasses = checkLabels(e, trainSet, test);
+  if (numClasses !== trainSet.numClasses) trainSet = { ...trainSet, numClasses };
   if (d.subset !== undefined) {
     if (d.subset > trainSet.size) throw new Error(`${e.file}: 'data.subset' is ${d.subset} but the training set has ${trainSet.size} samples`);
     trainSet = take(trainSet, d.subset, e.seed, { stratified: true });
@@ -79,7 +91,71 @@ export function prepareData(e: Experiment): PreparedData {
     // The held-out part is the transfer set for 'held-out' (labels kept) and 'unlabeled' (dropped).
     transfer = d.transfer === 'train' ? s.train : d.transfer === 'held-out' ? s.heldOut : { ...s.heldOut, y: null, name: `${s.heldOut.name}/unlabeled` };
   }
-  return { train: trainSet, test, transfer, numClasses: trainSet.numClasses };
+  return { train: trainSet, test, transfer, numClasses };
+}
+
+/**
+ * Label ids must lie in [0, numClasses) in both the training and the test data, caught here, before
+ * a model is built: an out-of-range id would otherwise fail inside a loss kernel mid-run, or (an
+ * inferred class count) silently widen every model to a stray id's value.
+ */
+function checkLabels(e: Experiment, trainSet: Dataset, test: Dataset): number {
+  const d = e.data;
+  const file = (which: 'train' | 'test'): string => (which === 'train' ? d.path : d.testPath ?? d.path) ?? `the ${d.dataset} ${which} files`;
+  let numClasses = trainSet.numClasses;
+  if (d.numClasses !== undefined) {
+    if (d.numClasses < numClasses && trainSet.y) {
+      const i = trainSet.y.findIndex((v) => v >= d.numClasses!);
+      throw new Error(`${e.file}: 'data.numClasses' is ${d.numClasses} but ${file('train')} has label id ${trainSet.y[i]} (sample ${i}); fix the label or raise data.numClasses`);
+    }
+    numClasses = d.numClasses;
+  } else if (trainSet.y && !trainSet.classNames) {
+    // Ids inferred from integer labels: a single stray id (e.g. 999 among 0..9) shows up as a
+    // mostly empty id range. Refuse it rather than build a 1000-way classifier.
+    const seen = new Uint8Array(numClasses);
+    for (const v of trainSet.y) seen[v] = 1;
+    const present = seen.reduce((a, b) => a + b, 0);
+    if (numClasses > 2 && present * 2 < numClasses) {
+      const maxAt = trainSet.y.indexOf(numClasses - 1);
+      throw new Error(`${e.file}: ${file('train')} has label id ${numClasses - 1} (sample ${maxAt}) but only ${present} distinct ids in [0, ${numClasses}); if that id is a typo fix the data, otherwise declare the label set with data.numClasses: ${numClasses}`);
+    }
+  }
+  if (numClasses < 2) throw new Error(`${e.file}: the training data has ${numClasses} class${numClasses === 1 ? '' : 'es'}; classification needs at least 2`);
+  for (const [which, ds] of [['train', trainSet], ['test', test]] as const) {
+    if (!ds.y) continue;
+    for (let i = 0; i < ds.y.length; i++) {
+      const v = ds.y[i]!;
+      if (v < 0 || v >= numClasses) {
+        throw new Error(`${e.file}: ${file(which)} has label id ${v} at sample ${i}, out of range for the ${numClasses} classes of the training data; fix the label${which === 'test' ? ', use a test file with the same label set,' : ''} or declare data.numClasses`);
+      }
+    }
+  }
+  return numClasses;
+}
+
+/**
+ * A teacher exported with its final softmax returns probabilities; used as logits they would be
+ * softmaxed twice and the soft targets flattened to near-uniform. Rows that all lie in [0, 1] and
+ * sum to 1 are (practically) never real logits.
+ */
+function checkNotProbabilities(t: Teacher, probe: Tensor): void {
+  const v = noGrad(() => {
+    const y = t.logits(probe);
+    const d = y.data<Float32Array>();
+    y.dispose();
+    return { d, c: d.length / probe.shape[0]! };
+  });
+  let probs = true;
+  for (let r = 0; r < v.d.length / v.c && probs; r++) {
+    let sum = 0;
+    for (let j = 0; j < v.c; j++) {
+      const p = v.d[r * v.c + j]!;
+      if (!(p >= 0 && p <= 1)) probs = false;
+      sum += p;
+    }
+    if (Math.abs(sum - 1) > 1e-3) probs = false;
+  }
+  if (probs) throw new Error(`teacher (${t.description}) outputs probabilities (every row is in [0, 1] and sums to 1), not logits: export the model without its final softmax, or return log-probabilities`);
 }
 
 function augmentations(e: Experiment): Augmentation[] {
@@ -96,6 +172,12 @@ export function loadTeachers(e: Experiment, numClasses: number): Teacher | null 
     const where = e.teachers.length > 1 ? `teachers.${i}` : 'teacher';
     try {
       if ('checkpoint' in t) return checkpointTeacher(t.checkpoint);
+      if ('onnx' in t) {
+        return new OnnxTeacher(t.onnx, {
+          ...(t.numClasses !== undefined ? { numClasses: t.numClasses } : {}),
+          ...(t.input !== undefined ? { input: t.input } : {}), ...(t.output !== undefined ? { output: t.output } : {}),
+        });
+      }
       return new TorchScriptTeacher(t.torchscript, t.numClasses ?? numClasses, t.output ?? 0);
     } catch (err) {
       throw new Error(`${e.file}: '${where}': ${(err as Error).message}`);
@@ -103,6 +185,15 @@ export function loadTeachers(e: Experiment, numClasses: number): Teacher | null 
   });
   if (members.length === 1) return members[0]!;
   return new EnsembleTeacher(members, { combine: e.combine, ...(e.teacherWeights ? { weights: e.teacherWeights } : {}) });
+}
+
+/** The teacher as training sees it: served from the teacher-output cache when the experiment's teacherCache allows. */
+function withTeacherCache(e: Experiment, teacher: Teacher, transfer: Dataset, augment: Augmentation[], needsFeatures: boolean): Teacher {
+  const plan = planTeacherCache(e.teacherCache.mode, augment, { needsFeatures });
+  // Say so when a cache the user asked for is not used, or is used with random augmentation.
+  if (e.teacherCache.mode === 'on' && (!plan.use || plan.augment.length !== augment.length) && process.env.KDISTILL_QUIET !== '1') process.stderr.write(`${plan.reason}\n`);
+  if (!plan.use) return teacher;
+  return cachedTeacher(teacher, transfer, { augment: plan.augment, dtype: e.teacherCache.dtype, ...(e.teacherCache.dir ? { dir: e.teacherCache.dir } : {}) });
 }
 
 /** A DataLoader as the trainer's batch source; prefetches on a worker when that pays. */
@@ -139,7 +230,10 @@ export async function runExperiment(e: Experiment, o: RunOptions): Promise<Exper
     s.dispose();
     student.train();
     if (shape.length !== 2 || shape[1] !== data.numClasses) throw new Error(`student outputs shape [${shape.join(', ')}], the data has ${data.numClasses} classes`);
-    if (teacher) checkTeacherOutput(teacher, probe, data.numClasses);
+    if (teacher) {
+      checkTeacherOutput(teacher, probe, data.numClasses);
+      checkNotProbabilities(teacher, probe);
+    }
   } catch (err) {
     throw new Error(`${e.file}: ${(err as Error).message}`);
   } finally {
@@ -150,13 +244,15 @@ export async function runExperiment(e: Experiment, o: RunOptions): Promise<Exper
   const method = spec.create(params);
   mkdirSync(e.output, { recursive: true });
   writeRunRecord(e, data, teacher);
-  const loader = new DataLoader(data.transfer, { batchSize: e.data.batchSize, seed: e.seed, shuffle: true, augment: augmentations(e) });
+  const augment = augmentations(e);
+  const trainTeacher = teacher ? withTeacherCache(e, teacher, data.transfer, augment, (method.features?.teacher.length ?? 0) > 0) : null;
+  const loader = new DataLoader(data.transfer, { batchSize: e.data.batchSize, seed: e.seed, shuffle: true, augment });
   let result: TrainResult;
   try {
     result = await train({
-      student, teacher, method, train: loaderSource(loader), evalSet: data.test, numClasses: data.numClasses,
+      student, teacher: trainTeacher, method, train: loaderSource(loader), evalSet: data.test, numClasses: data.numClasses,
       epochs: e.epochs, optimizer: e.optimizer, schedule: e.schedule, outDir: e.output, resume: o.resume ?? true,
-      checkpointEvery: e.checkpointEvery, onNonFinite: e.onNonFinite, label: e.name,
+      checkpointEvery: e.checkpointEvery, onNonFinite: e.onNonFinite, checkGradients: e.checkGradients, label: e.name,
     });
   } finally {
     await loader.close();
@@ -180,7 +276,12 @@ function writeRunRecord(e: Experiment, data: PreparedData, teacher: Teacher | nu
   const record = {
     experiment: e.name, file: e.file, seed: e.seed, threads: e.threads,
     versions: { kdistill: pkg.version, libtorch: native.torchVersion, node: process.version },
-    data: { train: data.train.name, transfer: data.transfer.name, test: data.test.name, sizes: { train: data.train.size, transfer: data.transfer.size, test: data.test.size }, sources: data.train.sources ?? [] },
+    data: {
+      train: data.train.name, transfer: data.transfer.name, test: data.test.name, numClasses: data.numClasses,
+      sizes: { train: data.train.size, transfer: data.transfer.size, test: data.test.size },
+      // Files with sha256, so a repeat can check it reads the same bytes.
+      sources: data.train.sources ?? [], testSources: data.test.sources ?? [],
+    },
     teacher: teacher ? { description: teacher.description, checksum: teacher.checksum, parameters: teacher.numParameters } : null,
     config: e.source,
     started: new Date().toISOString(),

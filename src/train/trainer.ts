@@ -1,11 +1,13 @@
 // The training loop. It knows nothing about any single method: it asks the method for named
 // loss terms, sums them, steps the optimizer, logs every term, evaluates each epoch, and
 // checkpoints atomically so an interrupted run resumes to the same result.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tensor } from '../tensor/tensor.js';
 import { noGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/scope.js';
+import { tensor } from '../tensor/factories.js';
+import { stack } from '../tensor/factories.js';
 import { getRngState, setRngState } from '../tensor/torch.js';
 import type { Module } from '../nn/module.js';
 import type { Method, StepInfo } from '../methods/method.js';
@@ -28,10 +30,17 @@ export interface OptimizerSpec {
   betas?: [number, number];
 }
 
+/** One training batch; `indices` (dataset rows, as DataLoader yields) lets a cached teacher look its logits up. */
+export interface TrainBatch {
+  x: Tensor;
+  y: Tensor | null;
+  indices?: Int32Array;
+}
+
 /** Batches of one epoch, from a given batch index on (resume mid-epoch). */
 export interface BatchSource {
   readonly batchesPerEpoch: number;
-  batches(epoch: number, fromBatch: number): Iterable<{ x: Tensor; y: Tensor | null }> | AsyncIterable<{ x: Tensor; y: Tensor | null }>;
+  batches(epoch: number, fromBatch: number): Iterable<TrainBatch> | AsyncIterable<TrainBatch>;
 }
 
 export interface TrainOptions {
@@ -51,8 +60,15 @@ export interface TrainOptions {
   checkpointEvery?: number;
   /** Continue from outDir's checkpoint if there is one. */
   resume?: boolean;
-  /** What to do with a NaN/Inf loss: stop (default) or skip the step. */
+  /** What to do with a NaN/Inf loss, gradient or teacher output: stop (default) or skip the step. */
   onNonFinite?: 'stop' | 'skip';
+  /** Also check the gradients for NaN/Inf after each backward pass (default true; one fused reduction). */
+  checkGradients?: boolean;
+  /**
+   * On SIGINT/SIGTERM finish the current step, checkpoint and throw TrainingInterrupted
+   * (default: on when outDir is set, since only then is there a checkpoint to resume from).
+   */
+  handleSignals?: boolean;
   /** Evaluate every epoch (default) or only at the end. */
   evalEvery?: 'epoch' | 'end';
   label?: string;
@@ -60,6 +76,8 @@ export interface TrainOptions {
   onEpoch?: (r: EpochRecord) => void;
   /** Stop after this many steps in this process (tests use it to simulate an interruption). */
   stopAfterSteps?: number;
+  /** A few training inputs for Method.setup to probe shapes with (default: evalSet's first two). */
+  sample?: Tensor;
 }
 
 export interface EpochRecord {
@@ -82,6 +100,15 @@ export interface TrainResult {
 
 export class NonFiniteLossError extends Error {}
 
+/** Thrown after a SIGINT/SIGTERM once the checkpoint is written; exitCode is 128 + the signal number. */
+export class TrainingInterrupted extends Error {
+  constructor(readonly signal: NodeJS.Signals, readonly exitCode: number, readonly state: TrainState, message: string) {
+    super(message);
+  }
+}
+
+const SIGNAL_CODES: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143 };
+
 export function makeOptimizer(spec: OptimizerSpec, params: Tensor[]): Optimizer {
   switch (spec.name) {
     case 'sgd':
@@ -94,6 +121,15 @@ export function makeOptimizer(spec: OptimizerSpec, params: Tensor[]): Optimizer 
 }
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
+  if (o.method.setup) {
+    // Methods probe feature shapes on a couple of real inputs (never trained on).
+    const sample = o.sample ?? (o.evalSet ? firstSamples(o.evalSet, 2) : undefined);
+    try {
+      o.method.setup({ student: o.student, teacher: o.teacher, numClasses: o.numClasses, ...(sample ? { sample } : {}) });
+    } finally {
+      if (sample && sample !== o.sample) sample.dispose();
+    }
+  }
   const extras = o.method.extraModules?.() ?? [];
   const trainable = [o.student, ...extras];
   const params = trainable.flatMap((m) => m.parameters());
@@ -108,6 +144,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   // Teacher predictions on the evaluation set never change: compute them once for agreement.
   const teacherEval: Predictions | undefined = o.teacher && o.evalSet ? predict((x) => o.teacher!.logits(x), o.evalSet) : undefined;
 
+  // Temp files of atomic writes cut short by a kill are garbage (the real files are whole): clear them.
+  if (o.outDir && existsSync(o.outDir)) {
+    for (const f of readdirSync(o.outDir)) if (/^\.(checkpoint\.safetensors|log\.jsonl)\..*\.tmp$/.test(f)) rmSync(join(o.outDir, f), { force: true });
+  }
   let state: TrainState = { epoch: 0, batch: 0, step: 0 };
   const epochs: EpochRecord[] = [];
   if (o.resume && ckptPath && existsSync(ckptPath)) {
@@ -120,13 +160,30 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 
   let sums: Record<string, number> = {};
   let count = 0;
+  // Log first, checkpoint second: a kill between the two leaves a log ahead of the checkpoint,
+  // which a resume truncates; the other order would lose the records in between.
   const checkpoint = (): void => {
-    if (ckptPath) saveCheckpoint(ckptPath, trainable, optimizer, { ...state, sums, count });
     log?.flush();
+    if (ckptPath) saveCheckpoint(ckptPath, trainable, optimizer, { ...state, sums, count });
   };
+
+  // Signals only set a flag: the step in flight finishes, then the loop checkpoints and stops.
+  // A second signal exits at once, which is safe because every checkpoint write is atomic.
+  let signalled: NodeJS.Signals | null = null;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (signalled) {
+      process.stderr.write(`\n${sig} again: exiting now; ${ckptPath} still holds the last complete checkpoint\n`);
+      process.exit(SIGNAL_CODES[sig] ?? 130);
+    }
+    signalled = sig;
+    process.stderr.write(`\n${sig} received: finishing the current step and saving a checkpoint (send it again to exit at once)\n`);
+  };
+  const signals: NodeJS.Signals[] = (o.handleSignals ?? Boolean(ckptPath)) ? ['SIGINT', 'SIGTERM'] : [];
+  for (const s of signals) process.on(s, onSignal);
 
   let stepsThisRun = 0;
   let interrupted = false;
+  try {
   outer: for (; state.epoch < o.epochs; state.epoch++, state.batch = 0) {
     const t0 = Date.now();
     sums = state.batch > 0 ? { ...state.sums } : {};
@@ -138,11 +195,12 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       lr = o.optimizer.lr * schedule(state.epoch + state.batch / perEpoch);
       optimizer.setLr(lr);
       const info: StepInfo = { epoch: state.epoch, epochs: o.epochs, step: state.step, numClasses: o.numClasses };
-      const values = tidy(() => step(o, optimizer, batch, info, sfeat, tfeat));
+      const out = tidy(() => step(o, optimizer, batch, info, state.batch, params, sfeat, tfeat));
       batch.x.dispose();
       batch.y?.dispose();
+      const values = typeof out === 'string' ? null : out;
       if (values === null) {
-        log?.write({ type: 'skip', epoch: state.epoch, batch: state.batch, step: state.step, reason: 'non-finite loss' });
+        log?.write({ type: 'skip', epoch: state.epoch, batch: state.batch, step: state.step, reason: out });
       } else {
         for (const [k, v] of Object.entries(values)) sums[k] = (sums[k] ?? 0) + v;
         count++;
@@ -159,6 +217,18 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         interrupted = true;
         break outer;
       }
+      if (signals.length) {
+        // The loop may never leave the microtask queue (synchronous batches), and signal
+        // handlers run only from the event loop: give it one turn per step (~µs).
+        await new Promise<void>((r) => setImmediate(r));
+        if (signalled) {
+          bar.done();
+          checkpoint();
+          const sig: NodeJS.Signals = signalled;
+          throw new TrainingInterrupted(sig, SIGNAL_CODES[sig] ?? 130, { ...state },
+            `interrupted by ${sig} at epoch ${state.epoch + 1}, step ${state.step}; checkpoint saved to ${ckptPath}. Run the same command again to resume (--no-resume starts over).`);
+        }
+      }
     }
     bar.done();
     const trainMeans = Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v / Math.max(1, count)]));
@@ -174,12 +244,34 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     checkpoint();
     state.epoch--;
   }
+  } finally {
+    for (const s of signals) process.off(s, onSignal);
+  }
   return { epochs, final: epochs[epochs.length - 1]?.eval, steps: state.step, interrupted };
 }
 
-/** One optimisation step; returns the loss terms as numbers, or null if skipped. */
-function step(o: TrainOptions, optimizer: Optimizer, batch: { x: Tensor; y: Tensor | null }, info: StepInfo,
-  sfeat: string[], tfeat: string[]): Record<string, number> | null {
+/** True if every element of every tensor is finite: one fused reduction, one sync. */
+function allFinite(ts: Tensor[]): boolean {
+  if (ts.length === 0) return true;
+  // Per-tensor norms then their sum, as clip_grad_norm_ does: NaN and Inf propagate into it.
+  const total = ts.length === 1 ? ts[0]!.norm() : stack(ts.map((t) => t.norm())).sum();
+  return Number.isFinite(total.item());
+}
+
+/**
+ * One optimisation step; returns the loss terms as numbers, or (if skipped) the reason.
+ * Non-finite losses, teacher outputs and gradients stop the run naming the step, batch and term,
+ * before the optimizer touches the weights, so the last checkpoint and the weights stay good.
+ */
+function step(o: TrainOptions, optimizer: Optimizer, batch: TrainBatch, info: StepInfo, batchIndex: number,
+  params: Tensor[], sfeat: string[], tfeat: string[]): Record<string, number> | string {
+  const where = `epoch ${info.epoch + 1}, step ${info.step}, batch ${batchIndex}`;
+  const fail = (what: string): string => {
+    if (o.onNonFinite === 'skip') return what;
+    throw new NonFiniteLossError(`${what} at ${where}; the weights were not updated and the last good checkpoint is kept (set onNonFinite: skip to skip such steps)`);
+  };
+  // Input-derivative methods need the student's outputs as a function of x.
+  if (o.method.inputGrad) batch.x.requiresGrad_(true);
   let studentLogits: Tensor;
   let studentFeatures: Record<string, Tensor> = {};
   if (sfeat.length) ({ output: studentLogits, features: studentFeatures } = o.student.forwardWithFeatures(batch.x, sfeat));
@@ -192,8 +284,9 @@ function step(o: TrainOptions, optimizer: Optimizer, batch: { x: Tensor; y: Tens
       if (tfeat.length) {
         if (!t.features) throw new Error(`the method needs teacher features (${tfeat.join(', ')}) but the teacher (${t.description}) cannot return them`);
         ({ output: teacherLogits, features: teacherFeatures } = t.features(batch.x, tfeat));
-      } else teacherLogits = t.logits(batch.x);
+      } else teacherLogits = batch.indices && t.logitsAt ? t.logitsAt(batch.indices, batch.x) : t.logits(batch.x);
     });
+    if (!allFinite([teacherLogits!])) return fail(`non-finite teacher output (${t.description})`);
   }
   const terms = o.method.losses({ student: o.student, teacher: o.teacher, batch, info, studentLogits, teacherLogits, studentFeatures, teacherFeatures });
   const names = Object.keys(terms);
@@ -204,13 +297,38 @@ function step(o: TrainOptions, optimizer: Optimizer, batch: { x: Tensor; y: Tens
   for (const n of names) values[n] = terms[n]!.item();
   if (!Number.isFinite(values.loss!)) {
     const bad = names.filter((n) => !Number.isFinite(values[n]!));
-    if (o.onNonFinite === 'skip') return null;
-    throw new NonFiniteLossError(`non-finite loss at epoch ${info.epoch + 1}, step ${info.step}: term${bad.length > 1 ? 's' : ''} ${bad.join(', ')} = ${bad.map((n) => values[n]).join(', ')}; the last good checkpoint is kept`);
+    return fail(`non-finite loss: term${bad.length > 1 ? 's' : ''} ${bad.join(', ')} = ${bad.map((n) => values[n]).join(', ')}`);
   }
+  const checkGrads = o.checkGradients ?? true;
   optimizer.zeroGrad();
-  total.backward();
+  // The graph is kept only so that a bad gradient can be traced to its term below.
+  total.backward(undefined, { retainGraph: checkGrads && names.length > 1 });
+  if (checkGrads && !allFinite(grads(params))) {
+    const bad = names.length === 1 ? names : names.filter((n) => {
+      optimizer.zeroGrad();
+      terms[n]!.backward(undefined, { retainGraph: true });
+      return !allFinite(grads(params));
+    });
+    optimizer.zeroGrad();
+    return fail(`non-finite gradient from term${bad.length > 1 ? 's' : ''} ${(bad.length ? bad : names).join(', ')} (loss ${values.loss})`);
+  }
   optimizer.step();
   return values;
+}
+
+function grads(params: Tensor[]): Tensor[] {
+  const out: Tensor[] = [];
+  for (const p of params) {
+    const g = p.grad;
+    if (g) out.push(g);
+  }
+  return out;
+}
+
+function firstSamples(d: Dataset, n: number): Tensor {
+  const k = Math.min(n, d.size);
+  const per = d.sampleShape.reduce((a, b) => a * b, 1);
+  return tensor(d.x.subarray(0, k * per), { shape: [k, ...d.sampleShape] });
 }
 
 export function evaluateModel(model: Module, data: Dataset, teacherPreds?: Predictions): ClassificationMetrics {

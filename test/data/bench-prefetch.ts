@@ -23,33 +23,35 @@ const step = (x: any, y: any): void => {
   });
 };
 
-async function run(label: string, prefetch: 'sync' | 'worker', augment: boolean, train: boolean, bs: number): Promise<number> {
-  const dl = new DataLoader(ds, { batchSize: bs, seed: 1, prefetch, augment: augment ? [randomCrop(2), horizontalFlip(), normalize(0.286, 0.353)] : [] });
+// One loader per configuration, reused across repetitions like a real run reuses it across
+// epochs; the first repetition (worker start-up, JIT warm-up) is not counted.
+async function run(dl: DataLoader, epoch: number, train: boolean): Promise<number> {
   let n = 0;
   const t0 = performance.now();
-  for await (const b of dl.epoch(0)) {
+  for await (const b of dl.epoch(epoch)) {
     if (train) step(b.x, b.y);
     b.x.dispose();
     b.y?.dispose();
     if (++n === steps) break;
   }
-  const ms = (performance.now() - t0) / n;
-  await dl.close();
-  console.log(`${label.padEnd(34)} ${ms.toFixed(3)} ms/batch`);
-  return ms;
+  return (performance.now() - t0) / n;
 }
 
+const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
 for (const bs of [32, 128, 512]) {
-  console.log(`--- batch ${bs}, ${steps} batches`);
   for (const aug of [false, true]) {
-    const tag = aug ? 'crop+flip+norm' : 'no augment';
-    const rows: [string, number][] = [];
-    for (let rep = 0; rep < 3; rep++) {
-      rows.push([`data only, sync, ${tag}`, await run(`data only, sync, ${tag}`, 'sync', aug, false, bs)]);
-      rows.push([`train, sync, ${tag}`, await run(`train, sync, ${tag}`, 'sync', aug, true, bs)]);
-      rows.push([`train, worker, ${tag}`, await run(`train, worker, ${tag}`, 'worker', aug, true, bs)]);
+    const augment = aug ? [randomCrop(2), horizontalFlip(), normalize(0.286, 0.353)] : [];
+    const sync = new DataLoader(ds, { batchSize: bs, seed: 1, prefetch: 'sync', augment });
+    const worker = new DataLoader(ds, { batchSize: bs, seed: 1, prefetch: 'worker', augment });
+    const r = { data: [] as number[], sync: [] as number[], worker: [] as number[] };
+    for (let rep = 0; rep < 6; rep++) {
+      const d = await run(sync, rep, false);
+      const s = await run(sync, rep, true);
+      const w = await run(worker, rep, true);
+      if (rep > 0) { r.data.push(d); r.sync.push(s); r.worker.push(w); }
     }
-    const med = (k: string) => { const v = rows.filter((r) => r[0] === k).map((r) => r[1]).sort((a, b) => a - b); return v[1]!; };
-    console.log(`median: data ${med(`data only, sync, ${tag}`).toFixed(3)} | sync ${med(`train, sync, ${tag}`).toFixed(3)} | worker ${med(`train, worker, ${tag}`).toFixed(3)} ms/batch`);
+    await worker.close();
+    const [d, s, w] = [median(r.data), median(r.sync), median(r.worker)];
+    console.log(`batch ${String(bs).padStart(3)} ${aug ? 'crop+flip+norm' : 'no augment    '}  data ${d.toFixed(2)}  train+sync ${s.toFixed(2)}  train+worker ${w.toFixed(2)} ms/batch  (worker/sync ${(w / s).toFixed(2)})`);
   }
 }

@@ -105,10 +105,11 @@ test('loader: unlabeled data, options validation and auto mode', async () => {
   assert.throws(() => new DataLoader(images(5), { batchSize: 2, prefetch: 'worker', augment: (x) => x.fill(0) }), /functions cannot cross threads/);
   assert.throws(() => un.batchIndices(0, 3), /batch 3 out of range/);
   await assert.rejects(async () => { for await (const b of un.epoch(0, { startBatch: 4 })) b.x.dispose(); }, /startBatch 4 out of range/);
-  // Tiny batches are not worth a thread; big ones are (on ≥2 cores).
+  // Little work per batch is not worth a thread; a big augmented batch is (on ≥2 cores).
   assert.equal(new DataLoader(images(5), { batchSize: 2 }).mode, 'sync');
   const big: Dataset = { name: 'big', sampleShape: [1, 28, 28], x: new Float32Array(256 * 784), y: null, size: 256, numClasses: 0 };
-  const auto = new DataLoader(big, { batchSize: 128 });
+  assert.equal(new DataLoader(big, { batchSize: 128 }).mode, 'sync');
+  const auto = new DataLoader(big, { batchSize: 128, augment: [randomCrop(2), horizontalFlip()] });
   assert.equal(auto.mode, (await import('node:os')).availableParallelism() >= 2 ? 'worker' : 'sync');
   // A function augmentation keeps 'auto' on the main thread.
   assert.equal(new DataLoader(big, { batchSize: 128, augment: (x) => x.fill(0) }).mode, 'sync');

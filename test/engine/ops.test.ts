@@ -123,6 +123,7 @@ const impls: Record<string, Impl> = {
   adaptive_avg_pool2d_1: ({ x }) => F.adaptiveAvgPool2d(x!, 1),
   adaptive_max_pool2d: ({ x }) => F.adaptiveMaxPool2d(x!, 2),
   adaptive_avg_pool1d: ({ x }) => F.adaptiveAvgPool1d(x!, 3),
+  adaptive_max_pool1d: ({ x }) => F.adaptiveMaxPool1d(x!, 3),
   batch_norm_train: ({ x, w, b, rm, rv }) => {
     const y = F.batchNorm(x!, rm!, rv!, { weight: w, bias: b, training: true, momentum: 0.2, eps: 1e-5 });
     return [y, rm!.clone(), rv!.clone()];

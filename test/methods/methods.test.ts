@@ -14,6 +14,8 @@ import { agreement, MEASURES } from '../../src/losses/agreement.js';
 import { dkdTerms } from '../../src/losses/dkd.js';
 import { CASES, assertClose, inputs, liveTensors } from '../losses/golden.js';
 import { context, values } from './context.js';
+import { createModel } from '../../src/nn/zoo/index.js';
+import { ModuleTeacher } from '../../src/teachers/sources.js';
 
 const make = (name: string, given: Params = {}) => {
   const spec = getMethod(name);
@@ -185,9 +187,16 @@ test('noisy-teacher: an unlabeled batch gives only the kd term', () => {
 
 test('methods leave only their returned terms alive', () => {
   const { s, t, y } = inputs(golden);
+  const C = s.shape[1]!;
   for (const spec of METHODS) {
     const m = spec.create(resolveParams(spec, {}));
     const ctx = context({ student: s, teacher: spec.needsTeacher ? t : null, y, epoch: 3, step: 5 });
+    // Methods with their own parts (peers, a discriminator) or input gradients need real networks:
+    // the batch's inputs are the logits tensor itself, so MLPs over C features fit.
+    const student = createModel({ arch: 'mlp', hidden: [4], numClasses: C, inputShape: [C] });
+    ctx.student = student;
+    if (spec.needsTeacher) ctx.teacher = new ModuleTeacher(createModel({ arch: 'mlp', hidden: [4], numClasses: C, inputShape: [C] }), C, 'test', 'test');
+    m.setup?.({ student, teacher: ctx.teacher, numClasses: C });
     const before = liveTensors();
     const terms = m.losses(ctx);
     assert.equal(liveTensors(), before + Object.keys(terms).length, `${spec.name} leaked tensors`);
@@ -198,7 +207,7 @@ test('methods leave only their returned terms alive', () => {
 
 test('registry: unique names, getMethod errors list the known names, describeMethods covers every parameter', () => {
   const names = METHODS.map((m) => m.name);
-  assert.deepEqual(names, ['scratch', 'kd', 'dkd', 'noisy-teacher']);
+  assert.deepEqual(names, ['scratch', 'kd', 'dkd', 'noisy-teacher', 'dml', 'online-kd', 'bss', 'adversarial-kd']);
   assert.equal(new Set(names).size, names.length);
   assert.equal(getMethod('dkd').name, 'dkd');
   assert.throws(() => getMethod('fitnet2'), (e: Error) => e.message.includes("unknown method 'fitnet2'") && names.every((n) => e.message.includes(n)));

@@ -1,0 +1,48 @@
+// Attention transfer (Zagoruyko & Komodakis, ICLR 2017): the student matches the teacher's
+// normalised spatial attention maps at chosen layer pairs, plus the label loss (and optional KD).
+// No connector: attention maps are channel-free, and differing spatial sizes are pooled.
+import type { Tensor } from '../tensor/tensor.js';
+import { tidy } from '../tensor/scope.js';
+import { attentionLoss } from '../losses/features.js';
+import type { Measure } from '../losses/agreement.js';
+import { KD_PARAMS, kdTerms } from './kd.js';
+import { crossEntropyTerm, PAIR_PARAMS, parsePairs, sumOf } from './fitnet.js';
+import type { MethodSpec } from './method.js';
+
+export const attention: MethodSpec = {
+  name: 'attention',
+  summary: 'Attention transfer: beta·Σ w_i·mean((at(S_i) − at(T_i))²), at = L2-normalised channel mean of A^p, over layer pairs of [N, C, H, W] maps; ' +
+    'plus (1−alpha)·CE and alpha·KD.',
+  paper: 'Zagoruyko, Komodakis, "Paying More Attention to Attention: Improving the Performance of Convolutional Neural Networks via Attention Transfer", ICLR 2017 ' +
+    '(beta = 1000 as in RepDistiller; the authors\' code uses beta/2 with beta = 1000)',
+  needsTeacher: true,
+  params: {
+    pairs: { default: 'stage1:stage1,stage2:stage2', description: "Layer pairs 'student:teacher' of feature maps [N, C, H, W], comma-separated" },
+    ...PAIR_PARAMS,
+    beta: { default: 1000, unit: 'weight', min: 0, description: 'Weight β of the attention term, applied to the sum over pairs' },
+    p: { default: 2, min: 1, max: 8, integer: true, description: 'Power of the activations in the attention map (the paper uses 2)' },
+    ...KD_PARAMS,
+    alpha: { ...KD_PARAMS.alpha!, default: 0, description: 'Weight of the KD soft term (0: AT + label CE, as in the paper\'s AT runs); the label CE gets 1 − alpha' },
+  },
+  create(params) {
+    const pairs = parsePairs(params.pairs as string, params.weights as string, 'attention');
+    const beta = params.beta as number, power = params.p as number;
+    const kd = { temperature: params.temperature as number, alpha: params.alpha as number, measure: params.measure as Measure };
+    return {
+      features: { student: pairs.map((q) => q.student), teacher: pairs.map((q) => q.teacher) },
+      losses(ctx) {
+        return tidy(() => {
+          const terms: Record<string, Tensor> = kd.alpha > 0 && ctx.teacherLogits ? kdTerms(ctx, ctx.teacherLogits, kd) : {};
+          if (ctx.batch.y !== null && !('ce' in terms)) terms.ce = crossEntropyTerm(ctx, 1 - kd.alpha);
+          const parts = pairs.map((q) => {
+            const s = ctx.studentFeatures[q.student], t = ctx.teacherFeatures[q.teacher];
+            if (!s || !t) throw new Error(`method 'attention': missing feature '${!s ? q.student : q.teacher}'`);
+            return attentionLoss(s, t, power).mul(q.weight);
+          });
+          terms.at = sumOf(parts).mul(beta);
+          return terms;
+        });
+      },
+    };
+  },
+};

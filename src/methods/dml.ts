@@ -1,0 +1,67 @@
+// Deep mutual learning (Zhang, Xiang, Hospedales, Lu, CVPR 2018): a cohort of K students trained
+// at once from scratch, each with its own cross-entropy plus the mean KL from every other
+// student's predictions to its own. The trainer's student is cohort member 0 (the exported one);
+// the other K−1 are peers built from its spec and owned by the method as extra modules.
+import { crossEntropy } from '../tensor/functional.js';
+import { tidy } from '../tensor/scope.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { klDivergence } from '../losses/tempered.js';
+import { createModel, ZooModel } from '../nn/zoo/index.js';
+import type { Module } from '../nn/module.js';
+import { requireLabels, type MethodSpec } from './method.js';
+
+/** A fresh model of the same architecture as `m` (a zoo model, so its spec can rebuild it). */
+export function sameArchitecture(m: Module, method: string): ZooModel {
+  if (!(m instanceof ZooModel)) throw new Error(`method '${method}' builds models like the student, so the student must be a zoo model (created with createModel)`);
+  return createModel({ ...m.spec });
+}
+
+export const dml: MethodSpec = {
+  name: 'dml',
+  summary: 'Deep mutual learning: the student and `peers` copies of its architecture train together, each with CE plus weight·mean KL(peer‖self) to the others (peers detached); no teacher.',
+  paper: 'Zhang, Xiang, Hospedales, Lu, "Deep Mutual Learning", CVPR 2018 (arXiv:1706.00384)',
+  needsTeacher: false,
+  params: {
+    peers: { default: 1, integer: true, min: 1, max: 7, description: 'Students trained alongside the exported one (cohort size K = peers + 1)' },
+    temperature: { default: 1, unit: 'temperature', min: 0.01, max: 100, description: 'Softmax temperature of the mimicry KL (the paper uses 1; the term is scaled by T²)' },
+    weight: { default: 1, unit: 'weight', min: 0, description: 'Weight of the mimicry term; the paper uses 1 with the KL averaged over the K−1 others' },
+    peerInit: {
+      default: 'fresh', choices: ['fresh', 'copy'],
+      description: "fresh = peers get their own random initialisation (the paper); copy = peers start as exact copies of the student",
+    },
+  },
+  create(params) {
+    const K1 = params.peers as number, T = params.temperature as number, w = params.weight as number;
+    const init = params.peerInit as 'fresh' | 'copy';
+    let peers: ZooModel[] = [];
+    return {
+      setup({ student }) {
+        for (const p of peers) p.dispose();
+        peers = Array.from({ length: K1 }, () => {
+          const p = sameArchitecture(student, 'dml');
+          if (init === 'copy') p.loadStateDict(student.stateDict());
+          return p;
+        });
+      },
+      extraModules: () => peers,
+      losses(ctx) {
+        if (peers.length !== K1) throw new Error("method 'dml': setup() was not called (the trainer calls it before training)");
+        const y = requireLabels(ctx, 'dml', 'each cohort member learns from the labels');
+        return tidy(() => {
+          const logits: Tensor[] = [ctx.studentLogits, ...peers.map((p) => p.call(ctx.batch.x))];
+          const fixed = logits.map((z) => z.detach());
+          const out: Record<string, Tensor> = {};
+          logits.forEach((z, k) => {
+            // Each member sees the others as fixed targets, as in the authors' per-network optimizers.
+            const terms = fixed.filter((_, l) => l !== k).map((o) => klDivergence(o, z, T));
+            const kl = terms.reduce((a, b) => a.add(b));
+            const prefix = k === 0 ? '' : `peer${k}_`;
+            out[`${prefix}ce`] = crossEntropy(z, y);
+            out[`${prefix}kl`] = kl.mul(w / K1);
+          });
+          return out;
+        });
+      },
+    };
+  },
+};

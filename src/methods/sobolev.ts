@@ -1,0 +1,67 @@
+// Sobolev training for distillation (Czarnecki et al., NIPS 2017): the student matches the
+// teacher's outputs (the KD term) and their derivatives with respect to the input, estimated
+// along random directions (src/losses/sobolev.ts documents the estimators). Optionally the
+// input-gradient of the target class (Srinivas & Fleuret, ICML 2018).
+import { Generator, type Tensor } from '../tensor/tensor.js';
+import { enableGrad } from '../tensor/autograd.js';
+import { tidy } from '../tensor/scope.js';
+import type { Measure } from '../losses/agreement.js';
+import { derivatives, randomProjections, sobolevLosses, sobolevOutput, SOBOLEV_OUTPUTS, type SobolevOutput } from '../losses/sobolev.js';
+import { KD_PARAMS, kdTerms } from './kd.js';
+import type { LossContext, MethodSpec } from './method.js';
+
+export const sobolev: MethodSpec = {
+  name: 'sobolev',
+  summary: 'Sobolev training: KD on the outputs plus order1·‖J_s v − J_t v‖² and order2·(vᵀH_s v − vᵀH_t v)² along random unit directions ' +
+    '(no full Jacobian), and optionally target_grad·‖∇x f_y,s − ∇x f_y,t‖²; needs a teacher differentiable in its input.',
+  paper: 'Czarnecki, Osindero, Jaderberg, Świrszcz, Pascanu, "Sobolev Training for Neural Networks", NIPS 2017 ' +
+    '(target-class variant: Srinivas, Fleuret, "Knowledge Transfer with Jacobian Matching", ICML 2018)',
+  needsTeacher: true,
+  params: {
+    ...KD_PARAMS,
+    order1: { default: 1, unit: 'weight', min: 0, description: 'Weight of the first-order term (Jacobian–vector products)' },
+    order2: { default: 0, unit: 'weight', min: 0, description: 'Weight of the second-order term (vᵀHv of a random output projection; zero curvature for ReLU logits, use output logprobs)' },
+    target_grad: { default: 0, unit: 'weight', min: 0, description: 'Weight of the target-class input-gradient term (label, or the teacher\'s prediction on unlabeled data)' },
+    normalize_target: { default: false, description: 'Normalise both target-class gradients to unit length first (Srinivas & Fleuret)' },
+    projections: { default: 1, min: 1, max: 64, integer: true, description: 'Random directions per sample and step' },
+    output: { default: 'logprobs', choices: [...SOBOLEV_OUTPUTS], description: 'Function whose derivatives are matched: logits, or log-softmax(logits / output_temperature)' },
+    output_temperature: { default: 1, unit: 'temperature', min: 0.01, max: 100, description: 'Temperature of the log-softmax when output = logprobs' },
+    seed: { default: 0, min: 0, integer: true, description: 'Seed of the random directions (re-seeded per step with the step number, so resumed runs draw the same)' },
+  },
+  create(params) {
+    const kd = { temperature: params.temperature as number, alpha: params.alpha as number, measure: params.measure as Measure };
+    const w1 = params.order1 as number, w2 = params.order2 as number, wt = params.target_grad as number;
+    const P = params.projections as number, out = params.output as SobolevOutput, To = params.output_temperature as number;
+    const normalizeTarget = params.normalize_target as boolean, seed = params.seed as number;
+    const gen = new Generator(seed);
+    return {
+      inputGrad: true,
+      losses(ctx: LossContext) {
+        const teacher = ctx.teacher;
+        if (!teacher) throw new Error("method 'sobolev' needs a teacher, but none was given");
+        if (!teacher.logitsWithGrad) throw new Error(`method 'sobolev': the teacher (${teacher.description}) cannot give logits differentiable in its input`);
+        const x = ctx.batch.x;
+        if (!x.requiresGrad) throw new Error("method 'sobolev': the batch input does not require grad (the trainer sets it for methods with inputGrad)");
+        return tidy(() => {
+          // A separate leaf for the teacher: its derivative graph stays apart from the student's.
+          const xt = x.detach().requiresGrad_(true);
+          const zt = enableGrad(() => teacher.logitsWithGrad!(xt));
+          const terms = kdTerms(ctx, ctx.teacherLogits ?? zt.detach(), kd);
+          if (w1 === 0 && w2 === 0 && wt === 0) return terms;
+          gen.manualSeed(seed * 1_000_003 + ctx.info.step);
+          const projections = w1 > 0 || w2 > 0 ? randomProjections(x.shape, zt.shape[1]!, P, gen, x.dtype) : { v: [], u: [] };
+          const targets = wt > 0 ? (ctx.batch.y ?? zt.argmax({ dim: 1 })) : null;
+          const req = { order1: w1 > 0, order2: w2 > 0, targets, projections };
+          const dt = derivatives(sobolevOutput(zt, out, To), xt, { ...req, createGraph: false });
+          const ds = derivatives(sobolevOutput(ctx.studentLogits, out, To), x, { ...req, createGraph: true });
+          const l = sobolevLosses(ds, dt, { normalizeTarget });
+          const res: Record<string, Tensor> = { ...terms };
+          if (l.order1) res.order1 = l.order1.mul(w1);
+          if (l.order2) res.order2 = l.order2.mul(w2);
+          if (l.targetClass) res.target_grad = l.targetClass.mul(wt);
+          return res;
+        });
+      },
+    };
+  },
+};

@@ -1,0 +1,247 @@
+// A teacher given as an ONNX file, run by onnxruntime-node (an optional dependency: kdistill
+// installs and works without it; only ONNX teachers need it). Install it with
+//   ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node
+// (or `npm install onnxruntime-node --onnxruntime-node-install=skip`, or
+// `onnxruntime-node-install=skip` in .npmrc): without the skip its postinstall script tries to
+// download CUDA provider libraries from NuGet on Linux x64. The CPU runtime is in the npm package.
+//
+// Teacher.logits is synchronous (the trainer calls it inside a step). onnxruntime-node's public
+// InferenceSession.run is a Promise around a synchronous native run, so this module drives the
+// package's native session object (dist/binding.js) directly, after checking that it is there.
+import { createRequire } from 'node:module';
+import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import type { Tensor } from '../tensor/tensor.js';
+import { tensor } from '../tensor/factories.js';
+import { getNumThreads } from '../tensor/torch.js';
+import { fileChecksum } from './sources.js';
+import type { Teacher } from './teacher.js';
+
+export const ONNX_INSTALL_HINT = 'ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node';
+
+/** The parts of onnxruntime-node used here. */
+interface OrtTensor {
+  readonly type: string;
+  readonly dims: readonly number[];
+  readonly data: unknown;
+}
+interface OrtTensorCtor {
+  new (type: string, data: Float32Array | Float64Array, dims: readonly number[]): OrtTensor;
+}
+interface ValueMetadata {
+  name: string;
+  isTensor: boolean;
+  shape: number[];
+  symbolicDimensions: string[];
+  type: number;
+}
+interface NativeSession {
+  loadModel(path: string, options: Record<string, unknown>): void;
+  readonly inputMetadata: ValueMetadata[];
+  readonly outputMetadata: ValueMetadata[];
+  run(feeds: Record<string, OrtTensor>, fetches: Record<string, null>, options: Record<string, unknown>): Record<string, OrtTensor>;
+  dispose(): void;
+}
+interface Runtime {
+  Tensor: OrtTensorCtor;
+  newSession(): NativeSession;
+  version: string;
+}
+
+// onnxruntime's element type codes (ONNXTensorElementDataType) for the types handled here.
+const ORT_FLOAT = 1;
+const ORT_DOUBLE = 11;
+
+let runtime: Runtime | null = null;
+
+/**
+ * Loads onnxruntime-node on first use; a missing package is an error that says how to install
+ * it. The package is CommonJS, so it is required lazily rather than imported: the load stays
+ * synchronous, and so does building a teacher, as for the other teacher sources.
+ */
+export function loadOnnxRuntime(): Runtime {
+  if (runtime) return runtime;
+  const require = createRequire(import.meta.url);
+  let ort: { Tensor: OrtTensorCtor };
+  try {
+    ort = require('onnxruntime-node') as typeof ort;
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'MODULE_NOT_FOUND' && /onnxruntime-node['"]/.test(err.message)) {
+      throw new Error(`ONNX teachers need the optional package onnxruntime-node, which is not installed. Install it with:\n  ${ONNX_INSTALL_HINT}\n(the skip setting stops its install script from downloading CUDA libraries)`);
+    }
+    throw new Error(`onnxruntime-node is installed but cannot be loaded: ${err.message.split('\n')[0]}`);
+  }
+  let b: { binding?: { InferenceSession?: new () => NativeSession }; initOrt?: () => void };
+  try {
+    b = require('onnxruntime-node/dist/binding.js') as typeof b;
+  } catch (e) {
+    throw new Error(`onnxruntime-node: cannot load its native binding (${(e as Error).message.split('\n')[0]}); reinstall it with ${ONNX_INSTALL_HINT}`);
+  }
+  const Session = b.binding?.InferenceSession;
+  if (typeof Session !== 'function' || typeof b.initOrt !== 'function' || typeof Session.prototype.run !== 'function') {
+    throw new Error('onnxruntime-node: this version has no synchronous native session (dist/binding.js); kdistill is tested with onnxruntime-node 1.30');
+  }
+  b.initOrt();
+  let version = '?';
+  try {
+    version = (require('onnxruntime-node/package.json') as { version: string }).version;
+  } catch { /* informational */ }
+  runtime = { Tensor: ort.Tensor, newSession: () => new Session(), version };
+  return runtime;
+}
+
+export interface OnnxTeacherOptions {
+  /** Input name (default: the model's only input). */
+  input?: string;
+  /** Output name holding the logits (default: the first output). */
+  output?: string;
+  /** Class count when the output's last dimension is symbolic (default: from the model). */
+  numClasses?: number;
+  /** onnxruntime intra-op threads (default: libtorch's thread count, so the two do not oversubscribe). */
+  threads?: number;
+}
+
+/** A frozen ONNX model as a teacher. Its logits feed every logit-based method and the cache. */
+export class OnnxTeacher implements Teacher {
+  readonly description: string;
+  /** sha256 of the file; when a non-default output is chosen, of the file and that name. */
+  readonly checksum: string;
+  readonly numClasses: number;
+  readonly numParameters: number;
+  readonly inputName: string;
+  readonly outputName: string;
+  /** Sample shape the model declares (symbolic dimensions as -1), without the batch dimension. */
+  readonly inputShape: number[];
+  readonly #session: NativeSession;
+  readonly #rt: Runtime;
+  readonly #inputType: number;
+
+  /** Loads the model (onnxruntime-node is loaded on first use). */
+  constructor(readonly path: string, o: OnnxTeacherOptions = {}) {
+    if (!existsSync(path)) throw new Error(`ONNX teacher not found: ${path}`);
+    const rt = loadOnnxRuntime();
+    const session = rt.newSession();
+    try {
+      session.loadModel(path, { intraOpNumThreads: o.threads ?? getNumThreads(), interOpNumThreads: 1, executionProviders: ['cpu'], graphOptimizationLevel: 'all' });
+    } catch (e) {
+      throw new Error(`${path}: onnxruntime ${rt.version} cannot load it: ${(e as Error).message.split('\n')[0]}`);
+    }
+    this.#rt = rt;
+    this.#session = session;
+    const ins = session.inputMetadata, outs = session.outputMetadata;
+    const pick = (list: ValueMetadata[], want: string | undefined, what: string): ValueMetadata => {
+      if (want !== undefined) {
+        const m = list.find((v) => v.name === want);
+        if (!m) throw new Error(`${path}: the model has no ${what} named '${want}' (${what}s: ${list.map((v) => v.name).join(', ')})`);
+        return m;
+      }
+      return list[0]!;
+    };
+    if (o.input === undefined && ins.length !== 1) {
+      throw new Error(`${path}: the model has ${ins.length} inputs (${ins.map((v) => v.name).join(', ')}); set teacher.input to the one that takes the images`);
+    }
+    if (outs.length === 0) throw new Error(`${path}: the model has no outputs`);
+    const inp = pick(ins, o.input, 'input');
+    const out = pick(outs, o.output, 'output');
+    if (!inp.isTensor || (inp.type !== ORT_FLOAT && inp.type !== ORT_DOUBLE)) throw new Error(`${path}: input '${inp.name}' is not a float32/float64 tensor`);
+    if (!out.isTensor || (out.type !== ORT_FLOAT && out.type !== ORT_DOUBLE)) throw new Error(`${path}: output '${out.name}' is not a float32/float64 tensor of logits`);
+    this.inputName = inp.name;
+    this.outputName = out.name;
+    this.#inputType = inp.type;
+    this.inputShape = inp.shape.slice(1).map((d) => (d >= 0 ? d : -1));
+    const last = out.shape.length === 2 ? out.shape[1]! : -1;
+    if (out.shape.length !== 2) throw new Error(`${path}: output '${out.name}' has rank ${out.shape.length}; logits must be [batch, classes]`);
+    const nc = last > 0 ? last : o.numClasses;
+    if (nc === undefined) throw new Error(`${path}: the number of classes of output '${out.name}' is symbolic; give teacher.numClasses`);
+    if (o.numClasses !== undefined && last > 0 && o.numClasses !== last) throw new Error(`${path}: output '${out.name}' has ${last} classes, teacher.numClasses says ${o.numClasses}`);
+    this.numClasses = nc;
+    const sha = fileChecksum(path);
+    // Another output of the same file gives other soft targets, so it must key the cache apart.
+    this.checksum = o.output === undefined || out.name === outs[0]!.name ? sha : createHash('sha256').update(`${sha}:${out.name}`).digest('hex');
+    this.numParameters = countInitializerElements(readFileSync(path));
+    this.description = `ONNX ${path}`;
+  }
+
+  logits(x: Tensor): Tensor {
+    // Inference only: nothing here is recorded by autograd, as for the other teachers.
+    const shape = x.shape;
+    const src = x.dtype === 'float32' || x.dtype === 'float64' ? x : x.to('float32');
+    let data = src.contiguous().data<Float32Array | Float64Array>();
+    if (src !== x) src.dispose();
+    if (this.#inputType === ORT_DOUBLE && data instanceof Float32Array) data = Float64Array.from(data);
+    if (this.#inputType === ORT_FLOAT && data instanceof Float64Array) data = Float32Array.from(data);
+    const feed = new this.#rt.Tensor(this.#inputType === ORT_DOUBLE ? 'float64' : 'float32', data, shape);
+    let res: Record<string, OrtTensor>;
+    try {
+      res = this.#session.run({ [this.inputName]: feed }, { [this.outputName]: null }, {});
+    } catch (e) {
+      throw new Error(`${this.path}: onnxruntime failed on an input of shape [${shape.join(', ')}]: ${(e as Error).message.split('\n')[0]}`);
+    }
+    const y = res[this.outputName]!;
+    const out = y.data instanceof Float32Array ? y.data : Float32Array.from(y.data as Float64Array);
+    return tensor(out, { shape: [...y.dims] });
+  }
+
+  /** Frees the onnxruntime session. */
+  dispose(): void {
+    this.#session.dispose();
+  }
+}
+
+// ---- parameter count from the ONNX protobuf ------------------------------------------------
+// ModelProto.graph = field 7; GraphProto.initializer = field 5 (TensorProto); TensorProto.dims =
+// field 1 (int64, packed or not). Only these are read; everything else is skipped by wire type.
+
+function countInitializerElements(buf: Uint8Array): number {
+  try {
+    let total = 0;
+    for (const g of fields(buf, 0, buf.length)) {
+      if (g.field !== 7 || g.wire !== 2) continue;
+      for (const init of fields(buf, g.start, g.end)) {
+        if (init.field !== 5 || init.wire !== 2) continue;
+        let n = 1;
+        for (const d of fields(buf, init.start, init.end)) {
+          if (d.field !== 1) continue;
+          if (d.wire === 0) n *= d.value;
+          else if (d.wire === 2) for (let p = d.start; p < d.end;) { const [v, q] = varint(buf, p); n *= v; p = q; }
+        }
+        total += n;
+      }
+    }
+    return total;
+  } catch {
+    return 0; // the count is informational; onnxruntime has already accepted the file
+  }
+}
+
+interface Field { field: number; wire: number; value: number; start: number; end: number }
+
+function* fields(buf: Uint8Array, start: number, end: number): Generator<Field> {
+  let p = start;
+  while (p < end) {
+    const [key, q] = varint(buf, p);
+    p = q;
+    const field = Math.floor(key / 8), wire = key % 8;
+    if (wire === 0) { const [v, r] = varint(buf, p); yield { field, wire, value: v, start: p, end: r }; p = r; }
+    else if (wire === 1) { p += 8; }
+    else if (wire === 5) { p += 4; }
+    else if (wire === 2) {
+      const [len, r] = varint(buf, p);
+      if (r + len > end) throw new Error('truncated');
+      yield { field, wire, value: len, start: r, end: r + len };
+      p = r + len;
+    } else throw new Error(`wire type ${wire}`);
+  }
+}
+
+function varint(buf: Uint8Array, p: number): [number, number] {
+  let v = 0, mul = 1;
+  for (;;) {
+    if (p >= buf.length) throw new Error('truncated varint');
+    const b = buf[p++]!;
+    v += (b & 0x7f) * mul;
+    if (b < 0x80) return [v, p];
+    mul *= 128;
+  }
+}
