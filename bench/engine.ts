@@ -47,7 +47,10 @@ const root = (() => {
 // Worker: the kdistill side. Loaded lazily so the orchestrator never loads libtorch/OpenBLAS.
 // ---------------------------------------------------------------------------------------
 async function worker(): Promise<void> {
-  const { torch, F, tidy, manualSeed, setNumThreads, getNumThreads } = await import('../src/index.js');
+  // the engine layer only (src/tensor, src/optim), not the whole library
+  const { torch, manualSeed, setNumThreads, getNumThreads } = await import('../src/tensor/torch.js');
+  const F = await import('../src/tensor/functional.js');
+  const { tidy } = await import('../src/tensor/scope.js');
   type Tensor = InstanceType<typeof torch.Tensor>;
 
   const uniform = (shape: number[], fanIn: number): Tensor => {

@@ -42,15 +42,13 @@ const opt: Optimizer = optimName === 'sgd' ? new SGD(params, { lr: 0.05, momentu
 const nData = 16 * batch;
 const xs = new Float32Array(nData * 784);
 const ys = new BigInt64Array(nData);
-{
+tidy(() => {
   const g = new torch.Generator(1);
   const x = torch.randn([nData, 784], { generator: g });
-  const w = torch.randn([784, 10], { generator: g });
-  const y = x.matmul(w).argmax({ dim: 1 });
+  const y = x.matmul(torch.randn([784, 10], { generator: g })).argmax({ dim: 1 });
   xs.set(x.data<Float32Array>());
   ys.set(y.data<BigInt64Array>());
-  torch.dispose(x, w, y);
-}
+});
 
 console.log(`memory check: ${sizes.join('-')} MLP, batch ${batch}, ${optimName}, ${steps} steps, ` +
   `${torch.getNumThreads()} torch threads, libtorch ${torch.version}, node ${process.version}, gc ${gc ? 'exposed' : 'not exposed'}`);

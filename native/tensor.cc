@@ -8,15 +8,22 @@ namespace kd {
 
 const napi_type_tag kTensorTag = {0x6b646973744c5431ULL, 0x74656e736f72a001ULL};
 
-// Handles that hold a tensor (created and neither disposed nor collected): the number a
-// training loop must keep flat. Only the JS thread touches it; atomic for safety.
-static std::atomic<int64_t> gLiveTensors{0};
+// Two counts of tensor handles. gUndisposed: created and not disposed, whatever the garbage
+// collector did since; it changes only at creation and dispose(), so it is deterministic and is
+// what leak checks compare (a forgotten tensor stays counted even after GC reclaimed it).
+// gHeld: handles still holding their tensor, not disposed and not yet collected; GC finalizers
+// (which run during collection) lower it. Only the JS thread touches them.
+static std::atomic<int64_t> gUndisposed{0};
+static std::atomic<int64_t> gHeld{0};
 
 Napi::Value wrapTensor(Napi::Env env, at::Tensor t) {
-  if (t.defined()) gLiveTensors++;
+  if (t.defined()) {
+    gUndisposed++;
+    gHeld++;
+  }
   auto* box = new TensorBox{std::move(t)};
   auto ext = Napi::External<TensorBox>::New(env, box, [](Napi::BasicEnv, TensorBox* b) {
-    if (b->t.defined()) gLiveTensors--;
+    if (b->t.defined()) gHeld--;
     delete b;
   });
   napi_type_tag_object(env, ext, &kTensorTag);
@@ -153,14 +160,19 @@ static Napi::Value Dispose(const Napi::CallbackInfo& info) {
     auto* box = info[0].As<Napi::External<TensorBox>>().Data();
     if (box->t.defined()) {
       box->t.reset();
-      gLiveTensors--;
+      gUndisposed--;
+      gHeld--;
     }
   }
   return info.Env().Undefined();
 }
 
 static Napi::Value LiveTensors(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(gLiveTensors.load()));
+  return Napi::Number::New(info.Env(), static_cast<double>(gUndisposed.load()));
+}
+
+static Napi::Value HeldTensors(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(gHeld.load()));
 }
 
 static Napi::Value Device(const Napi::CallbackInfo& info) {
@@ -203,6 +215,7 @@ void initTensor(Napi::Env env, Napi::Object exports) {
   exports.Set("dispose", Napi::Function::New(env, Dispose));
   exports.Set("isDisposed", Napi::Function::New(env, IsDisposed));
   exports.Set("liveTensors", Napi::Function::New(env, LiveTensors));
+  exports.Set("heldTensors", Napi::Function::New(env, HeldTensors));
   exports.Set("device", Napi::Function::New(env, Device));
   exports.Set("toString", Napi::Function::New(env, ToString));
   exports.Set("storageBytes", Napi::Function::New(env, StorageBytes));

@@ -8,6 +8,7 @@ import { describeModels } from './models.js';
 import { runDemo } from './demo.js';
 import { evalCommand } from './eval.js';
 import { compare } from '../train/compare.js';
+import { exportCommand, reportCommand, serveCommand } from './deliver.js';
 
 const USAGE = `kdistill — knowledge distillation on libtorch
 
@@ -18,6 +19,10 @@ Usage:
   kdistill eval <model.safetensors>         evaluate a saved model [--data fashion-mnist] [--teacher file]
   kdistill compare <a.yaml> <b.yaml> ... [--seeds 1,2,3] [--out DIR]
                                             run experiments over seeds, print mean ± std (finished runs are reused)
+  kdistill export <run-dir|model.safetensors> [--out DIR] [--format onnx,safetensors] [--opset 13..17]
+                                            the student as ONNX and/or safetensors, with config.json
+  kdistill report <run-dir...> [--out FILE] an HTML report (one run, or several side by side)
+  kdistill serve <run-dir...> [--port P]    the report live in the browser while the run trains (127.0.0.1 only)
   kdistill methods                          every method with its hyper-parameters, defaults and paper
   kdistill models                           the model zoo and each architecture's options
 
@@ -40,6 +45,12 @@ export async function run(argv: string[]): Promise<number> {
         return evalCommand(rest);
       case 'compare':
         return await compareCommand(rest);
+      case 'export':
+        return await exportCommand(rest);
+      case 'report':
+        return await reportCommand(rest);
+      case 'serve':
+        return await serveCommand(rest);
       case 'methods':
         process.stdout.write(describeMethods() + '\n');
         return 0;

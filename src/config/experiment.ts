@@ -85,14 +85,26 @@ export function isChainDocument(raw: unknown): boolean {
 /** The YAML document of an experiment file, parsed but not yet validated, and its text. */
 export function readExperimentDocument(file: string): { raw: unknown; source: string } {
   if (!existsSync(file)) throw new Error(`experiment file not found: ${file}`);
-  const source = readFileSync(file, 'utf8');
+  let source: string;
+  try {
+    source = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(file, '', `cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
   const doc = parseDocument(source, { uniqueKeys: true });
   if (doc.errors.length) {
     const e = doc.errors[0]!;
     const pos = e.linePos?.[0];
     throw new ConfigError(file, '', `is not valid YAML${pos ? ` (line ${pos.line}, column ${pos.col})` : ''}: ${e.message.split('\n')[0]}`);
   }
-  return { raw: doc.toJS() as unknown, source };
+  let raw: unknown;
+  try {
+    raw = doc.toJS();
+  } catch (e) {
+    // e.g. the yaml library's guard against alias bombs ("billion laughs")
+    throw new ConfigError(file, '', `is not a usable YAML document: ${(e as Error).message.split('\n')[0]}`);
+  }
+  return { raw, source };
 }
 
 export function parseExperiment(raw: unknown, file = '<experiment>', source = ''): Experiment {
@@ -141,6 +153,7 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source = ''
     const to = c.object(t, p, ['checkpoint', 'torchscript', 'onnx', 'numClasses', 'input', 'output']);
     const kinds = ['checkpoint', 'torchscript', 'onnx'].filter((k) => to[k] !== undefined);
     if (kinds.length !== 1) c.fail(p, "needs exactly one of 'checkpoint' (a kdistill model file), 'torchscript' (a .pt file) or 'onnx' (a .onnx file)");
+    if (to.input !== undefined && to.onnx === undefined) c.fail(`${p}.input`, "applies to 'onnx' teachers only");
     if (to.checkpoint !== undefined) return { checkpoint: rel(c.string(to, 'checkpoint', p)) };
     if (to.onnx !== undefined) {
       const spec: TeacherSpec = { onnx: rel(c.string(to, 'onnx', p)) };
@@ -152,7 +165,6 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source = ''
       if (output !== undefined) spec.output = output;
       return spec;
     }
-    if (to.input !== undefined) c.fail(`${p}.input`, "applies to 'onnx' teachers only");
     const spec: TeacherSpec = { torchscript: rel(c.string(to, 'torchscript', p)) };
     const nc = c.optNumber(to, 'numClasses', p, { min: 2, int: true });
     if (nc !== undefined) spec.numClasses = nc;

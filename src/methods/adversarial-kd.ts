@@ -66,8 +66,11 @@ export const adversarialKd: MethodSpec = {
     const gw = params.ganWeight as number, dw = params.discWeight as number, hidden = params.discHidden as number;
     const probs = params.discInput === 'probs', Td = params.discTemperature as number, conditional = params.conditional as boolean;
     let disc: LogitDiscriminator | null = null;
+    let owner: Module | null = null;
     return {
-      setup({ numClasses }) {
+      setup({ student, numClasses }) {
+        if (owner === student) return; // once per student: D keeps its training
+        owner = student;
         disc?.dispose();
         disc = new LogitDiscriminator(conditional ? 2 * numClasses : numClasses, hidden);
       },

@@ -34,8 +34,12 @@ export const dml: MethodSpec = {
     const K1 = params.peers as number, T = params.temperature as number, w = params.weight as number;
     const init = params.peerInit as 'fresh' | 'copy';
     let peers: ZooModel[] = [];
+    let owner: Module | null = null;
     return {
       setup({ student }) {
+        // Set up once per student: a second call (e.g. by train() after a caller's) keeps the peers.
+        if (owner === student) return;
+        owner = student;
         for (const p of peers) p.dispose();
         peers = Array.from({ length: K1 }, () => {
           const p = sameArchitecture(student, 'dml');

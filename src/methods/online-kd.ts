@@ -6,6 +6,7 @@ import { crossEntropy } from '../tensor/functional.js';
 import { tidy } from '../tensor/scope.js';
 import type { Measure } from '../losses/agreement.js';
 import { createModel, ZooModel } from '../nn/zoo/index.js';
+import type { Module } from '../nn/module.js';
 import { KD_PARAMS, kdTerms } from './kd.js';
 import { requireLabels, type MethodSpec } from './method.js';
 
@@ -44,8 +45,11 @@ export const onlineKd: MethodSpec = {
     const wt = params.teacherWeight as number;
     const p = { temperature: params.temperature as number, alpha: params.alpha as number, measure: params.measure as Measure };
     let net: ZooModel | null = null;
+    let owner: Module | null = null;
     return {
       setup({ student, numClasses }) {
+        if (owner === student) return; // once per student: the teacher keeps its training
+        owner = student;
         if (!(student instanceof ZooModel)) throw new Error("method 'online-kd' needs a zoo student (its input shape sizes the teacher)");
         net?.dispose();
         net = createModel({ inputShape: student.inputShape, ...spec, numClasses });

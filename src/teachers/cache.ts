@@ -15,7 +15,7 @@
 // request, whose bytes fail the checksum (bit flips), or whose stored sample hashes differ from
 // the data in hand (the dataset changed under the same name) is rebuilt with a one-line notice.
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Tensor } from '../tensor/tensor.js';
 import { tensor } from '../tensor/factories.js';
@@ -281,6 +281,7 @@ export class CachedTeacher implements Teacher {
   readonly numClasses: number;
   readonly numParameters: number;
   features?: Teacher['features'];
+  logitsWithGrad?: Teacher['logitsWithGrad'];
 
   constructor(readonly teacher: Teacher, readonly cache: TeacherOutputCache) {
     if (cache.numClasses !== teacher.numClasses) throw new Error(`CachedTeacher: cache has ${cache.numClasses} classes, the teacher ${teacher.numClasses}`);
@@ -289,6 +290,8 @@ export class CachedTeacher implements Teacher {
     this.numClasses = teacher.numClasses;
     this.numParameters = teacher.numParameters;
     if (teacher.features) this.features = (x, names) => teacher.features!(x, names);
+    // Input derivatives (Sobolev training) are not cached: they need the live teacher's graph.
+    if (teacher.logitsWithGrad) this.logitsWithGrad = (x) => teacher.logitsWithGrad!(x);
   }
 
   logits(x: Tensor): Tensor {
@@ -372,7 +375,6 @@ function writeEntries(path: string, e: Entries, meta: Record<string, string>, dt
     const bytes = serializeSafetensors(new Map([['indices', idx], ['sampleHash', hs], ['logits', lg]]), {
       ...meta, sha256: payloadHash(e.indices, e.hashes, raw), rows: String(M), created: new Date().toISOString(),
     });
-    mkdirSync(resolve(path, '..'), { recursive: true });
     atomicWrite(path, bytes);
     if (dtype === 'float32') return e.logits;
     const back = lg.to('float32');

@@ -167,7 +167,9 @@ export class OnnxTeacher implements Teacher {
     // Inference only: nothing here is recorded by autograd, as for the other teachers.
     const shape = x.shape;
     const src = x.dtype === 'float32' || x.dtype === 'float64' ? x : x.to('float32');
-    let data = src.contiguous().data<Float32Array | Float64Array>();
+    const dense = src.contiguous();
+    let data = dense.data<Float32Array | Float64Array>();
+    dense.dispose();
     if (src !== x) src.dispose();
     if (this.#inputType === ORT_DOUBLE && data instanceof Float32Array) data = Float64Array.from(data);
     if (this.#inputType === ORT_FLOAT && data instanceof Float64Array) data = Float32Array.from(data);

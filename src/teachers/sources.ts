@@ -122,6 +122,8 @@ export class TorchScriptTeacher implements Teacher {
   private element(v: ScriptValue, name: string): Tensor {
     const key = name.slice('output:'.length);
     const idx = /^\d+$/.test(key) ? Number(key) : null;
+    // A single-tensor output is element 0 of a one-element tuple.
+    if (v instanceof Tensor && idx === 0) return v;
     const e = Array.isArray(v) && idx !== null ? v[idx] : v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Tensor) ? (v as Record<string, ScriptValue>)[key] : undefined;
     if (!(e instanceof Tensor)) throw new Error(`${this.path}: forward() output has no tensor at '${key}' (feature '${name}')`);
     return e;

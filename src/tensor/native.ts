@@ -26,8 +26,10 @@ export interface NativeAddon {
   dim(t: Handle): number;
   dispose(t: Handle): void;
   isDisposed(t: Handle): boolean;
-  /** Tensor handles created and neither disposed nor garbage-collected. */
+  /** Tensor handles created and not disposed (deterministic: garbage collection does not change it). */
   liveTensors(): number;
+  /** Tensor handles still holding native memory: not disposed and not yet garbage-collected. */
+  heldTensors(): number;
   device(t: Handle): string;
   toString(t: Handle): string;
   storageBytes(t: Handle): number;

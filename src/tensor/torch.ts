@@ -28,11 +28,20 @@ export function setRngState(state: Tensor): void {
   native.setRngState(null, state.handle);
 }
 /**
- * Tensor handles alive right now (created, not disposed, not yet garbage-collected). A training
- * loop whose steps run inside tidy() keeps this number flat.
+ * Tensor handles created and not yet disposed. A training loop whose steps run inside tidy()
+ * keeps this number flat. It is deterministic: garbage collection does not change it, so a
+ * tensor that was forgotten (never disposed) stays counted, as the leak it is, even after the
+ * collector reclaimed its memory.
  */
 export function liveTensors(): number {
   return native.liveTensors();
+}
+/**
+ * Tensor handles still holding native memory: not disposed and not yet garbage-collected (the
+ * collector frees forgotten tensors as a safety net, during collection).
+ */
+export function heldTensors(): number {
+  return native.heldTensors();
 }
 export function dispose(...ts: (Tensor | Tensor[] | null | undefined)[]): void {
   for (const t of ts.flat()) t?.dispose();
@@ -54,6 +63,7 @@ export const torch = {
   keep,
   dispose,
   liveTensors,
+  heldTensors,
   manualSeed,
   setNumThreads,
   getNumThreads,

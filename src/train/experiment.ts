@@ -29,6 +29,7 @@ import { atomicWrite } from '../util/fs.js';
 import { train, type BatchSource, type TrainResult } from './trainer.js';
 import { formatTable } from './table.js';
 import { runChainFile } from './chain.js';
+import { writeRunReport } from '../report/index.js';
 
 export interface RunOptions {
   mode: 'train' | 'distill';
@@ -212,7 +213,14 @@ export async function runExperiment(e: Experiment, o: RunOptions): Promise<Exper
   if (o.mode === 'distill' && e.teachers.length === 0) throw new Error(`${e.file}: 'distill' needs a teacher (add 'teacher: {checkpoint: path}')`);
   if (spec.needsTeacher && e.teachers.length === 0) throw new Error(`${e.file}: method '${spec.name}' needs a teacher`);
 
-  const data = prepareData(e);
+  let data: PreparedData;
+  try {
+    data = prepareData(e);
+  } catch (err) {
+    // Reader errors name the data file; say which experiment pointed at it too.
+    const m = (err as Error).message;
+    throw m.startsWith(e.file) ? err : new Error(`${e.file}: 'data': ${m}`, { cause: err });
+  }
   const sampleShape = data.train.sampleShape;
   let student: ZooModel;
   try {
@@ -264,6 +272,12 @@ export async function runExperiment(e: Experiment, o: RunOptions): Promise<Exper
     studentParameters: student.numParameters(), teacherParameters: teacher?.numParameters ?? null, test: final ?? null,
   };
   atomicWrite(join(e.output, 'result.json'), JSON.stringify(resultRec, null, 2) + '\n');
+  // The HTML report (teacher vs student, curves, confusion, calibration); a failure there must not lose the run.
+  try {
+    writeRunReport({ dir: e.output, experiment: e, student, teacher, test: data.test });
+  } catch (err) {
+    process.stderr.write(`${e.name}: report.html not written: ${(err as Error).message}\n`);
+  }
   const summary = formatTable(
     ['run', 'method', 'params', 'test acc', 'NLL', 'ECE', 'agreement'],
     [[e.name, e.method.name, String(student.numParameters()), pct(final?.accuracy), num(final?.nll), num(final?.ece), pct(final?.agreement)]],

@@ -2,6 +2,8 @@
 // resident memory stay flat (the long 20,000-step version is bench/memory.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { torch, F, tidy, keep, Tensor } from '../../src/index.js';
 import { scopeDepth } from '../../src/tensor/scope.js';
 import { makeMlp, makeOptimizer, trainStep } from './mlp.js';
@@ -138,4 +140,26 @@ test('the live-tensor criterion does catch a leak', () => {
   for (let s = 0; s < 50; s++) leaked.push(F.linear(x, w).relu()); // no tidy: intermediates stay alive
   assert.ok(torch.liveTensors() >= before + 50);
   torch.dispose(leaked, x, w);
+});
+
+test('garbage collection is the safety net: forgotten tensors are freed during GC, synchronously', () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const live = torch.liveTensors();
+  const held = torch.heldTensors();
+  let refs: Tensor[] | null = [];
+  for (let i = 0; i < 2000; i++) {
+    const a = torch.ones([16]);
+    refs.push(a, a.mul(2)); // never disposed
+  }
+  gc();
+  assert.equal(torch.heldTensors(), held + 4000, 'reachable handles keep their memory through a collection');
+  refs = null; // forget them
+  // Finalizers run inside the collection itself, not on a later event-loop turn, so even a
+  // synchronous loop that never yields gets the memory back.
+  gc();
+  gc();
+  assert.ok(torch.heldTensors() < held + 100, `after GC ${torch.heldTensors() - held} handles still hold memory`);
+  // liveTensors() is the deterministic leak count: collection does not hide the leak.
+  assert.equal(torch.liveTensors(), live + 4000);
 });

@@ -17,7 +17,7 @@ import { attentionLoss, hintLoss } from '../../src/losses/features.js';
 import { derivatives, randomProjections } from '../../src/losses/sobolev.js';
 import { train } from '../../src/train/trainer.js';
 import type { Dataset } from '../../src/data/dataset.js';
-import { assertClose, assertGradClose } from '../losses/golden.js';
+import { assertClose, assertGradClose, liveTensors } from '../losses/golden.js';
 
 torch.setNumThreads(1);
 const make = (name: string, given: Params = {}): Method => {
@@ -233,4 +233,20 @@ test('TorchScript teacher: input derivatives for Sobolev match finite difference
     assert.deepEqual(Object.keys(terms), ['ce', 'kd', 'order1', 'order2']);
     for (const v of Object.values(terms)) assert.ok(Number.isFinite(v.item()));
   });
+});
+
+test('fitnet, attention and sobolev leave only their returned terms alive', () => {
+  const { student, teacher } = cnns();
+  const mlp = createModel({ arch: 'mlp', numClasses: 10, inputShape: [1, 28, 28], hidden: [8] });
+  for (const [name, s, params] of [['fitnet', student, { pairs: 'stage1:stage1,fc1:fc1', alpha: 0.5 }], ['attention', student, {}],
+    ['sobolev', mlp, { order2: 1, target_grad: 1, projections: 2 }]] as const) {
+    const m = make(name, params);
+    torch.tidy(() => m.setup?.({ student: s, teacher, numClasses: 10, sample: torch.randn([2, 1, 28, 28]) }));
+    torch.tidy(() => {
+      const ctx = ctxFor(m, s, teacher, torch.randn([3, 1, 28, 28]), torch.tensor([1, 2, 3], { dtype: 'int64' }));
+      const before = liveTensors();
+      const terms = m.losses(ctx);
+      assert.equal(liveTensors(), before + Object.keys(terms).length, `${name} leaked tensors`);
+    });
+  }
 });

@@ -26,6 +26,7 @@ export function writeTinyFashionMnist(dir: string, nTrain = 512, nTest = 200): s
 
 /** A tiny MLP experiment over that data; `extra` lines are appended as YAML. */
 export function writeExperiment(dir: string, dataDir: string, o: { epochs?: number; checkpointEvery?: number; extra?: string; name?: string } = {}): string {
+  mkdirSync(dir, { recursive: true });
   const file = join(dir, `${o.name ?? 'tiny'}.yaml`);
   writeFileSync(file, [
     `name: ${o.name ?? 'tiny'}`,

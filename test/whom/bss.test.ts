@@ -54,22 +54,34 @@ test('one attack step is x + η·(z_gt − z_tgt + 1e-4)·∇/‖∇‖₂, then
   assert.ok(clipped.every((v) => v >= 0 && v <= 1));
 });
 
-test('the attack crosses the boundary of a small MLP teacher through ModuleTeacher.logitsWithGrad', () => {
-  manualSeed(3);
-  const net = createModel({ arch: 'mlp', hidden: [16], numClasses: 3, inputShape: [4] });
-  const teacher = new ModuleTeacher(net, 3, 'mlp', 'x');
-  const x = tensor([[0.5, -1, 2, 0.3], [1, 1, -1, 0], [-2, 0.5, 0.5, 1]]).mul(3);
-  const z = teacher.logits(x);
-  const pred = top1(z);
-  // the runner-up class of each sample
-  const second = Array.from({ length: 3 }, (_, i) => {
-    const row = Array.from(z.select(0, i).data<Float32Array>());
-    return row.map((v, c) => [v, c] as const).sort((a, b) => b[0] - a[0])[1]![1];
-  });
-  const { x: adv, steps } = bssAttack((v) => teacher.logitsWithGrad(v), x, tensor(second, { dtype: 'int64' }), { ...OPTS, min: -100, max: 100 });
-  const after = top1(teacher.logits(adv));
-  assert.ok(steps <= 10);
-  after.forEach((c, i) => assert.notEqual(c, pred[i], `sample ${i} still in class ${c} after ${steps} steps`));
+test('the attack crosses the boundary of a small known ReLU MLP through ModuleTeacher.logitsWithGrad', () => {
+  // h = relu(k·[x1, x2, −x1, −x2]); z0 = h0, z1 = h1, z2 = h2 + h3. At x = (1, 0.1) the top-1 is
+  // class 0; toward class 1 the gradient of z1 − z0 is k·(−1, 1), so each step multiplies the gap
+  // by 1 − ηk√2 and subtracts ηk√2·1e-4: the +1e-4 of the authors' rule is what finally crosses.
+  const k = 2;
+  const net = createModel({ arch: 'mlp', hidden: [4], numClasses: 3, inputShape: [2] });
+  net.loadStateDict(new Map([
+    ['layer1.linear.weight', tensor([[k, 0], [0, k], [-k, 0], [0, -k]])],
+    ['layer1.linear.bias', tensor([0, 0, 0, 0])],
+    ['fc.weight', tensor([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 1]])],
+    ['fc.bias', tensor([0, 0, 0])],
+  ]));
+  const teacher = new ModuleTeacher(net, 3, 'known mlp', 'x');
+  const x = tensor([[1, 0.1]]);
+  assert.deepEqual(top1(teacher.logits(x)), [0]);
+  const c = 0.3 * k * Math.SQRT2;
+  let gap = k * 0.9, expected = 0;
+  while (gap >= 0) {
+    gap = gap * (1 - c) - c * 1e-4;
+    expected++;
+  }
+  assert.ok(expected > 1 && expected <= 10, `the known model needs ${expected} steps`);
+  const { x: adv, steps } = bssAttack((v) => teacher.logitsWithGrad(v), x, tensor([1], { dtype: 'int64' }), { ...OPTS, min: -100, max: 100 });
+  assert.deepEqual(top1(teacher.logits(adv)), [1], 'crossed into the target class');
+  assert.ok(Math.abs(steps - expected) <= 1, `${steps} steps, expected ${expected} (float32 round-off may shift one)`);
+  // it stopped right past the boundary: the two logits are nearly tied
+  const z = teacher.logits(adv).data<Float32Array>();
+  assert.ok(z[1]! - z[0]! > 0 && z[1]! - z[0]! < 1e-2, `margin ${z[1]! - z[0]!}`);
   assert.ok(net.parameters().every((p) => p.grad === null), 'the frozen teacher accumulates no gradients');
 });
 

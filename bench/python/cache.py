@@ -1,0 +1,119 @@
+#!/usr/bin/python3
+"""PyTorch side of bench/cache.ts: E epochs of KD where the teacher is recomputed for every batch
+of every epoch, as torchdistill and mdistiller do. Same data (the first N Fashion-MNIST training
+images, scaled to [0, 1]), same teacher weights (read from the safetensors file kdistill wrote),
+same student (784-32-10 MLP), loss (CE + KL at T=4, alpha 0.9, T^2-scaled, batchmean), SGD with
+momentum, batch size and threads.
+
+  /usr/bin/python3 bench/python/cache.py --teacher t.safetensors --samples N --epochs E
+        --batch B --threads T --seed S
+Prints one JSON line: {"seconds": total, "epochSeconds": [...], "steps": n, "loss": last epoch mean}.
+"""
+import argparse
+import gzip
+import json
+import struct
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+p = argparse.ArgumentParser()
+p.add_argument('--teacher', required=True)
+p.add_argument('--data', default='/usr/share/datasets/fashion-mnist')
+p.add_argument('--samples', type=int, default=10000)
+p.add_argument('--epochs', type=int, default=3)
+p.add_argument('--batch', type=int, default=128)
+p.add_argument('--threads', type=int, default=1)
+p.add_argument('--seed', type=int, default=0)
+p.add_argument('--temperature', type=float, default=4.0)
+p.add_argument('--alpha', type=float, default=0.9)
+a = p.parse_args()
+torch.set_num_threads(a.threads)
+torch.manual_seed(a.seed)
+
+ST = {'F32': torch.float32, 'I64': torch.int64, 'F16': torch.float16, 'I32': torch.int32}
+
+
+def read_safetensors(path):
+    # The format is 8 bytes of header length, a JSON header, then raw little-endian tensors.
+    with open(path, 'rb') as f:
+        buf = f.read()
+    n = struct.unpack('<Q', buf[:8])[0]
+    header = json.loads(buf[8:8 + n])
+    out = {}
+    for k, v in header.items():
+        if k == '__metadata__':
+            continue
+        b, e = v['data_offsets']
+        raw = bytearray(buf[8 + n + b:8 + n + e])
+        out[k] = torch.frombuffer(raw, dtype=ST[v['dtype']]).reshape(v['shape']) if raw else torch.zeros(v['shape'], dtype=ST[v['dtype']])
+    return out
+
+
+def read_idx(path, count):
+    with gzip.open(path, 'rb') as f:
+        buf = f.read()
+    ndim = buf[3]
+    dims = struct.unpack('>' + 'I' * ndim, buf[4:4 + 4 * ndim])
+    off = 4 + 4 * ndim
+    t = torch.frombuffer(bytearray(buf[off:]), dtype=torch.uint8).reshape(dims)
+    return t[:count]
+
+
+class CNN(nn.Module):
+    # kdistill's zoo 'cnn' (src/nn/zoo/cnn.ts) with the same module names, so the state dict loads.
+    def __init__(self, channels=(32, 64), hidden=256, classes=10):
+        super().__init__()
+        c, h = 1, 28
+        for i, out in enumerate(channels):
+            setattr(self, f'stage{i + 1}', nn.Sequential(nn.Conv2d(c, out, 3, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU(), nn.MaxPool2d(2)))
+            c, h = out, h // 2
+        self.n = len(channels)
+        self.fc1 = nn.Sequential(nn.Linear(c * h * h, hidden), nn.ReLU(), nn.Dropout(0.0))
+        self.fc2 = nn.Linear(hidden, classes)
+
+    def forward(self, x):
+        for i in range(self.n):
+            x = getattr(self, f'stage{i + 1}')(x)
+        return self.fc2(self.fc1(x.flatten(1)))
+
+
+state = read_safetensors(a.teacher)
+teacher = CNN()
+teacher.load_state_dict(state)
+teacher.eval()
+for q in teacher.parameters():
+    q.requires_grad_(False)
+
+student = nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 10))
+opt = torch.optim.SGD(student.parameters(), lr=0.05, momentum=0.9)
+
+x = read_idx(f'{a.data}/train-images-idx3-ubyte.gz', a.samples).float().div(255).unsqueeze(1)
+y = read_idx(f'{a.data}/train-labels-idx1-ubyte.gz', a.samples).long()
+loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=a.batch, shuffle=True)
+
+T, alpha = a.temperature, a.alpha
+epoch_seconds, steps, last = [], 0, 0.0
+t_all = time.perf_counter()
+for epoch in range(a.epochs):
+    t0 = time.perf_counter()
+    student.train()
+    total, count = 0.0, 0
+    for xb, yb in loader:
+        with torch.no_grad():
+            zt = teacher(xb)  # recomputed every batch of every epoch
+        zs = student(xb)
+        kd = F.kl_div(F.log_softmax(zs / T, 1), F.log_softmax(zt / T, 1), reduction='batchmean', log_target=True) * (T * T)
+        loss = (1 - alpha) * F.cross_entropy(zs, yb) + alpha * kd
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        total += loss.item()
+        count += 1
+        steps += 1
+    epoch_seconds.append(time.perf_counter() - t0)
+    last = total / max(1, count)
+print(json.dumps({'seconds': time.perf_counter() - t_all, 'epochSeconds': epoch_seconds, 'steps': steps, 'loss': last,
+                  'torch': torch.__version__, 'threads': torch.get_num_threads()}))

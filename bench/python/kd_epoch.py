@@ -1,0 +1,54 @@
+#!/usr/bin/python3
+"""PyTorch side of bench/kd-epoch.ts: one epoch of Hinton KD of the MLP 784-32-10 student from
+the two-stage CNN teacher on the 60,000 Fashion-MNIST training images, the way torchdistill and
+mdistiller run it (teacher recomputed every batch, shuffled mini-batches, SGD with Nesterov).
+Prints one JSON line: {"seconds": [per-epoch seconds...]}.
+Usage: kd_epoch.py <threads> <epochs>
+"""
+import gzip
+import json
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+threads, epochs = int(sys.argv[1]), int(sys.argv[2])
+torch.set_num_threads(threads)
+torch.manual_seed(0)
+D = "/usr/share/datasets/fashion-mnist/"
+with gzip.open(D + "train-images-idx3-ubyte.gz") as f:
+    x = torch.from_numpy(np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 1, 28, 28).astype(np.float32) / 255)
+with gzip.open(D + "train-labels-idx1-ubyte.gz") as f:
+    y = torch.from_numpy(np.frombuffer(f.read(), np.uint8, offset=8).astype(np.int64))
+
+
+def stage(i, o):
+    return nn.Sequential(nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(), nn.MaxPool2d(2))
+
+
+teacher = nn.Sequential(stage(1, 32), stage(32, 64), nn.Flatten(), nn.Linear(64 * 7 * 7, 256), nn.ReLU(), nn.Dropout(0.3), nn.Linear(256, 10)).eval()
+for p in teacher.parameters():
+    p.requires_grad_(False)
+student = nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 10))
+opt = torch.optim.SGD(student.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
+T, ALPHA, B = 4.0, 0.9, 128
+out = []
+for e in range(epochs):
+    t0 = time.perf_counter()
+    perm = torch.randperm(x.shape[0])
+    for i in range(0, x.shape[0], B):
+        idx = perm[i:i + B]
+        xb, yb = x[idx], y[idx]
+        with torch.no_grad():
+            tl = teacher(xb)
+        s = student(xb)
+        kd = F.kl_div(F.log_softmax(s / T, 1), F.log_softmax(tl / T, 1), reduction="batchmean", log_target=True) * T * T
+        loss = (1 - ALPHA) * F.cross_entropy(s, yb) + ALPHA * kd
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    out.append(time.perf_counter() - t0)
+print(json.dumps({"seconds": out}))

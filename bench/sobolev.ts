@@ -1,0 +1,215 @@
+// Sobolev benchmark (issue 6): the extra time per training step of stochastic Sobolev training
+// (order 1: Jacobian–vector products; order 2: plus Hessian–vector projections, both by double
+// backward) over a plain KD step, kdistill and PyTorch side by side on the same model, batch,
+// directions, threads and loss.
+//
+// Model: teacher MLP 784-256-256-10, student MLP 784-128-10, tanh activations (so order 2 is not
+// trivially zero), batch 128, SGD; derivatives of log-softmax outputs, one projection per sample.
+// kdistill runs the library's own code path (src/losses/sobolev.ts); the Python worker
+// (bench/python/sobolev.py) implements the same estimator by hand with torch.autograd.grad.
+// Like bench/engine.ts, both sides are long-lived workers fed the same requests alternately, and
+// we report medians over runs.
+//
+//   node dist/bench/sobolev.js [--repeats 5] [--steps 10] [--warmup 3] [--threads 1] [--out bench/results/sobolev.json]
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createInterface, type Interface } from 'node:readline';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cpus, loadavg } from 'node:os';
+
+export const benchmark = { name: 'sobolev', description: 'extra step time of order-1/order-2 Sobolev training vs a KD step, vs PyTorch' };
+
+const BATCH = 128;
+const T = 4;
+const ALPHA = 0.9;
+const PYTHON = '/usr/bin/python3';
+type Mode = 'kd' | 'sobolev1' | 'sobolev2';
+const MODES: Mode[] = ['kd', 'sobolev1', 'sobolev2'];
+interface Request { mode: Mode; threads: number; warmup: number; steps: number }
+interface Reply { msPerStep: number; loss: number }
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = (() => {
+  let dir = here;
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'binding.gyp'))) return dir;
+    dir = resolve(dir, '..');
+  }
+  throw new Error('bench/sobolev: cannot find the package root above ' + here);
+})();
+
+async function worker(): Promise<void> {
+  const { torch, F, tidy, manualSeed, setNumThreads, getNumThreads, losses } = await import('../src/index.js');
+  type Tensor = InstanceType<typeof torch.Tensor>;
+  const uniform = (shape: number[], fanIn: number, grad: boolean): Tensor => {
+    const b = 1 / Math.sqrt(fanIn);
+    return tidy(() => torch.rand(shape).mul(2 * b).sub(b)).requiresGrad_(grad).keep();
+  };
+  manualSeed(0);
+  const tp = [uniform([256, 784], 784, false), uniform([256], 784, false), uniform([256, 256], 256, false), uniform([256], 256, false), uniform([10, 256], 256, false), uniform([10], 256, false)];
+  const sp = [uniform([128, 784], 784, true), uniform([128], 784, true), uniform([10, 128], 128, true), uniform([10], 128, true)];
+  const teacher = (x: Tensor): Tensor => F.linear(F.tanh(F.linear(F.tanh(F.linear(x, tp[0]!, tp[1]!)), tp[2]!, tp[3]!)), tp[4]!, tp[5]!);
+  const student = (x: Tensor): Tensor => F.linear(F.tanh(F.linear(x, sp[0]!, sp[1]!)), sp[2]!, sp[3]!);
+  const x0 = torch.randn([BATCH, 784]).keep();
+  const y = torch.randint(0, 10, [BATCH]).keep();
+  const opt = new torch.optim.SGD(sp, { lr: 0.01, momentum: 0.9 });
+  const gen = new torch.Generator(0);
+
+  const step = (mode: Mode): number => {
+    opt.zeroGrad(true);
+    const v = tidy(() => {
+      const x = x0.detach().requiresGrad_(mode !== 'kd');
+      const zs = student(x);
+      let loss: Tensor;
+      if (mode === 'kd') {
+        const zt = torch.noGrad(() => teacher(x));
+        loss = F.crossEntropy(zs, y).mul(1 - ALPHA).add(losses.klDivergence(zt, zs, T).mul(ALPHA));
+      } else {
+        const xt = x.detach().requiresGrad_(true);
+        const zt = teacher(xt);
+        loss = F.crossEntropy(zs, y).mul(1 - ALPHA).add(losses.klDivergence(zt.detach(), zs, T).mul(ALPHA));
+        const projections = losses.randomProjections([BATCH, 784], 10, 1, gen);
+        const req = { order1: true, order2: mode === 'sobolev2', targets: null, projections };
+        const dt = losses.derivatives(losses.sobolevOutput(zt, 'logprobs'), xt, { ...req, createGraph: false });
+        const ds = losses.derivatives(losses.sobolevOutput(zs, 'logprobs'), x, { ...req, createGraph: true });
+        const l = losses.sobolevLosses(ds, dt);
+        loss = loss.add(l.order1!);
+        if (l.order2) loss = loss.add(l.order2);
+      }
+      loss.backward(undefined, { inputs: sp });
+      return loss.item();
+    });
+    opt.step();
+    return v;
+  };
+
+  process.stdout.write(JSON.stringify({ hello: { torch: torch.version, defaultThreads: getNumThreads(), OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? null } }) + '\n');
+  const rl = createInterface({ input: process.stdin });
+  for await (const line of rl) {
+    if (!line.trim()) continue;
+    const req = JSON.parse(line) as Request & { quit?: boolean };
+    if (req.quit) break;
+    setNumThreads(req.threads);
+    for (let i = 0; i < req.warmup; i++) step(req.mode);
+    let loss = 0;
+    const t0 = performance.now();
+    for (let i = 0; i < req.steps; i++) loss = step(req.mode);
+    const reply: Reply = { msPerStep: (performance.now() - t0) / req.steps, loss };
+    process.stdout.write(JSON.stringify(reply) + '\n');
+  }
+  rl.close();
+}
+
+class Worker {
+  readonly proc: ChildProcessWithoutNullStreams;
+  readonly rl: Interface;
+  readonly lines: AsyncIterator<string>;
+  stderr = '';
+  constructor(readonly label: string, cmd: string, args: string[]) {
+    this.proc = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env } });
+    this.proc.stderr.on('data', (d: Buffer) => { this.stderr += d.toString(); });
+    this.rl = createInterface({ input: this.proc.stdout });
+    this.lines = this.rl[Symbol.asyncIterator]();
+  }
+  async next(): Promise<unknown> {
+    for (;;) {
+      const r = await this.lines.next();
+      if (r.done) throw new Error(`${this.label} worker exited unexpectedly:\n${this.stderr}`);
+      const s = r.value.trim();
+      if (s.startsWith('{')) return JSON.parse(s);
+    }
+  }
+  async run(req: Request): Promise<Reply> {
+    this.proc.stdin.write(JSON.stringify(req) + '\n');
+    return (await this.next()) as Reply;
+  }
+  async stop(): Promise<void> {
+    this.proc.stdin.end(JSON.stringify({ quit: true }) + '\n');
+    await new Promise<void>((res) => (this.proc.exitCode !== null ? res() : this.proc.on('exit', () => res())));
+    this.rl.close();
+  }
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+async function orchestrate(args: Map<string, string>): Promise<void> {
+  const repeats = Number(args.get('repeats') ?? 5), steps = Number(args.get('steps') ?? 10), warmup = Number(args.get('warmup') ?? 3);
+  const threads = Number(args.get('threads') ?? 1);
+  const out = resolve(root, args.get('out') ?? 'bench/results/sobolev.json');
+  console.log(`sobolev benchmark: teacher MLP 784-256-256-10, student 784-128-10 (tanh), batch ${BATCH}, ${threads} thread(s); ` +
+    `${repeats} runs × (${warmup} warm-up + ${steps} timed steps), alternating sides`);
+  console.log(`machine: ${cpus().length} cpus, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  const kd = new Worker('kdistill', process.execPath, [fileURLToPath(import.meta.url), '--worker']);
+  const py = new Worker('pytorch', PYTHON, [join(root, 'bench', 'python', 'sobolev.py')]);
+  await kd.next();
+  await py.next();
+  const res: Record<Mode, { kd: number[]; py: number[]; loss: [number, number] }> = {
+    kd: { kd: [], py: [], loss: [0, 0] }, sobolev1: { kd: [], py: [], loss: [0, 0] }, sobolev2: { kd: [], py: [], loss: [0, 0] },
+  };
+  try {
+    for (const mode of MODES) { await kd.run({ mode, threads, warmup: 1, steps: 1 }); await py.run({ mode, threads, warmup: 1, steps: 1 }); }
+    for (let r = 0; r < repeats; r++) {
+      for (const [i, mode] of MODES.entries()) {
+        const req = { mode, threads, warmup, steps };
+        const first = (r + i) % 2 === 0 ? kd : py, second = first === kd ? py : kd;
+        const a = await first.run(req), b = await second.run(req);
+        const k = first === kd ? a : b, p = first === kd ? b : a;
+        res[mode].kd.push(k.msPerStep);
+        res[mode].py.push(p.msPerStep);
+        res[mode].loss = [k.loss, p.loss];
+      }
+      process.stderr.write(`  run ${r + 1}/${repeats} done\n`);
+    }
+  } finally {
+    await kd.stop();
+    await py.stop();
+  }
+  const m = (mode: Mode, side: 'kd' | 'py'): number => median(res[mode][side]);
+  const rows = MODES.map((mode) => ({
+    mode,
+    kdistillMs: m(mode, 'kd'), pytorchMs: m(mode, 'py'), ratio: m(mode, 'kd') / m(mode, 'py'),
+    extraKdistillMs: m(mode, 'kd') - m('kd', 'kd'), extraPytorchMs: m(mode, 'py') - m('kd', 'py'),
+    extraRatio: mode === 'kd' ? null : (m(mode, 'kd') - m('kd', 'kd')) / (m(mode, 'py') - m('kd', 'py')),
+    runs: res[mode],
+  }));
+  const f = (x: number): string => x.toFixed(2);
+  const header = ['step', 'kdistill ms', 'PyTorch ms', 'ratio', 'extra vs KD: kdistill ms', 'PyTorch ms', 'ratio'];
+  const body = rows.map((r) => [r.mode === 'kd' ? 'KD (CE + T²KL)' : r.mode === 'sobolev1' ? 'KD + Sobolev order 1' : 'KD + Sobolev orders 1+2',
+    f(r.kdistillMs), f(r.pytorchMs), r.ratio.toFixed(3),
+    r.mode === 'kd' ? '–' : f(r.extraKdistillMs), r.mode === 'kd' ? '–' : f(r.extraPytorchMs), r.extraRatio === null ? '–' : r.extraRatio.toFixed(3)]);
+  const w = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (c: string[]): string => c.map((s, i) => s.padEnd(w[i]!)).join('  ');
+  console.log('\n' + line(header) + '\n' + w.map((n) => '-'.repeat(n)).join('  '));
+  for (const b of body) console.log(line(b));
+  console.log(`\nmedians of ${repeats} runs; ratio = kdistill / PyTorch. Final losses (kdistill, PyTorch): ` +
+    MODES.map((mo) => `${mo} ${res[mo].loss.map((x) => x.toFixed(4)).join(', ')}`).join('; '));
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, JSON.stringify({ benchmark: 'sobolev', date: new Date().toISOString(), machine: { cpus: cpus().length, loadavgAtEnd: loadavg() },
+    config: { batch: BATCH, temperature: T, alpha: ALPHA, threads, repeats, steps, warmup, projections: 1, output: 'logprobs' }, rows }, null, 2) + '\n');
+  console.log(`results written to ${out}`);
+}
+
+function parseArgs(argv: string[]): Map<string, string> {
+  const m = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('--')) continue;
+    const eq = a.indexOf('=');
+    if (eq > 0) m.set(a.slice(2, eq), a.slice(eq + 1));
+    else if (i + 1 < argv.length && !argv[i + 1]!.startsWith('--')) m.set(a.slice(2), argv[++i]!);
+    else m.set(a.slice(2), 'true');
+  }
+  return m;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const args = parseArgs(process.argv.slice(2));
+  (args.has('worker') ? worker() : orchestrate(args)).catch((e: unknown) => {
+    console.error(e instanceof Error ? e.stack ?? e.message : e);
+    process.exit(1);
+  });
+}

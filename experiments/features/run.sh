@@ -1,0 +1,42 @@
+#!/bin/sh
+# Runs the issue-6 experiments over seeds 1, 2, 3, one run at a time (threads: 1 each), prints
+# the mean ± std tables and copies each run's log.jsonl and result.json into results/.
+#
+#   sh experiments/features/run.sh                 from the repository root
+#   TEACHER=runs/x/model.safetensors sh experiments/features/run.sh   (development: another teacher;
+#       the experiment files are copied with the teacher path replaced, outputs go to runs/features-dev)
+#
+# Finished runs are reused by `kdistill compare` (same experiment text and seed).
+set -eu
+cd "$(dirname "$0")/../.."
+dir=experiments/features
+out=runs/features
+files_low="lowdata-kd lowdata-sobolev1 lowdata-sobolev12 lowdata-targetgrad"
+files_cnn="cnn-kd cnn-fitnet cnn-at"
+src=$dir
+if [ -n "${TEACHER:-}" ]; then
+  out=runs/features-dev
+  src=$(mktemp -d)
+  for f in $files_low $files_cnn; do
+    sed -e "s#../../assets/fashion-mnist-teacher.safetensors#$(pwd)/$TEACHER#" -e "s#output: ../../runs/features/#output: $(pwd)/$out/#" "$dir/$f.yaml" > "$src/$f.yaml"
+  done
+fi
+for group in low cnn; do
+  eval "files=\$files_$group"
+  args=""
+  for f in $files; do args="$args $src/$f.yaml"; done
+  # each experiment writes to its own output folder, <output>/seed<N>
+  mkdir -p "$out"
+  node bin/kdistill.js compare $args --seeds "${SEEDS:-1,2,3}" | tee "$out/$group-table.txt"
+done
+if [ -z "${TEACHER:-}" ]; then
+  for group in low cnn; do
+    for run in $(for f in $(eval "echo \$files_$group"); do echo "$out/$f"/seed*; done); do
+      [ -f "$run/result.json" ] || continue
+      name=$(basename "$(dirname "$run")")-$(basename "$run")
+      mkdir -p "$dir/results/$name"
+      cp "$run/log.jsonl" "$run/result.json" "$dir/results/$name/"
+    done
+    cp "$out/$group-table.txt" "$dir/results/$group-table.txt"
+  done
+fi

@@ -1,0 +1,49 @@
+// `kdistill export`, `kdistill report` and `kdistill serve`: getting a trained student out of a
+// run folder, as files, as a report page, and as a live view while it trains.
+import { parseArgs } from 'node:util';
+import { exportStudent, type ExportFormat } from '../export/index.js';
+import { writeReport } from '../report/index.js';
+import { serveRuns } from '../report/serve.js';
+
+export async function exportCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv, allowPositionals: true,
+    options: { out: { type: 'string' }, format: { type: 'string', default: 'onnx,safetensors' }, opset: { type: 'string' }, 'no-verify': { type: 'boolean' } },
+  });
+  if (positionals.length !== 1) throw new Error('expects one run folder or model file, e.g. kdistill export runs/kd --out student/');
+  const formats = values.format!.split(',').map((s) => s.trim()).filter(Boolean) as ExportFormat[];
+  let opset: number | undefined;
+  if (values.opset !== undefined) {
+    opset = Number(values.opset);
+    if (!Number.isInteger(opset)) throw new Error(`--opset must be an integer, got '${values.opset}'`);
+  }
+  const r = await exportStudent(positionals[0]!, { formats, ...(values.out ? { out: values.out } : {}), ...(opset !== undefined ? { opset } : {}), verify: !values['no-verify'] });
+  process.stdout.write(`exported ${r.config.name} (${String(r.config.model.arch)}) to ${r.dir}:\n${r.files.map((f) => `  ${f}`).join('\n')}\n`);
+  if (r.maxAbsDiff !== null) process.stdout.write(`onnxruntime-node vs kdistill on random inputs: max |diff| = ${r.maxAbsDiff.toExponential(2)}\n`);
+  else if (r.note && r.config.onnx) process.stdout.write(`ONNX ${r.note}\n`);
+  return 0;
+}
+
+export async function reportCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { out: { type: 'string' } } });
+  if (positionals.length === 0) throw new Error('expects run folders, e.g. kdistill report runs/scratch runs/kd --out compare.html');
+  const out = values.out ?? (positionals.length === 1 ? `${positionals[0]!.replace(/\/+$/, '')}/report.html` : 'report.html');
+  const file = await writeReport(positionals, out);
+  process.stdout.write(`report: ${file}\n`);
+  return 0;
+}
+
+export async function serveCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { port: { type: 'string', default: '8765' } } });
+  if (positionals.length === 0) throw new Error('expects run folders, e.g. kdistill serve runs/kd --port 8765');
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be an integer in 0..65535, got '${values.port}'`);
+  const { server, url } = await serveRuns(positionals, { port });
+  process.stdout.write(`kdistill serve: ${url} (loopback only; Ctrl-C to stop)\n`);
+  await new Promise<void>((res) => {
+    const stop = (): void => { server.close(() => res()); server.closeAllConnections(); };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  return 0;
+}

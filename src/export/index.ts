@@ -1,0 +1,155 @@
+// `kdistill export`: the student of a run (or a saved model file) as ONNX and/or safetensors,
+// with config.json describing how to feed it (arch spec, classes, input shape, normalisation).
+// Only the student's own module tree is written; a method's connectors and discriminators are
+// not part of model.safetensors and so never reach an exported file.
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { loadModel, saveModel } from '../nn/safetensors.js';
+import type { ZooModel } from '../nn/zoo/common.js';
+import { FASHION_MNIST_CLASSES, MNIST_CLASSES } from '../data/fashion-mnist.js';
+import { randn } from '../tensor/factories.js';
+import { noGrad } from '../tensor/autograd.js';
+import { tidy } from '../tensor/scope.js';
+import { atomicWrite } from '../util/fs.js';
+import { runExperimentOf } from '../report/data.js';
+import type { Experiment } from '../config/experiment.js';
+import { OnnxTeacher } from '../teachers/onnx.js';
+import { DEFAULT_OPSET, exportOnnx } from './onnx.js';
+
+export { exportOnnx, registerOnnxExporter, type ExportContext, type LayerExporter, type OnnxExportOptions } from './onnx.js';
+
+export type ExportFormat = 'onnx' | 'safetensors';
+
+/** config.json next to the exported files. */
+export interface StudentConfig {
+  format: 'kdistill-student';
+  version: 1;
+  name: string;
+  /** The zoo spec: createModel(config.model) rebuilds the architecture. */
+  model: Record<string, unknown>;
+  classes: string[];
+  /** Per-sample input shape (without the batch dimension). */
+  inputShape: number[];
+  /** Pixels are scaled to [0, 1] before normalisation. */
+  inputRange: [number, number];
+  /** (x - mean) / std per channel, applied after scaling; null when the run used none. */
+  normalization: { mean: number[]; std: number[] } | null;
+  onnx: { file: string; input: string; output: string; opset: number } | null;
+  safetensors: { file: string } | null;
+  /** The output is logits (apply softmax for probabilities). */
+  output: 'logits';
+  source: string;
+}
+
+export interface ExportOptions {
+  out?: string;
+  formats?: ExportFormat[];
+  opset?: number;
+  /** Check the ONNX file against kdistill with onnxruntime-node when it is installed (default true). */
+  verify?: boolean;
+}
+export interface ExportResult {
+  dir: string;
+  files: string[];
+  config: StudentConfig;
+  /** Max |onnxruntime − kdistill| on random inputs, when verified. */
+  maxAbsDiff: number | null;
+  note?: string;
+}
+
+function classesFor(model: ZooModel, e: Experiment | null, runDir: string | null): string[] {
+  const n = Number(model.spec.numClasses);
+  if (runDir) {
+    const rj = join(runDir, 'report.json');
+    if (existsSync(rj)) {
+      try {
+        const names = (JSON.parse(readFileSync(rj, 'utf8')) as { classNames?: string[] }).classNames;
+        if (names && names.length === n) return names;
+      } catch { /* fall through to the dataset's names */ }
+    }
+  }
+  const ds = e?.data.dataset;
+  if (ds === 'fashion-mnist' && n === FASHION_MNIST_CLASSES.length) return [...FASHION_MNIST_CLASSES];
+  if (ds === 'mnist' && n === MNIST_CLASSES.length) return [...MNIST_CLASSES];
+  return Array.from({ length: n }, (_, i) => String(i));
+}
+
+/** Exports `source` (a run folder or a model .safetensors file). */
+export async function exportStudent(source: string, o: ExportOptions = {}): Promise<ExportResult> {
+  const src = resolve(source);
+  if (!existsSync(src)) throw new Error(`export: ${source} not found (give a run folder or a model .safetensors file)`);
+  const isDir = statSync(src).isDirectory();
+  const modelFile = isDir ? join(src, 'model.safetensors') : src;
+  if (!existsSync(modelFile)) throw new Error(`export: ${source} has no model.safetensors yet (has the run finished?)`);
+  const runDir = isDir ? src : existsSync(join(dirname(src), 'run.json')) ? dirname(src) : null;
+  let e: Experiment | null = null;
+  try {
+    e = runDir ? runExperimentOf(runDir) : null;
+  } catch {
+    // The experiment copy only supplies class names and normalisation; the model file suffices.
+  }
+  const formats = o.formats ?? ['onnx', 'safetensors'];
+  const bad = formats.filter((f) => f !== 'onnx' && f !== 'safetensors');
+  if (bad.length || formats.length === 0) throw new Error(`export: --format takes onnx and/or safetensors, got '${formats.join(',')}'`);
+  const out = resolve(o.out ?? (runDir ? join(runDir, 'export') : join(dirname(src), `${basename(src, '.safetensors')}-export`)));
+  mkdirSync(out, { recursive: true });
+
+  const { model } = loadModel(modelFile);
+  try {
+    model.eval();
+    const name = e?.name ?? basename(runDir ?? src, '.safetensors');
+    const opset = o.opset ?? DEFAULT_OPSET;
+    const files: string[] = [];
+    const config: StudentConfig = {
+      format: 'kdistill-student', version: 1, name, model: { ...model.spec },
+      classes: classesFor(model, e, runDir), inputShape: [...model.inputShape], inputRange: [0, 1],
+      normalization: e?.data.normalize ?? null, onnx: null, safetensors: null, output: 'logits', source: modelFile,
+    };
+    if (formats.includes('onnx')) {
+      const bytes = exportOnnx(model, { opset, metadata: { classes: JSON.stringify(config.classes), name } });
+      const f = join(out, 'model.onnx');
+      atomicWrite(f, bytes);
+      files.push(f);
+      config.onnx = { file: 'model.onnx', input: 'input', output: 'logits', opset };
+    }
+    if (formats.includes('safetensors')) {
+      const f = join(out, 'model.safetensors');
+      saveModel(f, model, { name });
+      files.push(f);
+      config.safetensors = { file: 'model.safetensors' };
+    }
+    const cf = join(out, 'config.json');
+    atomicWrite(cf, JSON.stringify(config, null, 2) + '\n');
+    files.push(cf);
+
+    let maxAbsDiff: number | null = null, note: string | undefined;
+    if (config.onnx && (o.verify ?? true)) {
+      try {
+        maxAbsDiff = verifyOnnx(model, join(out, 'model.onnx'));
+      } catch (err) {
+        note = `not verified: ${(err as Error).message.split('\n')[0]}`;
+      }
+    }
+    return { dir: out, files, config, maxAbsDiff, ...(note ? { note } : {}) };
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Runs the file in onnxruntime-node and kdistill on the same random batch; returns max |diff|. */
+export function verifyOnnx(model: ZooModel, file: string, batch = 4): number {
+  // OnnxTeacher loads onnxruntime-node (optional) on first use and says how to install it.
+  const t = new OnnxTeacher(file);
+  try {
+    return noGrad(() => tidy(() => {
+      const x = randn([batch, ...model.inputShape]);
+      const a = model.call(x).data<Float32Array>();
+      const b = t.logits(x).data<Float32Array>();
+      let d = 0;
+      for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
+      return d;
+    }));
+  } finally {
+    t.dispose();
+  }
+}

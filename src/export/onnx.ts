@@ -1,0 +1,345 @@
+// ONNX export of kdistill models, written by hand (see onnx-graph.ts / protobuf.ts): no
+// protobuf or onnx dependency. A model is walked module by module; each module class has an
+// exporter that emits its ONNX nodes and initializers (weights come from the state dict, named
+// by their state-dict keys). New layers plug in with registerOnnxExporter(Class, fn), e.g. the
+// transformer encoder when it lands: its exporter emits MatMul/Softmax/Transpose nodes through
+// the same context and reuses ctx.module() for its Linear/LayerNorm/Dropout children.
+//
+// Only the module given is exported: a method's extra parts (connectors, discriminators, peers)
+// live outside the student's module tree and never reach the file.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Module } from '../nn/module.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { noGrad } from '../tensor/autograd.js';
+import { packageRoot } from '../tensor/native.js';
+import {
+  AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Embedding, Flatten, GELU, Identity,
+  LayerNorm, LeakyReLU, Linear, MaxPool2d, ReLU, Residual, Sequential, Sigmoid, SiLU, Tanh,
+} from '../nn/layers.js';
+import { ZooModel } from '../nn/zoo/common.js';
+import { MLP, MLPBlock } from '../nn/zoo/mlp.js';
+import { CNN } from '../nn/zoo/cnn.js';
+import { LeNet5 } from '../nn/zoo/lenet.js';
+import { VGG } from '../nn/zoo/vgg.js';
+import { BasicBlock, CifarResNet } from '../nn/zoo/resnet.js';
+import { NetworkBlock, WideBasicBlock, WideResNet } from '../nn/zoo/wrn.js';
+import { OnnxGraph, type AttrValue, type OnnxDType, type Value } from './onnx-graph.js';
+
+export type { Value } from './onnx-graph.js';
+export const MIN_OPSET = 13;
+export const MAX_OPSET = 17;
+export const DEFAULT_OPSET = 17;
+
+/** What a layer exporter works with. */
+export interface ExportContext {
+  readonly graph: OnnxGraph;
+  readonly opset: number;
+  /** Emits `m` (through its registered exporter) applied to `x`. */
+  module(m: Module, x: Value): Value;
+  /** One node with a single output of shape `shape`; the output is named after `name` (a module path). */
+  node(op: string, inputs: (Value | string)[], shape: (number | null)[], name: string, attrs?: Record<string, AttrValue>, dtype?: OnnxDType): Value;
+  /** A weight as an initializer named by its state-dict key (float32; float64 weights are narrowed). */
+  weight(m: Module, key: string, t: Tensor, reshape?: number[]): Value;
+  /** A constant float32 (or int64) initializer. */
+  constant(name: string, values: number[], dims?: number[], dtype?: 'float32' | 'int64'): Value;
+}
+
+export type LayerExporter<M extends Module = Module> = (ctx: ExportContext, m: M, x: Value) => Value;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Ctor<M> = abstract new (...args: any[]) => M;
+
+const EXPORTERS = new Map<Ctor<Module>, LayerExporter>();
+
+/** Registers how a module class becomes ONNX; subclasses inherit it unless they register their own. */
+export function registerOnnxExporter<M extends Module>(cls: Ctor<M>, fn: LayerExporter<M>): void {
+  EXPORTERS.set(cls as Ctor<Module>, fn as LayerExporter);
+}
+
+function exporterFor(m: Module): LayerExporter | null {
+  for (let p: object | null = Object.getPrototypeOf(m); p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+    const f = EXPORTERS.get((p as { constructor: Ctor<Module> }).constructor);
+    if (f) return f;
+  }
+  return null;
+}
+
+export interface OnnxExportOptions {
+  /** 13–17 (default 17: LayerNormalization is a single node from 17 on). */
+  opset?: number;
+  /** Per-sample input shape; defaults to a zoo model's inputShape. */
+  inputShape?: number[];
+  inputName?: string;
+  outputName?: string;
+  /** Fixed batch size; default: a symbolic 'batch' dimension. */
+  batchSize?: number;
+  /** Extra key/value pairs stored in the model's metadata_props (e.g. class names). */
+  metadata?: Record<string, string>;
+  docString?: string;
+}
+
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0';
+  }
+}
+
+/** The model (in eval semantics) as ONNX ModelProto bytes. The model's own mode is not changed. */
+export function exportOnnx(model: Module, o: OnnxExportOptions = {}): Uint8Array {
+  const opset = o.opset ?? DEFAULT_OPSET;
+  if (!Number.isInteger(opset) || opset < MIN_OPSET || opset > MAX_OPSET) {
+    throw new RangeError(`ONNX export: opset must be an integer in ${MIN_OPSET}..${MAX_OPSET}, got ${opset}`);
+  }
+  const inputShape = o.inputShape ?? (model instanceof ZooModel ? model.inputShape : undefined);
+  if (!inputShape) throw new Error(`ONNX export: ${model.constructor.name} is not a zoo model; pass inputShape (per sample, without the batch dimension)`);
+  const g = new OnnxGraph();
+  const ctx: ExportContext = {
+    graph: g,
+    opset,
+    module(m, x) {
+      const f = exporterFor(m);
+      if (!f) {
+        throw new Error(`ONNX export: no exporter for ${m.constructor.name}${m.path ? ` at '${m.path}'` : ''}; ` +
+          `register one with registerOnnxExporter(${m.constructor.name}, (ctx, module, x) => ...) from src/export/onnx.ts`);
+      }
+      return f(ctx, m, x);
+    },
+    node(op, inputs, shape, name, attrs, dtype) {
+      return g.addNode(op, inputs, shape, { name, ...(attrs ? { attrs } : {}), ...(dtype ? { dtype } : {}) });
+    },
+    weight(m, key, t, reshape) {
+      const full = m.path ? `${m.path}.${key}` : key;
+      const d = noGrad(() => t.data());
+      const f32 = d instanceof Float32Array ? d : Float32Array.from(d as ArrayLike<number>, Number);
+      return g.addInitializer(full, reshape ?? t.shape, f32);
+    },
+    constant(name, values, dims = [values.length], dtype = 'float32') {
+      const data = dtype === 'int64' ? BigInt64Array.from(values, (v) => BigInt(v)) : Float32Array.from(values);
+      return g.addInitializer(name, dims, data, dtype);
+    },
+  };
+  const batch = o.batchSize ?? null;
+  const x = g.addInput(o.inputName ?? 'input', [batch, ...inputShape]);
+  const y = ctx.module(model, x);
+  // A named output even when the last module passes its input through (Identity, Dropout).
+  const out = g.addNode('Identity', [y], y.shape, { name: o.outputName ?? 'logits' });
+  g.addOutput(out);
+  const metadata: Record<string, string> = { ...(o.metadata ?? {}) };
+  if (model instanceof ZooModel) metadata.model = JSON.stringify(model.spec);
+  return g.encode({ opset, producerVersion: packageVersion(), metadata, ...(o.docString ? { docString: o.docString } : {}) });
+}
+
+// ---- shape helpers -----------------------------------------------------------------------
+
+const known = (v: Value, dims: number): number[] => {
+  const s = v.shape.slice(v.shape.length - dims);
+  if (s.some((d) => d === null)) throw new Error(`ONNX export: '${v.name}' needs static trailing dimensions, has [${v.shape.join(', ')}]`);
+  return s as number[];
+};
+const poolOut = (size: number, k: number, s: number, p: number, d: number, ceil: boolean): number => {
+  const span = size + 2 * p - d * (k - 1) - 1;
+  let out = (ceil ? Math.ceil(span / s) : Math.floor(span / s)) + 1;
+  // PyTorch's rule: with ceil_mode the last window must start inside the input or left padding.
+  if (ceil && (out - 1) * s >= size + p) out--;
+  return out;
+};
+const where = (m: Module): string => `${m.constructor.name}${m.path ? ` '${m.path}'` : ''}`;
+const nameOf = (m: Module, suffix = ''): string => (m.path || m.constructor.name.toLowerCase()) + suffix;
+
+function chainChildren(ctx: ExportContext, m: Module, x: Value): Value {
+  let h = x;
+  for (const [, c] of m.children()) h = ctx.module(c, h);
+  return h;
+}
+
+// ---- layers ------------------------------------------------------------------------------
+
+registerOnnxExporter(Linear, (ctx, m, x) => {
+  const rank = x.shape.length;
+  const out = [...x.shape.slice(0, -1), m.outFeatures];
+  if (rank === 2) {
+    const inputs = [x, ctx.weight(m, 'weight', m.weight)];
+    if (m.bias) inputs.push(ctx.weight(m, 'bias', m.bias));
+    return ctx.node('Gemm', inputs, out, nameOf(m), { transB: 1 });
+  }
+  // Batched matmul over leading dimensions (e.g. [N, T, D] in a transformer): MatMul with Wᵀ stored transposed.
+  const wt = noGrad(() => m.weight.t().contiguous());
+  let y: Value;
+  try {
+    y = ctx.node('MatMul', [x, ctx.weight(m, 'weight', wt)], out, nameOf(m, '.matmul'));
+  } finally {
+    wt.dispose();
+  }
+  return m.bias ? ctx.node('Add', [y, ctx.weight(m, 'bias', m.bias)], out, nameOf(m)) : y;
+});
+
+registerOnnxExporter(Conv2d, (ctx, m, x) => {
+  const [c, h, w] = known(x, 3);
+  const [kh, kw] = m.kernelSize, [sh, sw] = m.stride, [dh, dw] = m.dilation;
+  let pads: [number, number, number, number];
+  if (m.padding === 'valid') pads = [0, 0, 0, 0];
+  else if (m.padding === 'same') {
+    // PyTorch pads 'same' with the odd extra element at the end (bottom/right).
+    const th = dh * (kh - 1), tw = dw * (kw - 1);
+    pads = [Math.floor(th / 2), Math.floor(tw / 2), th - Math.floor(th / 2), tw - Math.floor(tw / 2)];
+  } else pads = [m.padding[0], m.padding[1], m.padding[0], m.padding[1]];
+  if (c !== m.inChannels) throw new Error(`ONNX export: ${where(m)} expects ${m.inChannels} channels, gets [${x.shape.join(', ')}]`);
+  const oh = Math.floor((h + pads[0] + pads[2] - dh * (kh - 1) - 1) / sh) + 1;
+  const ow = Math.floor((w + pads[1] + pads[3] - dw * (kw - 1) - 1) / sw) + 1;
+  const inputs = [x, ctx.weight(m, 'weight', m.weight)];
+  if (m.bias) inputs.push(ctx.weight(m, 'bias', m.bias));
+  return ctx.node('Conv', inputs, [(x.shape[0] ?? null), m.outChannels, oh, ow], nameOf(m), {
+    kernel_shape: [kh, kw], strides: [sh, sw], pads, dilations: [dh, dw], group: m.groups,
+  });
+});
+
+function batchNorm(ctx: ExportContext, m: BatchNorm1d | BatchNorm2d, x: Value): Value {
+  if (!m.runningMean || !m.runningVar) {
+    throw new Error(`ONNX export: ${where(m)} has no running statistics (trackRunningStats: false), so its eval output depends on the batch; it cannot be exported as BatchNormalization`);
+  }
+  const n = m.numFeatures;
+  const scale = m.weight ? ctx.weight(m, 'weight', m.weight) : ctx.constant(nameOf(m, '.weight'), new Array<number>(n).fill(1));
+  const bias = m.bias ? ctx.weight(m, 'bias', m.bias) : ctx.constant(nameOf(m, '.bias'), new Array<number>(n).fill(0));
+  const inputs = [x, scale, bias, ctx.weight(m, 'running_mean', m.runningMean), ctx.weight(m, 'running_var', m.runningVar)];
+  return ctx.node('BatchNormalization', inputs, x.shape, nameOf(m), { epsilon: { float: m.eps } });
+}
+registerOnnxExporter(BatchNorm1d, batchNorm);
+registerOnnxExporter(BatchNorm2d, batchNorm);
+
+registerOnnxExporter(LayerNorm, (ctx, m, x) => {
+  const k = m.normalizedShape.length;
+  const wshape = m.normalizedShape;
+  const count = wshape.reduce((a, b) => a * b, 1);
+  const scale = m.weight ? ctx.weight(m, 'weight', m.weight) : ctx.constant(nameOf(m, '.weight'), new Array<number>(count).fill(1), wshape);
+  const bias = m.bias ? ctx.weight(m, 'bias', m.bias) : ctx.constant(nameOf(m, '.bias'), new Array<number>(count).fill(0), wshape);
+  if (ctx.opset >= 17) return ctx.node('LayerNormalization', [x, scale, bias], x.shape, nameOf(m), { axis: -k, epsilon: { float: m.eps } });
+  // Before opset 17: (x - mean) / sqrt(var + eps) * weight + bias, with the biased variance as PyTorch.
+  const axes = Array.from({ length: k }, (_, i) => i - k);
+  const red = [...x.shape.slice(0, -k), ...new Array<number>(k).fill(1)];
+  const mean = ctx.node('ReduceMean', [x], red, nameOf(m, '.mean'), { axes, keepdims: 1 });
+  const d = ctx.node('Sub', [x, mean], x.shape, nameOf(m, '.centered'));
+  const v = ctx.node('ReduceMean', [ctx.node('Mul', [d, d], x.shape, nameOf(m, '.sq'))], red, nameOf(m, '.var'), { axes, keepdims: 1 });
+  const std = ctx.node('Sqrt', [ctx.node('Add', [v, ctx.constant(nameOf(m, '.eps'), [m.eps], [])], red, nameOf(m, '.var_eps'))], red, nameOf(m, '.std'));
+  const nrm = ctx.node('Div', [d, std], x.shape, nameOf(m, '.normed'));
+  return ctx.node('Add', [ctx.node('Mul', [nrm, scale], x.shape, nameOf(m, '.scaled')), bias], x.shape, nameOf(m));
+});
+
+registerOnnxExporter(Embedding, (ctx, m, x) => {
+  // Indices in, vectors out: the graph input must then be int64 (a text model's token ids).
+  return ctx.node('Gather', [ctx.weight(m, 'weight', m.weight), x], [...x.shape, m.embeddingDim], nameOf(m), { axis: 0 }, 'float32');
+});
+
+registerOnnxExporter(Dropout, (_ctx, _m, x) => x); // identity at inference
+registerOnnxExporter(Identity, (_ctx, _m, x) => x);
+
+registerOnnxExporter(MaxPool2d, (ctx, m, x) => {
+  const [c, h, w] = known(x, 3);
+  const [kh, kw] = m.kernelSize, [sh, sw] = m.stride, [ph, pw] = m.padding, [dh, dw] = m.dilation;
+  const out = [(x.shape[0] ?? null), c, poolOut(h, kh, sh, ph, dh, m.ceilMode), poolOut(w, kw, sw, pw, dw, m.ceilMode)];
+  return ctx.node('MaxPool', [x], out, nameOf(m), {
+    kernel_shape: [kh, kw], strides: [sh, sw], pads: [ph, pw, ph, pw], dilations: [dh, dw], ceil_mode: m.ceilMode ? 1 : 0,
+  });
+});
+
+registerOnnxExporter(AvgPool2d, (ctx, m, x) => {
+  if (m.divisorOverride !== null) throw new Error(`ONNX export: ${where(m)} uses divisorOverride, which ONNX AveragePool cannot express`);
+  const [c, h, w] = known(x, 3);
+  const [kh, kw] = m.kernelSize, [sh, sw] = m.stride, [ph, pw] = m.padding;
+  const out = [(x.shape[0] ?? null), c, poolOut(h, kh, sh, ph, 1, m.ceilMode), poolOut(w, kw, sw, pw, 1, m.ceilMode)];
+  return ctx.node('AveragePool', [x], out, nameOf(m), {
+    kernel_shape: [kh, kw], strides: [sh, sw], pads: [ph, pw, ph, pw], ceil_mode: m.ceilMode ? 1 : 0, count_include_pad: m.countIncludePad ? 1 : 0,
+  });
+});
+
+function adaptivePool(kind: 'Average' | 'Max') {
+  return (ctx: ExportContext, m: AdaptiveAvgPool2d | AdaptiveMaxPool2d, x: Value): Value => {
+    const [c, h, w] = known(x, 3);
+    const [oh, ow] = m.outputSize;
+    const out = [(x.shape[0] ?? null), c, oh, ow];
+    if (oh === 1 && ow === 1) return ctx.node(`Global${kind}Pool`, [x], out, nameOf(m));
+    // Equal windows only: PyTorch's adaptive windows overlap unevenly otherwise.
+    if (h % oh !== 0 || w % ow !== 0) throw new Error(`ONNX export: ${where(m)} maps ${h}×${w} to ${oh}×${ow}, which is not a whole-number pooling window`);
+    const k = [h / oh, w / ow];
+    return ctx.node(`${kind}Pool`, [x], out, nameOf(m), { kernel_shape: k, strides: k });
+  };
+}
+registerOnnxExporter(AdaptiveAvgPool2d, adaptivePool('Average'));
+registerOnnxExporter(AdaptiveMaxPool2d, adaptivePool('Max'));
+
+registerOnnxExporter(Flatten, (ctx, m, x) => {
+  const r = x.shape.length;
+  const s = m.startDim < 0 ? m.startDim + r : m.startDim, e = m.endDim < 0 ? m.endDim + r : m.endDim;
+  if (s === 1 && e === r - 1) {
+    const f = known(x, r - 1).reduce((a, b) => a * b, 1);
+    return ctx.node('Flatten', [x], [(x.shape[0] ?? null), f], nameOf(m), { axis: 1 });
+  }
+  if (s === 0) throw new Error(`ONNX export: ${where(m)} flattens the batch dimension, which an exported model keeps dynamic`);
+  const merged = known(x, r - s).slice(0, e - s + 1).reduce((a, b) => a * b, 1);
+  const shape = [...x.shape.slice(0, s), merged, ...x.shape.slice(e + 1)];
+  // Reshape's 0 copies the (dynamic) batch dimension from the input.
+  const target = ctx.constant(nameOf(m, '.shape'), shape.map((d) => d ?? 0), [shape.length], 'int64');
+  return ctx.node('Reshape', [x, target], shape, nameOf(m));
+});
+
+// ---- activations -------------------------------------------------------------------------
+
+registerOnnxExporter(ReLU, (ctx, m, x) => ctx.node('Relu', [x], x.shape, nameOf(m)));
+registerOnnxExporter(Sigmoid, (ctx, m, x) => ctx.node('Sigmoid', [x], x.shape, nameOf(m)));
+registerOnnxExporter(Tanh, (ctx, m, x) => ctx.node('Tanh', [x], x.shape, nameOf(m)));
+registerOnnxExporter(LeakyReLU, (ctx, m, x) => ctx.node('LeakyRelu', [x], x.shape, nameOf(m), { alpha: { float: m.negativeSlope } }));
+registerOnnxExporter(SiLU, (ctx, m, x) => ctx.node('Mul', [x, ctx.node('Sigmoid', [x], x.shape, nameOf(m, '.sigmoid'))], x.shape, nameOf(m)));
+registerOnnxExporter(GELU, (ctx, m, x) => {
+  // ONNX has Gelu only from opset 20: build 0.5·x·(1 + erf(x/√2)) (or the tanh approximation).
+  const s = x.shape;
+  let inner: Value;
+  if (m.approximate === 'tanh') {
+    const x3 = ctx.node('Mul', [x, ctx.node('Mul', [x, x], s, nameOf(m, '.x2'))], s, nameOf(m, '.x3'));
+    const poly = ctx.node('Add', [x, ctx.node('Mul', [x3, ctx.constant(nameOf(m, '.c'), [0.044715], [])], s, nameOf(m, '.cx3'))], s, nameOf(m, '.poly'));
+    const arg = ctx.node('Mul', [poly, ctx.constant(nameOf(m, '.k'), [Math.sqrt(2 / Math.PI)], [])], s, nameOf(m, '.arg'));
+    inner = ctx.node('Tanh', [arg], s, nameOf(m, '.tanh'));
+  } else {
+    inner = ctx.node('Erf', [ctx.node('Div', [x, ctx.constant(nameOf(m, '.sqrt2'), [Math.SQRT2], [])], s, nameOf(m, '.scaled'))], s, nameOf(m, '.erf'));
+  }
+  const onePlus = ctx.node('Add', [inner, ctx.constant(nameOf(m, '.one'), [1], [])], s, nameOf(m, '.one_plus'));
+  const half = ctx.node('Mul', [x, ctx.constant(nameOf(m, '.half'), [0.5], [])], s, nameOf(m, '.half_x'));
+  return ctx.node('Mul', [half, onePlus], s, nameOf(m));
+});
+
+// ---- containers --------------------------------------------------------------------------
+
+registerOnnxExporter(Sequential, chainChildren);
+registerOnnxExporter(Residual, (ctx, m, x) => {
+  const y = ctx.module(m.body, x);
+  const s = m.shortcut ? ctx.module(m.shortcut, x) : x;
+  return ctx.node('Add', [y, s], y.shape, nameOf(m));
+});
+
+// ---- model zoo ---------------------------------------------------------------------------
+// These models' forward() runs their children in registration order, so the generic chain is
+// exact; the export tests compare each family's ONNX output with kdistill's.
+for (const cls of [MLP, MLPBlock, CNN, LeNet5, CifarResNet, WideResNet, NetworkBlock]) registerOnnxExporter(cls as Ctor<Module>, chainChildren);
+
+registerOnnxExporter(VGG, (ctx, m, x) => {
+  // forward interleaves blocks and pools: block0, pool0, block1, ..., pool3, block4, pool4.
+  let h = ctx.module(m.blocks[0]!, x);
+  for (let i = 1; i < 5; i++) h = ctx.module(m.blocks[i]!, ctx.module(m.pools[i - 1]!, h));
+  return ctx.module(m.classifier, ctx.module(m.flatten, ctx.module(m.pools[4]!, h)));
+});
+
+registerOnnxExporter(BasicBlock, (ctx, m, x) => {
+  let out = ctx.module(m.relu, ctx.module(m.bn1, ctx.module(m.conv1, x)));
+  out = ctx.module(m.bn2, ctx.module(m.conv2, out));
+  const residual = m.downsample ? ctx.module(m.downsample, x) : x;
+  const sum = ctx.module(m.preact, ctx.node('Add', [out, residual], out.shape, nameOf(m, '.add')));
+  return ctx.node('Relu', [sum], sum.shape, nameOf(m));
+});
+
+registerOnnxExporter(WideBasicBlock, (ctx, m, x) => {
+  const a = ctx.module(m.relu1, ctx.module(m.bn1, x));
+  let out = ctx.module(m.relu2, ctx.module(m.bn2, ctx.module(m.conv1, a)));
+  out = ctx.module(m.conv2, out); // the functional dropout between the convs is the identity in eval
+  const short = m.convShortcut ? ctx.module(m.convShortcut, a) : x;
+  return ctx.node('Add', [short, out], out.shape, nameOf(m));
+});

@@ -1,0 +1,190 @@
+// The report page's script. It runs in the browser: html.ts embeds `reportClient.toString()`
+// into the page, so this function must stay self-contained (no imports, no outer variables).
+// It draws every chart as inline SVG from the ReportData JSON, and in live mode re-fetches that
+// JSON and redraws, so the static report and `kdistill serve` share one drawing code.
+import type { ReportData } from './types.js';
+
+export function reportClient(initial: ReportData, live: { url: string; everyMs: number } | null): void {
+  const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f', '#bcbd22'];
+  const W = 420, H = 240, ML = 52, MR = 12, MT = 26, MB = 34;
+  type Series = { label: string; x: number[]; y: (number | null)[]; color: string; dash?: boolean };
+
+  const esc = (s: unknown): string => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+  const fmtNum = (v: number): string => {
+    const a = Math.abs(v);
+    if (a === 0) return '0';
+    if (a >= 1e4 || a < 1e-3) return v.toExponential(1);
+    return Number(v.toPrecision(3)).toString();
+  };
+  const pct = (v: number | null | undefined): string => (v === null || v === undefined ? '–' : `${(v * 100).toFixed(2)}%`);
+  const num = (v: number | null | undefined, d = 4): string => (v === null || v === undefined ? '–' : v.toFixed(d));
+  const bytes = (b: number | null | undefined): string => (b === null || b === undefined ? '–' : b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(2)} MiB` : `${(b / 1024).toFixed(1)} KiB`);
+
+  /** Round tick values covering [lo, hi]. */
+  function ticks(lo: number, hi: number, n = 5): number[] {
+    if (!(hi > lo)) return [lo];
+    const raw = (hi - lo) / n, mag = Math.pow(10, Math.floor(Math.log10(raw)));
+    const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? raw;
+    const out: number[] = [];
+    for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
+    return out;
+  }
+
+  function frame(title: string, xr: [number, number], yr: [number, number], xlabel: string, yfmt: (v: number) => string): { svg: string; sx: (v: number) => number; sy: (v: number) => number } {
+    const sx = (v: number): number => ML + ((v - xr[0]) / (xr[1] - xr[0] || 1)) * (W - ML - MR);
+    const sy = (v: number): number => H - MB - ((v - yr[0]) / (yr[1] - yr[0] || 1)) * (H - MT - MB);
+    let s = `<text x="${W / 2}" y="16" class="t">${esc(title)}</text>`;
+    for (const t of ticks(yr[0], yr[1])) s += `<line x1="${ML}" x2="${W - MR}" y1="${sy(t)}" y2="${sy(t)}" class="g"/><text x="${ML - 4}" y="${sy(t) + 3}" class="yl">${yfmt(t)}</text>`;
+    for (const t of ticks(xr[0], xr[1], 6)) s += `<line x1="${sx(t)}" x2="${sx(t)}" y1="${H - MB}" y2="${H - MB + 4}" class="a"/><text x="${sx(t)}" y="${H - MB + 15}" class="xl">${fmtNum(t)}</text>`;
+    s += `<line x1="${ML}" x2="${W - MR}" y1="${H - MB}" y2="${H - MB}" class="a"/><line x1="${ML}" x2="${ML}" y1="${MT}" y2="${H - MB}" class="a"/>`;
+    s += `<text x="${(ML + W - MR) / 2}" y="${H - 4}" class="xl">${esc(xlabel)}</text>`;
+    return { svg: s, sx, sy };
+  }
+
+  function lineChart(title: string, series: Series[], xlabel: string, o: { percent?: boolean; id?: string } = {}): string {
+    const xs: number[] = [], ys: number[] = [];
+    for (const s of series) s.x.forEach((x, i) => { const y = s.y[i]; if (y !== null && y !== undefined && Number.isFinite(y)) { xs.push(x); ys.push(y); } });
+    if (ys.length === 0) return `<div class="chart empty">${esc(title)}: no data yet</div>`;
+    let [y0, y1] = [Math.min(...ys), Math.max(...ys)];
+    if (y0 === y1) { y0 -= Math.abs(y0) * 0.1 || 1; y1 += Math.abs(y1) * 0.1 || 1; }
+    const pad = (y1 - y0) * 0.05;
+    const f = frame(title, [Math.min(...xs), Math.max(...xs)], [y0 - pad, y1 + pad], xlabel, o.percent ? (v) => `${(v * 100).toFixed(0)}%` : fmtNum);
+    let paths = '';
+    series.forEach((s, si) => {
+      let d = '', pen = false, pts = 0;
+      s.x.forEach((x, i) => {
+        const y = s.y[i];
+        if (y === null || y === undefined || !Number.isFinite(y)) { pen = false; return; }
+        d += `${pen ? 'L' : 'M'}${f.sx(x).toFixed(1)} ${f.sy(y).toFixed(1)}`;
+        pen = true;
+        pts++;
+      });
+      // A single epoch is a point, not a line: draw it as a dot so it is visible.
+      const dots = pts <= 3 ? s.x.map((x, i) => (s.y[i] === null || s.y[i] === undefined ? '' : `<circle cx="${f.sx(x)}" cy="${f.sy(s.y[i]!)}" r="3" fill="${s.color}"/>`)).join('') : '';
+      paths += `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.6"${s.dash ? ' stroke-dasharray="4 3"' : ''} data-series="${esc(s.label)}"><title>${esc(s.label)}</title></path>${dots}`;
+      paths += `<text x="${W - MR - 4}" y="${MT + 12 + si * 13}" class="lg" fill="${s.color}">${esc(s.label)}</text>`;
+    });
+    return `<svg class="chart" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(title)}"${o.id ? ` id="${esc(o.id)}"` : ''}>${f.svg}${paths}</svg>`;
+  }
+
+  function reliabilityChart(title: string, rel: { model: string; conf: number[]; acc: number[]; count: number[] }[]): string {
+    const f = frame(title, [0, 1], [0, 1.05], 'confidence', (v) => `${(v * 100).toFixed(0)}%`);
+    const bins = rel[0]?.conf.length ?? 15;
+    const bw = (W - ML - MR) / bins;
+    let s = `<path d="M${f.sx(0)} ${f.sy(0)}L${f.sx(1)} ${f.sy(1)}" stroke="#999" stroke-dasharray="3 3" fill="none"/>`;
+    rel.forEach((r, ri) => {
+      const color = COLORS[ri % COLORS.length]!;
+      const w = bw / rel.length;
+      let bars = '';
+      for (let b = 0; b < bins; b++) {
+        if (!r.count[b]) continue;
+        const x = ML + b * bw + ri * w, y = f.sy(r.acc[b]!);
+        bars += `M${x.toFixed(1)} ${(H - MB).toFixed(1)}V${y.toFixed(1)}H${(x + w - 1).toFixed(1)}V${(H - MB).toFixed(1)}Z`;
+      }
+      s += `<path d="${bars}" fill="${color}" fill-opacity="0.55" stroke="${color}" data-series="${esc(r.model)}"><title>${esc(r.model)}: accuracy per confidence bin</title></path>`;
+      s += `<text x="${ML + 6}" y="${MT + 12 + ri * 13}" class="lgl" fill="${color}">${esc(r.model)}</text>`;
+    });
+    return `<svg class="chart" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(title)}">${f.svg}${s}</svg>`;
+  }
+
+  function confusionChart(title: string, m: number[][], names: string[]): string {
+    const n = m.length, cell = Math.max(14, Math.min(30, Math.floor(300 / Math.max(n, 1))));
+    const left = 90, top = 40, size = n * cell;
+    const w = left + size + 10, h = top + size + 30;
+    let s = `<text x="${w / 2}" y="16" class="t">${esc(title)}</text><text x="${left + size / 2}" y="32" class="xl">predicted</text>`;
+    let d = '';
+    const rowSum = m.map((r) => r.reduce((a, b) => a + b, 0) || 1);
+    // One path per shade bucket keeps the SVG small; counts are in each cell's <title>.
+    const shades = new Map<number, string>();
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        const fr = m[i]![j]! / rowSum[i]!;
+        const q = Math.round(Math.sqrt(fr) * 20);
+        shades.set(q, (shades.get(q) ?? '') + `M${left + j * cell} ${top + i * cell}h${cell - 1}v${cell - 1}h${1 - cell}Z`);
+      }
+      s += `<text x="${left - 4}" y="${top + i * cell + cell / 2 + 3}" class="yl">${esc(names[i] ?? i)}</text>`;
+    }
+    for (const [q, path] of shades) d += `<path d="${path}" fill="rgb(${Math.round(255 - q * 12)},${Math.round(255 - q * 8)},255)"/>`;
+    let nums = '';
+    if (cell >= 20) for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (m[i]![j]) nums += `<text x="${left + j * cell + cell / 2}" y="${top + i * cell + cell / 2 + 3}" class="cn">${m[i]![j]}</text>`;
+    s += `<text x="12" y="${top + size / 2}" class="xl" transform="rotate(-90 12 ${top + size / 2})">true</text>`;
+    return `<svg class="chart cm" viewBox="0 0 ${w} ${h}" width="${w}" height="${h}" role="img" aria-label="${esc(title)}">${s}${d}${nums}</svg>`;
+  }
+
+  function render(data: ReportData): void {
+    const runs = data.runs;
+    const color = (i: number): string => COLORS[i % COLORS.length]!;
+    const multi = runs.length > 1;
+    document.title = data.title;
+    const set = (id: string, html: string): void => { const el = document.getElementById(id); if (el) el.innerHTML = html; };
+    set('title', esc(data.title));
+    set('meta', `generated ${esc(data.generated)}${live ? ' · <span class="live">live: refreshing every ' + live.everyMs / 1000 + ' s</span>' : ''} · ${runs.map((r) => `${esc(r.name)} (${r.status})`).join(', ')}`);
+
+    // Table: teachers once (by checksum), then every run's student.
+    const rows: string[] = [];
+    const seen = new Set<string>();
+    for (const r of runs) {
+      for (const m of r.models) {
+        if (m.role === 'teacher') {
+          const key = m.checksum ?? m.source;
+          if (seen.has(key)) continue;
+          seen.add(key);
+        }
+        rows.push(`<tr class="${m.role}"><td>${esc(m.role)}</td><td>${esc(m.name)}</td><td>${m.role === 'teacher' ? '–' : esc(r.method)}</td><td>${pct(m.accuracy)}</td><td>${pct(m.agreement)}</td><td>${num(m.ece)}</td><td>${num(m.nll)}</td><td>${m.parameters === null ? '–' : m.parameters.toLocaleString('en-US')}</td><td>${bytes(m.fileBytes)}</td><td>${m.msPerSample === null ? '–' : m.msPerSample.toFixed(3)}</td></tr>`);
+      }
+      if (r.models.length === 0) {
+        // A run still training: its latest evaluation stands in for the final one.
+        const ev = r.epochs.eval;
+        const last = (k: string): number | null => { const a = ev[k]; return a && a.length ? a[a.length - 1]! : null; };
+        rows.push(`<tr class="student running"><td>student</td><td>${esc(r.name)} (epoch ${r.epochs.epoch.length ? r.epochs.epoch[r.epochs.epoch.length - 1] : 0}, ${esc(r.status)})</td><td>${esc(r.method)}</td><td>${pct(last('accuracy'))}</td><td>${pct(last('agreement'))}</td><td>${num(last('ece'))}</td><td>${num(last('nll'))}</td><td>–</td><td>–</td><td>–</td></tr>`);
+      }
+    }
+    set('table', `<table><thead><tr><th>role</th><th>model</th><th>method</th><th>accuracy</th><th>agreement</th><th>ECE</th><th>NLL</th><th>parameters</th><th>file size</th><th>ms / sample</th></tr></thead><tbody>${rows.join('')}</tbody></table>`);
+
+    // Curves: one chart per loss term and per metric, runs overlaid.
+    const terms: string[] = [];
+    for (const r of runs) for (const k of Object.keys(r.steps.terms)) if (!terms.includes(k)) terms.push(k);
+    const metrics: string[] = [];
+    for (const r of runs) for (const k of Object.keys(r.epochs.eval)) if (!metrics.includes(k)) metrics.push(k);
+    let curves = '';
+    for (const t of terms) {
+      const series: Series[] = [];
+      runs.forEach((r, i) => {
+        if (r.steps.terms[t]) series.push({ label: multi ? r.name : `${t} (steps)`, x: r.steps.step, y: r.steps.terms[t]!, color: color(i) });
+        const ep = r.epochs.train[t];
+        if (ep && !multi) series.push({ label: `${t} (epoch mean)`, x: r.epochs.step, y: ep, color: COLORS[(i + 3) % COLORS.length]!, dash: true });
+      });
+      curves += lineChart(`loss: ${t}`, series, 'step');
+    }
+    for (const k of metrics) {
+      const percent = ['accuracy', 'top5', 'agreement'].includes(k);
+      curves += lineChart(`test ${k}`, runs.map((r, i) => ({ label: r.name, x: r.epochs.epoch, y: r.epochs.eval[k] ?? [], color: color(i) })), 'epoch', { percent });
+    }
+    curves += lineChart('learning rate', runs.map((r, i) => ({ label: r.name, x: r.steps.step, y: r.steps.lr, color: color(i) })), 'step');
+    set('curves', curves);
+
+    let cms = '', rels = '';
+    for (const r of runs) {
+      for (const c of r.confusion) cms += confusionChart(multi ? `${r.name}: ${c.model}` : c.model, c.matrix, r.classNames);
+      if (r.reliability.length) rels += reliabilityChart(multi ? `reliability: ${r.name}` : 'reliability diagram', r.reliability);
+    }
+    set('confusion', cms || '<p class="empty">computed when the run has saved its model</p>');
+    set('reliability', rels || '<p class="empty">computed when the run has saved its model</p>');
+    set('experiments', runs.map((r) => `<h3>${esc(r.name)} <small>${esc(r.dir)}</small></h3><pre>${esc(r.experimentYaml)}</pre>`).join(''));
+    document.body.setAttribute('data-rendered', String(Date.now()));
+  }
+
+  render(initial);
+  if (live) {
+    const poll = async (): Promise<void> => {
+      try {
+        const res = await fetch(live.url, { cache: 'no-store' });
+        if (res.ok) render((await res.json()) as ReportData);
+      } catch {
+        // The server may be restarting; the next poll tries again.
+      }
+      setTimeout(() => { void poll(); }, live.everyMs);
+    };
+    setTimeout(() => { void poll(); }, live.everyMs);
+  }
+}

@@ -1,0 +1,202 @@
+// Gathers what a report shows from a run folder: curves from log.jsonl, and an evaluation of the
+// saved student (and the run's teacher) on the test set: metrics, parameters, file sizes,
+// latency, confusion matrices and reliability bins. The evaluation is the slow part, so it is
+// cached in the run folder as report.json and reused while model.safetensors is unchanged.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { Module } from '../nn/module.js';
+import type { Dataset } from '../data/dataset.js';
+import type { Teacher } from '../teachers/teacher.js';
+import type { Experiment } from '../config/experiment.js';
+import { parseExperiment } from '../config/experiment.js';
+import { loadModel } from '../nn/safetensors.js';
+import { predict } from '../train/evaluate.js';
+import { classificationMetrics, confusionMatrix, reliability, type Predictions } from '../train/metrics.js';
+import { inferenceMsPerSample } from '../train/timing.js';
+import { parseLog } from '../train/log.js';
+import { ProgressBar } from '../train/progress.js';
+import type { Confusion, EpochCurves, ModelRow, Reliability, RunReport, StepCurves } from './types.js';
+
+/** Step curves keep at most this many points (bucket means) per series. */
+export const MAX_POINTS = 400;
+const STEP_KEYS = new Set(['type', 'epoch', 'batch', 'step', 'lr']);
+
+const finite = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+
+/** Curves from parsed log records; steps are averaged in equal buckets down to maxPoints. */
+export function curvesFromRecords(records: Record<string, unknown>[], maxPoints = MAX_POINTS): { steps: StepCurves; epochs: EpochCurves } {
+  const stepRecs = records.filter((r) => r.type === 'step');
+  const epochRecs = records.filter((r) => r.type === 'epoch');
+  const termNames: string[] = [];
+  for (const r of stepRecs) for (const k of Object.keys(r)) if (!STEP_KEYS.has(k) && !termNames.includes(k)) termNames.push(k);
+  const bucket = Math.max(1, Math.ceil(stepRecs.length / maxPoints));
+  const steps: StepCurves = { step: [], lr: [], terms: Object.fromEntries(termNames.map((t) => [t, [] as number[]])) };
+  const mean = (rs: Record<string, unknown>[], k: string): number => {
+    let s = 0, n = 0;
+    for (const r of rs) {
+      const v = finite(r[k]);
+      if (v !== null) { s += v; n++; }
+    }
+    // NaN has no JSON form; a bucket with no finite value (a diverged run) is drawn as a gap.
+    return n ? s / n : (null as unknown as number);
+  };
+  for (let i = 0; i < stepRecs.length; i += bucket) {
+    const rs = stepRecs.slice(i, i + bucket);
+    steps.step.push(finite(rs[rs.length - 1]!.step) ?? i);
+    steps.lr.push(mean(rs, 'lr'));
+    for (const t of termNames) steps.terms[t]!.push(mean(rs, t));
+  }
+  const epochs: EpochCurves = { epoch: [], step: [], train: {}, eval: {} };
+  epochRecs.forEach((r, i) => {
+    epochs.epoch.push((finite(r.epoch) ?? i) + 1);
+    epochs.step.push(finite(r.step) ?? 0);
+    for (const [group, src] of [['train', r.train], ['eval', r.eval]] as const) {
+      if (!src || typeof src !== 'object') continue;
+      for (const [k, v] of Object.entries(src as Record<string, unknown>)) {
+        const arr = (epochs[group][k] ??= new Array<number>(i).fill(null as unknown as number));
+        arr.push(finite(v) as number);
+      }
+    }
+    // Keep every series aligned with epoch[] when a metric is missing from some epochs.
+    for (const g of [epochs.train, epochs.eval]) for (const arr of Object.values(g)) while (arr.length < epochs.epoch.length) arr.push(null as unknown as number);
+  });
+  return { steps, epochs };
+}
+
+/** Curves of a run folder (empty while log.jsonl does not exist yet). */
+export function readCurves(dir: string): { steps: StepCurves; epochs: EpochCurves } {
+  const file = join(dir, 'log.jsonl');
+  const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  return curvesFromRecords(parseLog(text, file));
+}
+
+export interface EvaluationInput {
+  student: Module;
+  studentName: string;
+  studentFile: string;
+  teacher: Teacher | null;
+  /** Weight files of the teacher(s), for the size column. */
+  teacherFiles: string[];
+  test: Dataset;
+}
+export interface Evaluation {
+  models: ModelRow[];
+  confusion: Confusion[];
+  reliability: Reliability[];
+  classNames: string[];
+}
+
+const fileSize = (f: string): number | null => (existsSync(f) ? statSync(f).size : null);
+
+/** Test-set metrics, latency, sizes, confusion matrices and reliability of the student and teacher. */
+export function evaluateModels(o: EvaluationInput): Evaluation {
+  const labels = o.test.y;
+  if (!labels) throw new Error(`report: the test set ${o.test.name} has no labels`);
+  const bar = new ProgressBar('report: evaluating', o.teacher ? 4 : 2);
+  const student = o.student;
+  const modes = student.namedModules().map(([, m]) => [m, m.training] as const);
+  student.eval();
+  try {
+    let tp: Predictions | undefined;
+    const models: ModelRow[] = [];
+    const confusion: Confusion[] = [];
+    const rel: Reliability[] = [];
+    const add = (row: ModelRow, p: Predictions): void => {
+      models.push(row);
+      confusion.push({ model: row.name, matrix: confusionMatrix(p, labels) });
+      rel.push({ model: row.name, ...reliability(p, labels) });
+    };
+    if (o.teacher) {
+      const t = o.teacher;
+      tp = predict((x) => t.logits(x), o.test);
+      bar.update(1, 'teacher');
+      const m = classificationMetrics(tp, labels);
+      const ms = inferenceMsPerSample((x) => t.logits(x), o.test, 100, 10);
+      bar.update(2, 'teacher timing');
+      const sizes = o.teacherFiles.map(fileSize);
+      add({
+        role: 'teacher', name: 'teacher', source: t.description, accuracy: m.accuracy, agreement: null, nll: m.nll, ece: m.ece,
+        parameters: t.numParameters, fileBytes: sizes.every((s) => s !== null) && sizes.length ? sizes.reduce((a, b) => a! + b!, 0) : null,
+        msPerSample: ms, checksum: t.checksum,
+      }, tp);
+    }
+    const sp = predict((x) => student.call(x), o.test);
+    bar.update(o.teacher ? 3 : 1, 'student');
+    const sm = classificationMetrics(sp, labels, tp);
+    const ms = inferenceMsPerSample((x) => student.call(x), o.test, 100, 10);
+    bar.update(o.teacher ? 4 : 2, 'student timing');
+    add({
+      role: 'student', name: o.studentName, source: o.studentFile, accuracy: sm.accuracy, agreement: sm.agreement ?? null, nll: sm.nll, ece: sm.ece,
+      parameters: student.numParameters(), fileBytes: fileSize(o.studentFile), msPerSample: ms,
+    }, sp);
+    bar.done();
+    const classNames = o.test.classNames ?? Array.from({ length: sp.c }, (_, i) => String(i));
+    return { models, confusion, reliability: rel, classNames };
+  } finally {
+    for (const [m, t] of modes) m.training = t;
+  }
+}
+
+/** The weight files an experiment's teachers load from. */
+export function teacherFiles(e: Experiment): string[] {
+  return e.teachers.map((t) => ('checkpoint' in t ? t.checkpoint : 'onnx' in t ? t.onnx : t.torchscript));
+}
+
+interface RunJson { experiment?: string; file?: string; config?: string }
+function readJson<T>(file: string): T | null {
+  if (!existsSync(file)) return null;
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as T;
+  } catch (e) {
+    throw new Error(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
+/** The run's experiment, re-read from the copy kept in the run folder (paths resolve as in the original file). */
+export function runExperimentOf(dir: string): Experiment | null {
+  const run = readJson<RunJson>(join(dir, 'run.json'));
+  const yamlFile = join(dir, 'experiment.yaml');
+  const source = run?.config ?? (existsSync(yamlFile) ? readFileSync(yamlFile, 'utf8') : null);
+  if (source === null) return null;
+  return parseExperiment(parseYaml(source), run?.file ?? yamlFile, source);
+}
+
+/** Assembles a run's report, evaluating the model only if report.json is missing or older than it. */
+export async function buildRunReport(dir: string, o: { evaluate?: boolean } = {}): Promise<RunReport> {
+  const absDir = resolve(dir);
+  if (!existsSync(absDir)) throw new Error(`report: run folder not found: ${dir}`);
+  const modelFile = join(absDir, 'model.safetensors');
+  const finished = existsSync(modelFile);
+  const cacheFile = join(absDir, 'report.json');
+  const cached = readJson<RunReport>(cacheFile);
+  const curves = readCurves(absDir);
+  const yamlFile = join(absDir, 'experiment.yaml');
+  const base = {
+    dir: absDir, status: finished ? 'finished' as const : 'running' as const, ...curves,
+    experimentYaml: existsSync(yamlFile) ? readFileSync(yamlFile, 'utf8') : '',
+  };
+  const fresh = cached && finished && statSync(cacheFile).mtimeMs >= statSync(modelFile).mtimeMs && cached.models.length > 0;
+  if (fresh) return { ...cached, ...base };
+  const e = runExperimentOf(absDir);
+  const name = e?.name ?? (readJson<RunJson>(join(absDir, 'run.json'))?.experiment ?? absDir.split('/').pop()!);
+  const report: RunReport = { name, method: e?.method.name ?? '?', models: [], confusion: [], reliability: [], classNames: [], ...base };
+  if (!finished || o.evaluate === false || !e) return report;
+  // Imported here: the experiment module pulls in every method and data reader.
+  const { prepareData, loadTeachers } = await import('../train/experiment.js');
+  const data = prepareData(e);
+  const { model } = loadModel(modelFile);
+  let teacher: Teacher | null = null;
+  try {
+    teacher = loadTeachers(e, data.numClasses);
+  } catch (err) {
+    // The report still shows the student when the teacher's file has moved since the run.
+    process.stderr.write(`report: ${name}: teacher not loaded (${(err as Error).message}); the table shows the student only\n`);
+  }
+  try {
+    const ev = evaluateModels({ student: model, studentName: `student (${name})`, studentFile: modelFile, teacher, teacherFiles: teacher ? teacherFiles(e) : [], test: data.test });
+    return { ...report, ...ev };
+  } finally {
+    model.dispose();
+  }
+}

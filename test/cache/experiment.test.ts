@@ -1,0 +1,51 @@
+// The runner's use of the cache: teacherCache auto stays off under random augmentation and caches
+// otherwise (once, reused by the next run); 'on' caches un-augmented outputs.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setNumThreads, manualSeed } from '../../src/tensor/torch.js';
+import { createModel } from '../../src/nn/zoo/index.js';
+import { saveModel, parseSafetensors } from '../../src/nn/safetensors.js';
+import { parseExperiment } from '../../src/config/experiment.js';
+import { runExperiment } from '../../src/train/experiment.js';
+
+setNumThreads(1);
+const root = mkdtempSync(join(tmpdir(), 'kd-cache-exp-'));
+manualSeed(1);
+const teacherPath = join(root, 'teacher.safetensors');
+saveModel(teacherPath, createModel({ arch: 'mlp', hidden: [16], numClasses: 10, inputShape: [1, 28, 28] }));
+
+async function run(name: string, extra: Record<string, unknown>): Promise<string[]> {
+  const cacheDir = join(root, `cache-${name}`);
+  const e = parseExperiment({
+    name, epochs: 1, seed: 2, output: join(root, `run-${name}`),
+    data: { subset: 256, batchSize: 64, ...(extra.data as object ?? {}) },
+    teacher: { checkpoint: teacherPath }, student: { arch: 'mlp', hidden: [8] },
+    method: { name: 'kd' }, optimizer: { name: 'sgd', lr: 0.1 },
+    teacherCache: { dir: cacheDir, ...(extra.teacherCache as object ?? {}) },
+  }, join(root, `${name}.yaml`));
+  await runExperiment(e, { mode: 'distill', resume: false });
+  try {
+    return readdirSync(cacheDir).map((f) => join(cacheDir, f));
+  } catch {
+    return [];
+  }
+}
+
+test("teacherCache auto: off with random augmentation, on (and reused) without; 'on' caches un-augmented outputs", async () => {
+  assert.deepEqual(await run('crop', { data: { augment: { crop: 2 } } }), [], 'auto + random crop: no cache');
+
+  const files = await run('plain', { data: { normalize: { mean: [0.28], std: [0.35] } } });
+  assert.equal(files.length, 1, 'auto + deterministic pipeline: one cache file');
+  const meta = parseSafetensors(readFileSync(files[0]!)).metadata;
+  assert.equal(meta.rows, '256');
+  assert.match(meta.augment!, /"normalize"/, 'keyed by the deterministic pipeline');
+  const again = await run('plain', { data: { normalize: { mean: [0.28], std: [0.35] } } });
+  assert.deepEqual(again, files, 'the next run reuses the same file');
+
+  const on = await run('on', { data: { augment: { crop: 2, flip: true } }, teacherCache: { mode: 'on' } });
+  assert.equal(on.length, 1);
+  assert.equal(parseSafetensors(readFileSync(on[0]!)).metadata.augment, '[]', 'outputs of un-augmented samples');
+});
