@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SEEDS="${SEEDS:-0 1 2}"
-METHODS="${METHODS:-scratch kd ta-chain dml online-kd bss adversarial-kd}"
+METHODS="${METHODS:-scratch kd ta-chain dml online-kd bss bss-noattack adversarial-kd}"
 OUT="${OUT:-$PWD/runs/whom}"
 export OPENBLAS_NUM_THREADS=1 KDISTILL_QUIET=1
 mkdir -p "$OUT"

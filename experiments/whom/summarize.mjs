@@ -10,10 +10,10 @@ const here = dirname(fileURLToPath(import.meta.url));
 const dest = join(here, 'results');
 mkdirSync(dest, { recursive: true });
 
-const ORDER = ['scratch', 'kd', 'ta-chain', 'dml', 'online-kd', 'bss', 'adversarial-kd'];
+const ORDER = ['scratch', 'kd', 'ta-chain', 'dml', 'online-kd', 'bss', 'bss-noattack', 'adversarial-kd'];
 const LABEL = {
   scratch: 'scratch (labels only)', kd: 'KD (CNN → MLP[32])', 'ta-chain': 'TA chain (CNN → MLP[256] → MLP[32])',
-  dml: 'DML (2 × MLP[32], no teacher)', 'online-kd': 'online KD (MLP[256] trained jointly)', bss: 'BSS', 'adversarial-kd': 'adversarial KD',
+  dml: 'DML (2 × MLP[32], no teacher)', 'online-kd': 'online KD (MLP[256] trained jointly)', bss: 'BSS', 'bss-noattack': 'BSS weights, no attack (ablation)', 'adversarial-kd': 'adversarial KD',
 };
 /** Folders holding the final student's run (the chain's is its last stage). */
 function finalRun(dir) {

@@ -50,7 +50,9 @@ export function reportClient(initial: ReportData, live: { url: string; everyMs: 
     const pad = (y1 - y0) * 0.05;
     const f = frame(title, [Math.min(...xs), Math.max(...xs)], [y0 - pad, y1 + pad], xlabel, o.percent ? (v) => `${(v * 100).toFixed(0)}%` : fmtNum);
     let paths = '';
-    series.forEach((s, si) => {
+    // Series without a single finite point (e.g. agreement of a run without a teacher) are left out.
+    const drawn = series.filter((s) => s.y.some((y) => y !== null && y !== undefined && Number.isFinite(y)));
+    drawn.forEach((s, si) => {
       let d = '', pen = false, pts = 0;
       s.x.forEach((x, i) => {
         const y = s.y[i];

@@ -100,7 +100,7 @@ test(`a run SIGKILLed ${KILLS}+ times and resumed equals an uninterrupted run`, 
   console.log(`# kill test: ${kills} SIGKILLs survived (${progressed} with training progress), ${steps} steps, ${attempts} launches; reference run ${ref.ms} ms (training ${trainMs} ms)`);
 });
 
-test('SIGINT finishes the step, saves a checkpoint and exits 130; the run then resumes to the same result', { timeout: 60_000 }, async () => {
+test('SIGINT finishes the step, saves a checkpoint and exits 130, leaving a resumable run', { timeout: 60_000 }, async () => {
   const base = mkdtempSync(join(tmpdir(), 'kd-int-'));
   const data = writeTinyFashionMnist(join(base, 'data'));
   // checkpointEvery 0: only the SIGINT handler can have written a mid-epoch checkpoint
