@@ -60,7 +60,11 @@ async function openPage(url: string, errors: string[]): Promise<Page> {
     if (!u.startsWith('file:') && !u.startsWith('http://127.0.0.1') && !u.startsWith('data:')) errors.push(`network request to ${u}`);
   });
   await page.goto(url);
-  await page.waitForSelector('body[data-rendered]', { timeout: 15000 });
+  try {
+    await page.waitForSelector('body[data-rendered]', { timeout: 15000 });
+  } catch (e) {
+    throw new Error(`${url} did not render: ${errors.join('; ') || (e as Error).message}`);
+  }
   return page;
 }
 
