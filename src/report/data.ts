@@ -178,7 +178,13 @@ export async function buildRunReport(dir: string, o: { evaluate?: boolean } = {}
   };
   const fresh = cached && finished && statSync(cacheFile).mtimeMs >= statSync(modelFile).mtimeMs && cached.models.length > 0;
   if (fresh) return { ...cached, ...base };
-  const e = runExperimentOf(absDir);
+  let e: Experiment | null = null;
+  try {
+    e = runExperimentOf(absDir);
+  } catch (err) {
+    // Curves still show without a readable experiment copy; only the evaluation needs it.
+    if (finished && o.evaluate !== false) process.stderr.write(`report: ${absDir}: experiment copy not usable (${(err as Error).message.split('\n')[0]}); no evaluation\n`);
+  }
   const name = e?.name ?? (readJson<RunJson>(join(absDir, 'run.json'))?.experiment ?? absDir.split('/').pop()!);
   const report: RunReport = { name, method: e?.method.name ?? '?', models: [], confusion: [], reliability: [], classNames: [], ...base };
   if (!finished || o.evaluate === false || !e) return report;

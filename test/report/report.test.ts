@@ -14,6 +14,7 @@ import { setNumThreads } from '../../src/tensor/torch.js';
 import { tensor } from '../../src/tensor/factories.js';
 import { noGrad } from '../../src/tensor/autograd.js';
 import { tidy } from '../../src/tensor/scope.js';
+import { parse as parseYaml } from 'yaml';
 import { parseExperiment } from '../../src/config/experiment.js';
 import { runExperiment, type ExperimentResult } from '../../src/train/experiment.js';
 import { writeReport } from '../../src/report/index.js';
@@ -26,21 +27,25 @@ const root = mkdtempSync(join(tmpdir(), 'kd-report-'));
 let browser: Browser;
 let teacherRun: ExperimentResult, kdRun: ExperimentResult;
 
-const common = {
-  seed: 1, threads: 1, epochs: 2,
-  data: { dataset: 'fashion-mnist', subset: 1000, batchSize: 100 },
-  optimizer: { name: 'adam', lr: 0.01 },
-};
+const yamlOf = (name: string, extra: string): string => `name: ${name}
+seed: 1
+threads: 1
+data: { dataset: fashion-mnist, subset: 1000, batchSize: 100 }
+optimizer: { name: adam, lr: 0.01 }
+output: ${join(root, name)}
+${extra}`;
+const run = (text: string, mode: 'train' | 'distill'): Promise<ExperimentResult> =>
+  runExperiment(parseExperiment(parseYaml(text), join(root, 'experiment.yaml'), text), { mode, resume: false });
 
 before(async () => {
   process.env.KDISTILL_QUIET = '1';
-  teacherRun = await runExperiment(parseExperiment({
-    ...common, name: 'tiny-teacher', output: join(root, 'teacher'), student: { arch: 'cnn', channels: [4, 8], hidden: 32 }, method: { name: 'scratch' },
-  }, 'teacher.yaml', 'name: tiny-teacher\n'), { mode: 'train', resume: false });
-  kdRun = await runExperiment(parseExperiment({
-    ...common, epochs: 3, name: 'tiny-kd', output: join(root, 'kd'), teacher: { checkpoint: join(root, 'teacher', 'model.safetensors') },
-    student: { arch: 'mlp', hidden: [16] }, method: { name: 'kd' }, teacherCache: { mode: 'off' },
-  }, 'kd.yaml', 'name: tiny-kd\nmethod: {name: kd}\n'), { mode: 'distill', resume: false });
+  teacherRun = await run(yamlOf('teacher', 'student: { arch: cnn, channels: [4, 8], hidden: 32 }\nmethod: { name: scratch }\nepochs: 2\n'), 'train');
+  kdRun = await run(yamlOf('kd', `teacher: { checkpoint: ${join(root, 'teacher', 'model.safetensors')} }
+student: { arch: mlp, hidden: [16] }
+method: {name: kd}
+teacherCache: { mode: 'off' }
+epochs: 3
+`), 'distill');
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -90,14 +95,14 @@ test('every run writes a self-contained report.html whose charts render in headl
   const page = await openPage(pathToFileURL(file).href, errors);
   const s = await chartStats(page);
   assert.deepEqual(errors, []);
-  for (const t of ['loss: loss', 'loss: ce', 'loss: kd', 'test accuracy', 'test agreement', 'test ece', 'learning rate', 'teacher', 'student (tiny-kd)', 'reliability diagram']) {
+  for (const t of ['loss: loss', 'loss: ce', 'loss: kd', 'test accuracy', 'test agreement', 'test ece', 'learning rate', 'teacher', 'student (kd)', 'reliability diagram']) {
     assert.ok(s.titles.includes(t), `chart '${t}' in ${JSON.stringify(s.titles)}`);
   }
   assert.equal(s.empty, 0, 'every SVG path is drawn');
   assert.ok(s.paths > 20, `${s.paths} paths`);
   assert.equal(s.rows, 2, 'teacher and student rows');
   const table = await page.textContent('#table');
-  assert.match(table!, /teacher.*student \(tiny-kd\)/s);
+  assert.match(table!, /teacher.*student \(kd\)/s);
   assert.match(table!, /\d+\.\d\d%/);
   assert.match(await page.textContent('#experiments') ?? '', /method: \{name: kd\}/);
   mkdirSync(ART, { recursive: true });
@@ -118,10 +123,10 @@ test('kdistill report puts several runs side by side: one table, overlaid curves
   const s = await chartStats(page);
   assert.deepEqual(errors, []);
   assert.equal(s.empty, 0);
-  // The teacher of tiny-kd is the tiny-teacher run's student: teacher row, then both students.
+  // The teacher of kd is the teacher run's student: teacher row, then both students.
   assert.equal(s.rows, 3);
   const series = await page.$$eval('svg[aria-label="test accuracy"] path[data-series]', (ps) => ps.map((p) => p.getAttribute('data-series')));
-  assert.deepEqual(series, ['tiny-teacher', 'tiny-kd']);
+  assert.deepEqual(series, ['teacher', 'kd']);
   await page.close();
 });
 
