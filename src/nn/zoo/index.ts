@@ -9,6 +9,7 @@ import { VGG, VGG_CONFIGS } from './vgg.js';
 import { LeNet5, lenetGeometry } from './lenet.js';
 import { MLP } from './mlp.js';
 import { CNN } from './cnn.js';
+import { BertEncoder } from './transformer.js';
 
 export { ZooModel, type ModelSpec } from './common.js';
 export { CifarResNet, BasicBlock, type ResNetSpec } from './resnet.js';
@@ -17,11 +18,12 @@ export { VGG, VGG_CONFIGS, type VGGSpec } from './vgg.js';
 export { LeNet5, type LeNetSpec } from './lenet.js';
 export { MLP, MLPBlock, type MLPSpec } from './mlp.js';
 export { CNN, type CNNSpec } from './cnn.js';
+export { BertEncoder, EncoderLayer, MultiHeadSelfAttention, BertEmbeddings, MlmHead, Pooler, paddingMask, PAD_ID, type BertSpec } from './transformer.js';
 
 export interface OptionInfo { type: string; default?: unknown; required?: boolean; description: string }
 export interface ModelInfo {
   arch: string;
-  family: 'resnet' | 'wrn' | 'vgg' | 'lenet' | 'mlp' | 'cnn';
+  family: 'resnet' | 'wrn' | 'vgg' | 'lenet' | 'mlp' | 'cnn' | 'bert';
   description: string;
   options: Record<string, OptionInfo>;
   /** Names for forwardWithFeatures: stage outputs, the flattened embedding and the logits. */
@@ -113,9 +115,28 @@ const MLP_INFO: ModelInfo = {
   featureNotes: 'layer<i> = i-th hidden representation after activation (and dropout); layer<i>.linear = its pre-activation',
 };
 
+const BERT_INFO: ModelInfo = {
+  arch: 'bert', family: 'bert',
+  description: 'BERT-style text encoder: token + position embeddings, post-LN self-attention layers with a padding mask (id 0), GELU FFN, tanh pooler on [CLS], classifier; optional tied MLM head',
+  options: {
+    vocabSize: { type: 'integer ≥ 2', required: true, description: 'vocabulary size of the tokenizer (ids 0..vocabSize-1, 0 = [PAD])' },
+    maxLen: { type: 'integer ≥ 1', default: 128, description: 'longest input sequence (position embeddings)' },
+    layers: { type: 'integer ≥ 1', default: 4, description: 'encoder layers' },
+    hidden: { type: 'integer ≥ 1', default: 128, description: 'hidden width (divisible by heads)' },
+    heads: { type: 'integer ≥ 1', default: 4, description: 'attention heads' },
+    ffn: { type: 'integer ≥ 1', default: 512, description: 'feed-forward width' },
+    numClasses: { ...NUM_CLASSES, description: 'classes (softmax) or labels (multiLabel)' },
+    multiLabel: { type: 'boolean', default: false, description: 'independent per-label sigmoid logits instead of one softmax' },
+    dropout: { type: 'number in [0, 1)', default: 0.1, description: 'dropout on embeddings, attention probabilities and residual branches' },
+    mlm: { type: 'boolean', default: false, description: 'build the masked-language-model head (tied to the token embeddings)' },
+  },
+  features: ['embeddings', 'layer0', '…', 'layer<n-1>'], embedding: 'pooler', head: 'classifier',
+  featureNotes: 'inputs are token ids [B, L] (float32 or int64, 0 = padding); embeddings/layer<i> = [B, L, H] hidden states; layer<i>.attention.scores = pre-softmax maps [B, h, L, L] (0 on padded keys); layer<i>.attention.probs = attention probabilities',
+};
+
 /** Every named architecture with its options and feature names. */
 export function listModels(): ModelInfo[] {
-  return [...RESNETS.map(resnetInfo), ...WRNS.map(wrnInfo), ...Object.keys(VGG_CONFIGS).map(vggInfo), LENET_INFO, CNN_INFO, MLP_INFO];
+  return [...RESNETS.map(resnetInfo), ...WRNS.map(wrnInfo), ...Object.keys(VGG_CONFIGS).map(vggInfo), LENET_INFO, CNN_INFO, MLP_INFO, BERT_INFO];
 }
 
 function archInfo(arch: string): ModelInfo | null {
@@ -125,6 +146,7 @@ function archInfo(arch: string): ModelInfo | null {
   if (arch === 'lenet5') return LENET_INFO;
   if (arch === 'mlp') return MLP_INFO;
   if (arch === 'cnn') return CNN_INFO;
+  if (arch === 'bert') return BERT_INFO;
   return null;
 }
 
@@ -231,6 +253,14 @@ export function createModel(spec: unknown): ZooModel {
       return new CNN({
         arch: 'cnn', numClasses, ...img, channels: r.intList('channels', 1, undefined, [32, 64]),
         hidden: r.int('hidden', 1, 256), dropout: r.fraction('dropout', 0),
+      });
+    }
+    case 'bert': {
+      const hidden = r.int('hidden', 1, 128), heads = r.int('heads', 1, 4);
+      if (hidden % heads !== 0) throw new TypeError(`model spec (arch 'bert'): 'hidden' ${hidden} must be divisible by 'heads' ${heads}`);
+      return new BertEncoder({
+        arch: 'bert', numClasses, vocabSize: r.int('vocabSize', 2), maxLen: r.int('maxLen', 1, 128), layers: r.int('layers', 1, 4),
+        hidden, heads, ffn: r.int('ffn', 1, 512), multiLabel: r.bool('multiLabel', false), dropout: r.fraction('dropout', 0.1), mlm: r.bool('mlm', false),
       });
     }
     case 'mlp':

@@ -26,7 +26,7 @@ import { tidy } from '../../tensor/scope.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { ZooModel } from './common.js';
 
-export interface BertSpec {
+export type BertSpec = {
   arch: 'bert';
   vocabSize: number;
   maxLen: number;
@@ -41,7 +41,7 @@ export interface BertSpec {
   dropout: number;
   /** Build the masked-language-model head (teachers pre-trained with MLM). */
   mlm: boolean;
-}
+};
 
 export const PAD_ID = 0;
 // BERT's LayerNorm epsilon and weight init (truncated-normal 0.02 in the original; normal here).
