@@ -8,7 +8,8 @@
         "native/dispatch.cc",
         "native/autograd.cc",
         "native/optim.cc",
-        "native/jit.cc"
+        "native/jit.cc",
+        "native/distributed.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -86,6 +86,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   initAutograd(env, exports);
   initOptim(env, exports);
   initJit(env, exports);
+  initDistributed(env, exports);
   return exports;
 }
 

@@ -3,8 +3,10 @@
 # the mean ± std tables and copies each run's log.jsonl and result.json into results/.
 #
 #   sh experiments/features/run.sh                 from the repository root
-#   TEACHER=runs/x/model.safetensors sh experiments/features/run.sh   (development: another teacher;
-#       the experiment files are copied with the teacher path replaced, outputs go to runs/features-dev)
+#   TEACHER=runs/x/model.safetensors sh experiments/features/run.sh   another teacher file: the
+#       experiment files are copied with the teacher path replaced (e.g. the teacher run's own
+#       model.safetensors before it is copied to assets/); add DEV=1 to keep the outputs apart
+#       (runs/features-dev) and out of results/.
 #
 # Finished runs are reused by `kdistill compare` (same experiment text and seed).
 set -eu
@@ -14,8 +16,8 @@ out=runs/features
 files_low="lowdata-kd lowdata-sobolev1 lowdata-sobolev12 lowdata-targetgrad"
 files_cnn="cnn-kd cnn-fitnet cnn-at"
 src=$dir
+if [ -n "${DEV:-}" ]; then out=runs/features-dev; fi
 if [ -n "${TEACHER:-}" ]; then
-  out=runs/features-dev
   src=$(mktemp -d)
   for f in $files_low $files_cnn; do
     sed -e "s#../../assets/fashion-mnist-teacher.safetensors#$(pwd)/$TEACHER#" -e "s#output: ../../runs/features/#output: $(pwd)/$out/#" "$dir/$f.yaml" > "$src/$f.yaml"
@@ -29,7 +31,7 @@ for group in low cnn; do
   mkdir -p "$out"
   node bin/kdistill.js compare $args --seeds "${SEEDS:-1,2,3}" | tee "$out/$group-table.txt"
 done
-if [ -z "${TEACHER:-}" ]; then
+if [ -z "${DEV:-}" ]; then
   for group in low cnn; do
     for run in $(for f in $(eval "echo \$files_$group"); do echo "$out/$f"/seed*; done); do
       [ -f "$run/result.json" ] || continue

@@ -9,6 +9,7 @@ import { runDemo } from './demo.js';
 import { evalCommand } from './eval.js';
 import { compare } from '../train/compare.js';
 import { exportCommand, reportCommand, serveCommand } from './deliver.js';
+import { specialistsCommand } from './specialists.js';
 
 const USAGE = `kdistill — knowledge distillation on libtorch
 
@@ -23,6 +24,9 @@ Usage:
                                             the student as ONNX and/or safetensors, with config.json
   kdistill report <run-dir...> [--out FILE] an HTML report (one run, or several side by side)
   kdistill serve <run-dir...> [--port P]    the report live in the browser while the run trains (127.0.0.1 only)
+  kdistill specialists <file.yaml> [--output DIR]
+                                            a generalist + specialists ensemble (Hinton 2015 §5): subsets,
+                                            specialists, evaluation and a teacher bundle ({specialists: DIR})
   kdistill methods                          every method with its hyper-parameters, defaults and paper
   kdistill models                           the model zoo and each architecture's options
 
@@ -51,6 +55,8 @@ export async function run(argv: string[]): Promise<number> {
         return await reportCommand(rest);
       case 'serve':
         return await serveCommand(rest);
+      case 'specialists':
+        return await specialistsCommand(rest);
       case 'methods':
         process.stdout.write(describeMethods() + '\n');
         return 0;

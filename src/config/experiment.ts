@@ -30,7 +30,9 @@ export interface DataSpec {
 export type TeacherSpec =
   | { checkpoint: string }
   | { torchscript: string; numClasses?: number; output?: number | string }
-  | { onnx: string; numClasses?: number; input?: string; output?: string };
+  | { onnx: string; numClasses?: number; input?: string; output?: string }
+  /** A generalist-plus-specialists bundle folder made by `kdistill specialists` (its specialists.json). */
+  | { specialists: string; topN?: number };
 
 /**
  * The teacher-output cache (src/teachers/cache.ts). mode 'auto' caches when every augmentation
@@ -150,9 +152,17 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source = ''
   if (!Array.isArray(tList)) c.fail('teachers', 'must be a list of teachers');
   const teachers = (tList as unknown[]).map((t, i): TeacherSpec => {
     const p = o.teachers !== undefined ? `teachers.${i}` : 'teacher';
-    const to = c.object(t, p, ['checkpoint', 'torchscript', 'onnx', 'numClasses', 'input', 'output']);
-    const kinds = ['checkpoint', 'torchscript', 'onnx'].filter((k) => to[k] !== undefined);
-    if (kinds.length !== 1) c.fail(p, "needs exactly one of 'checkpoint' (a kdistill model file), 'torchscript' (a .pt file) or 'onnx' (a .onnx file)");
+    const to = c.object(t, p, ['checkpoint', 'torchscript', 'onnx', 'specialists', 'numClasses', 'input', 'output', 'topN']);
+    const kinds = ['checkpoint', 'torchscript', 'onnx', 'specialists'].filter((k) => to[k] !== undefined);
+    if (kinds.length !== 1) c.fail(p, "needs exactly one of 'checkpoint' (a kdistill model file), 'torchscript' (a .pt file), 'onnx' (a .onnx file) or 'specialists' (a folder made by kdistill specialists)");
+    if (to.topN !== undefined && to.specialists === undefined) c.fail(`${p}.topN`, "applies to 'specialists' teachers only");
+    if (to.specialists !== undefined) {
+      for (const k of ['numClasses', 'input', 'output']) if (to[k] !== undefined) c.fail(`${p}.${k}`, "does not apply to 'specialists' teachers");
+      const spec: TeacherSpec = { specialists: rel(c.string(to, 'specialists', p)) };
+      const topN = c.optNumber(to, 'topN', p, { min: 1, int: true });
+      if (topN !== undefined) spec.topN = topN;
+      return spec;
+    }
     if (to.input !== undefined && to.onnx === undefined) c.fail(`${p}.input`, "applies to 'onnx' teachers only");
     if (to.checkpoint !== undefined) return { checkpoint: rel(c.string(to, 'checkpoint', p)) };
     if (to.onnx !== undefined) {

@@ -17,6 +17,7 @@ import { inferenceMsPerSample } from '../train/timing.js';
 import { parseLog } from '../train/log.js';
 import { ProgressBar } from '../train/progress.js';
 import type { Confusion, EpochCurves, ModelRow, Reliability, RunReport, StepCurves } from './types.js';
+import { bundleFiles } from '../teachers/specialists/teacher.js';
 
 /** Step curves keep at most this many points (bucket means) per series. */
 export const MAX_POINTS = 400;
@@ -140,7 +141,7 @@ export function evaluateModels(o: EvaluationInput): Evaluation {
 
 /** The weight files an experiment's teachers load from. */
 export function teacherFiles(e: Experiment): string[] {
-  return e.teachers.map((t) => ('checkpoint' in t ? t.checkpoint : 'onnx' in t ? t.onnx : t.torchscript));
+  return e.teachers.flatMap((t) => ('checkpoint' in t ? t.checkpoint : 'onnx' in t ? t.onnx : 'specialists' in t ? bundleFiles(t.specialists) : t.torchscript));
 }
 
 interface RunJson { experiment?: string; file?: string; config?: string }

@@ -24,6 +24,7 @@ import type { Teacher } from '../teachers/teacher.js';
 import { checkpointTeacher, checkTeacherOutput, TorchScriptTeacher } from '../teachers/sources.js';
 import { EnsembleTeacher } from '../teachers/ensemble.js';
 import { OnnxTeacher } from '../teachers/onnx.js';
+import { loadSpecialistBundle } from '../teachers/specialists/teacher.js';
 import { cachedTeacher, planTeacherCache } from '../teachers/cache.js';
 import { atomicWrite } from '../util/fs.js';
 import { train, type BatchSource, type TrainResult } from './trainer.js';
@@ -173,6 +174,7 @@ export function loadTeachers(e: Experiment, numClasses: number): Teacher | null 
     const where = e.teachers.length > 1 ? `teachers.${i}` : 'teacher';
     try {
       if ('checkpoint' in t) return checkpointTeacher(t.checkpoint);
+      if ('specialists' in t) return loadSpecialistBundle(t.specialists, t.topN !== undefined ? { topN: t.topN } : {});
       if ('onnx' in t) {
         return new OnnxTeacher(t.onnx, {
           ...(t.numClasses !== undefined ? { numClasses: t.numClasses } : {}),
