@@ -181,8 +181,9 @@ static Napi::Value Broadcast(const Napi::CallbackInfo& info) {
 static Napi::Value Allgather(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     auto* g = group(info[0]);
-    auto in = tensorList(info[1], "allgather tensor");
-    if (in.size() != 1) throw std::invalid_argument("allgather takes one tensor");
+    at::Tensor& t = unwrapTensor(info[1], "allgather tensor");
+    if (!t.is_contiguous()) throw std::invalid_argument("allgather tensor must be contiguous");
+    std::vector<at::Tensor> in{t};
     std::vector<std::vector<at::Tensor>> out(1);
     for (int r = 0; r < g->pg->getSize(); r++) out[0].push_back(at::empty_like(in[0]));
     waitWork(g->pg->allgather(out, in), "allgather");

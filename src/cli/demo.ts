@@ -20,7 +20,11 @@ export const DEMO_TEACHER = join(packageRoot, 'assets', 'fashion-mnist-teacher.s
 export async function runDemo(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { epochs: { type: 'string', default: '8' }, seed: { type: 'string', default: '1' }, output: { type: 'string', default: 'runs/demo' } },
+    options: {
+      epochs: { type: 'string', default: '8' }, seed: { type: 'string', default: '1' }, output: { type: 'string', default: 'runs/demo' },
+      // a quick look (and the test of this command): train on only this many images
+      subset: { type: 'string' },
+    },
   });
   const epochs = Number(values.epochs), seed = Number(values.seed);
   if (!Number.isInteger(epochs) || epochs < 1) throw new Error(`--epochs must be a positive integer, got '${values.epochs}'`);
@@ -31,7 +35,7 @@ export async function runDemo(argv: string[]): Promise<number> {
   const student = { arch: 'mlp', hidden: [32] };
   const common = {
     seed, epochs, threads: 1, student,
-    data: { dataset: 'fashion-mnist', batchSize: 128 },
+    data: { dataset: 'fashion-mnist', batchSize: 128, ...(values.subset ? { subset: Number(values.subset) } : {}) },
     optimizer: { name: 'sgd', lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 5e-4 },
     schedule: { name: 'cosine' },
   };

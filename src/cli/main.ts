@@ -2,6 +2,7 @@
 // one-paragraph message naming what to change and a non-zero exit code, never a stack trace
 // (set KDISTILL_DEBUG=1 for one).
 import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
 import { runExperimentFile } from '../train/experiment.js';
 import { describeMethods } from '../methods/registry.js';
 import { describeModels } from './models.js';
@@ -9,6 +10,7 @@ import { runDemo } from './demo.js';
 import { evalCommand } from './eval.js';
 import { compare } from '../train/compare.js';
 import { exportCommand, reportCommand, serveCommand } from './deliver.js';
+import { DISTRIBUTED_CLI_OPTIONS, distributedArgs, followLauncher, launch, stripLauncherFlags } from '../distributed/index.js';
 import { specialistsCommand } from './specialists.js';
 
 const USAGE = `kdistill — knowledge distillation on libtorch
@@ -36,6 +38,9 @@ Options for train/distill:
   --seed S            override the seed
   --output DIR        override the output folder
   --threads N         libtorch threads (default: the experiment's, else 1)
+  --nproc N           data-parallel: N worker processes on this machine, each training on its shard of every batch
+  --world-size W --rank R --master HOST:PORT
+                      join a group of W processes across machines (rank 0 listens on HOST:PORT); see docs/distributed.md
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -95,6 +100,7 @@ async function trainCommand(cmd: 'train' | 'distill', argv: string[]): Promise<n
       seed: { type: 'string' },
       output: { type: 'string' },
       threads: { type: 'string' },
+      ...DISTRIBUTED_CLI_OPTIONS,
     },
   });
   if (positionals.length !== 1) throw new Error(`expects one experiment file, e.g. kdistill ${cmd} experiments/fashion-mnist/kd.yaml`);
@@ -107,9 +113,17 @@ async function trainCommand(cmd: 'train' | 'distill', argv: string[]): Promise<n
       overrides[k] = n;
     }
   }
-  if (values.output) overrides.output = values.output;
-  const result = await runExperimentFile(positionals[0]!, { mode: cmd, overrides, resume: !values['no-resume'] });
-  process.stdout.write(result.summary + '\n');
+  // --output is relative to where the command runs, not to the experiment file
+  if (values.output) overrides.output = resolve(values.output);
+  const dist = distributedArgs(values);
+  if (dist.kind === 'launch') {
+    const { nproc, worldSize, firstRank, masterAddr, masterPort } = dist;
+    return launch({ nproc, worldSize, firstRank, ...(masterAddr ? { masterAddr } : {}), ...(masterPort ? { masterPort } : {}), args: [cmd, ...stripLauncherFlags(argv)] });
+  }
+  if (dist.kind === 'worker') followLauncher();
+  const result = await runExperimentFile(positionals[0]!, { mode: cmd, overrides, resume: !values['no-resume'], ...(dist.kind === 'worker' ? { distributed: dist.options } : {}) });
+  // Only rank 0 reports (the other ranks' summary is empty).
+  if (result.summary) process.stdout.write(result.summary + '\n');
   return 0;
 }
 

@@ -11,8 +11,11 @@ import { adversarialKd } from './adversarial-kd.js';
 import { fitnet } from './fitnet.js';
 import { attention } from './attention.js';
 import { sobolev } from './sobolev.js';
+import { distilbert } from './distilbert.js';
+import { tinybert } from './tinybert.js';
+import { multilabelKd } from './multilabel-kd.js';
 
-export const METHODS: readonly MethodSpec[] = [scratch, kd, dkd, noisyTeacher, dml, onlineKd, bss, adversarialKd, fitnet, attention, sobolev];
+export const METHODS: readonly MethodSpec[] = [scratch, kd, dkd, noisyTeacher, dml, onlineKd, bss, adversarialKd, fitnet, attention, sobolev, distilbert, tinybert, multilabelKd];
 
 export function getMethod(name: string): MethodSpec {
   const m = METHODS.find((s) => s.name === name);

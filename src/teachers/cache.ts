@@ -46,6 +46,14 @@ export interface TeacherCacheOptions {
   batchSize?: number;
   /** Where one-line notices go (default: stderr unless KDISTILL_QUIET=1). */
   notice?: (line: string) => void;
+  /**
+   * Data-parallel build (src/distributed/cache.ts): given the dataset rows the file lacks (the
+   * same list in every process), computes them split across the processes and returns all of
+   * them in order. Called on every open, even with nothing to compute, so the processes stay in step.
+   */
+  distribute?: (rows: Int32Array, numClasses: number, compute: (part: Int32Array) => Float32Array) => Float32Array;
+  /** false: another process (rank 0) writes the file; this one serves what was computed. */
+  write?: boolean;
 }
 
 /** What opening the cache did: 'loaded' (all there), 'built' (no usable file), 'extended' (added samples). */
@@ -212,12 +220,14 @@ export class TeacherOutputCache {
         missing.push(r);
       }
     }
+    const compute = (part: Int32Array): Float32Array => computeLogits(teacher, dataset, part, augment, o.batchSize ?? 256);
     if (missing.length === 0 && old) {
+      o.distribute?.(new Int32Array(0), C, compute);
       return new TeacherOutputCache(path, C, dtype, 'loaded', 0, pos, old.logits);
     }
 
     notice(`teacher cache ${path}: computing the teacher's outputs on ${missing.length} sample${missing.length > 1 ? 's' : ''}${old ? ` (${old.indices.length} already cached)` : ''}`);
-    const fresh = computeLogits(teacher, dataset, Int32Array.from(missing), augment, o.batchSize ?? 256);
+    const fresh = o.distribute ? o.distribute(Int32Array.from(missing), C, compute) : compute(Int32Array.from(missing));
     // Merge old entries and new ones, ordered by source index so the file is independent of
     // the order in which runs asked for samples.
     const oldN = old?.indices.length ?? 0;
@@ -239,7 +249,7 @@ export class TeacherOutputCache {
         merged.logits.set(fresh.subarray(e.i * C, e.i * C + C), k * C);
       }
     });
-    const stored = writeEntries(path, merged, meta, dtype);
+    const stored = o.write === false ? asStored(merged.logits, dtype) : writeEntries(path, merged, meta, dtype);
     const rowOf = new Int32Array(dataset.size);
     for (let r = 0; r < dataset.size; r++) rowOf[r] = rowOfIdx.get(want[r]!)!;
     // Serve what the file holds, so a float16 cache gives the same values in this run as in the next.
@@ -383,6 +393,12 @@ function writeEntries(path: string, e: Entries, meta: Record<string, string>, dt
   } finally {
     for (const t of made) t.dispose();
   }
+}
+
+/** The logits as a file of this dtype would give them back (what writeEntries returns, unwritten). */
+function asStored(logits: Float32Array, dtype: CacheDType): Float32Array {
+  if (dtype === 'float32') return logits;
+  return tidy(() => tensor(logits).to('float16').to('float32').data<Float32Array>());
 }
 
 /** The teacher's logits on the given dataset rows, in one no-grad pass in batches. */

@@ -64,6 +64,21 @@ export interface NativeAddon {
   jitSetTraining(m: Handle, b: boolean): void;
   jitIsTraining(m: Handle): boolean;
   jitMethodNames(m: Handle): string[];
+  // c10d (native/distributed.cc). Every collective blocks until done; a dead peer or a timeout throws.
+  /** TCP rendezvous store; the master listens on `port` (0: any free port, see distStorePort). */
+  distStoreCreate(host: string, port: number, worldSize: number, isMaster: boolean, timeoutMs: number): Handle;
+  distStorePort(store: Handle): number;
+  /** A Gloo process group; its device binds to `iface` (a network interface) or `hostname` (an address), else the host name's address. */
+  distGroupCreate(store: Handle, rank: number, size: number, where: { iface?: string; hostname?: string }, timeoutMs: number): Handle;
+  distGroupDestroy(pg: Handle): void;
+  /** In place over contiguous tensors; several tensors go as one coalesced exchange. */
+  distAllreduce(pg: Handle, ts: Handle[], op: 'sum' | 'avg' | 'max' | 'min' | 'product'): void;
+  distBroadcast(pg: Handle, ts: Handle[], root: number): void;
+  /** One tensor per rank, each shaped like `t`. */
+  distAllgather(pg: Handle, t: Handle): Handle[];
+  distBarrier(pg: Handle): void;
+  /** Linux: have the kernel send `signal` when the parent process dies; false elsewhere. */
+  setParentDeathSignal(signal: number): boolean;
 }
 
 /** The package root: where package.json and build/ live (dist/src/tensor -> three levels up). */

@@ -2,7 +2,7 @@
 // agreement as mean ± std: the form of every result table in the README and experiments/.
 // A run whose result.json exists for the same experiment text and seed is not redone.
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { loadExperiment } from '../config/experiment.js';
 import { runExperiment } from './experiment.js';
 import { formatTable } from './table.js';
@@ -27,7 +27,7 @@ export async function compare(files: string[], seeds: number[], outRoot?: string
     let row: CompareRow | null = null;
     for (const seed of seeds) {
       const base = loadExperiment(file);
-      const output = join(outRoot ?? base.output, `seed${seed}`);
+      const output = resolve(outRoot ? join(outRoot, base.name, `seed${seed}`) : join(base.output, `seed${seed}`));
       const e = loadExperiment(file, { seed, output });
       const resFile = join(output, 'result.json');
       const stamp = join(output, 'experiment.yaml');

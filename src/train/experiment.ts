@@ -31,11 +31,14 @@ import { train, type BatchSource, type TrainResult } from './trainer.js';
 import { formatTable } from './table.js';
 import { runChainFile } from './chain.js';
 import { writeRunReport } from '../report/index.js';
+import { DataParallel, ProcessGroup, parallelCacheOptions, shardedSource, type DistributedOptions } from '../distributed/index.js';
 
 export interface RunOptions {
   mode: 'train' | 'distill';
   overrides?: Record<string, unknown>;
   resume?: boolean;
+  /** Data-parallel training: this process's place in the group (src/distributed). */
+  distributed?: DistributedOptions;
 }
 
 export interface ExperimentResult {
@@ -48,7 +51,10 @@ export interface ExperimentResult {
 
 /** Runs an experiment file, or every stage of a chain file (a top-level `stages:` list). */
 export async function runExperimentFile(file: string, o: RunOptions): Promise<ExperimentResult> {
-  if (isChainDocument(readExperimentDocument(file).raw)) return runChainFile(file, o);
+  if (isChainDocument(readExperimentDocument(file).raw)) {
+    if (o.distributed) throw new Error(`${file}: a chain file cannot run data-parallel (yet); run its stages as separate experiments with --nproc`);
+    return runChainFile(file, o);
+  }
   return runExperiment(loadExperiment(file, o.overrides), o);
 }
 
@@ -191,12 +197,15 @@ export function loadTeachers(e: Experiment, numClasses: number): Teacher | null 
 }
 
 /** The teacher as training sees it: served from the teacher-output cache when the experiment's teacherCache allows. */
-function withTeacherCache(e: Experiment, teacher: Teacher, transfer: Dataset, augment: Augmentation[], needsFeatures: boolean): Teacher {
+function withTeacherCache(e: Experiment, teacher: Teacher, transfer: Dataset, augment: Augmentation[], needsFeatures: boolean, pg: ProcessGroup | null): Teacher {
   const plan = planTeacherCache(e.teacherCache.mode, augment, { needsFeatures });
   // Say so when a cache the user asked for is not used, or is used with random augmentation.
   if (e.teacherCache.mode === 'on' && (!plan.use || plan.augment.length !== augment.length) && process.env.KDISTILL_QUIET !== '1') process.stderr.write(`${plan.reason}\n`);
   if (!plan.use) return teacher;
-  return cachedTeacher(teacher, transfer, { augment: plan.augment, dtype: e.teacherCache.dtype, ...(e.teacherCache.dir ? { dir: e.teacherCache.dir } : {}) });
+  // Data-parallel: each rank computes its part, rank 0 writes the file, then all go on together.
+  const cached = cachedTeacher(teacher, transfer, { augment: plan.augment, dtype: e.teacherCache.dtype, ...(e.teacherCache.dir ? { dir: e.teacherCache.dir } : {}), ...(pg ? parallelCacheOptions(pg) : {}) });
+  pg?.barrier();
+  return cached;
 }
 
 /** A DataLoader as the trainer's batch source; prefetches on a worker when that pays. */
@@ -252,21 +261,30 @@ export async function runExperiment(e: Experiment, o: RunOptions): Promise<Exper
   if (data.transfer.y === null && spec.name === 'scratch') throw new Error(`${e.file}: method 'scratch' needs labels, but 'data.transfer' is 'unlabeled'`);
 
   const method = spec.create(params);
-  mkdirSync(e.output, { recursive: true });
-  writeRunRecord(e, data, teacher);
+  // Joined after the checks above, so a bad experiment fails at once rather than at the rendezvous.
+  const pg = o.distributed && o.distributed.worldSize > 1 ? await ProcessGroup.init(o.distributed) : null;
+  const writer = !pg || pg.rank === 0;
+  if (writer) {
+    mkdirSync(e.output, { recursive: true });
+    writeRunRecord(e, data, teacher);
+  }
   const augment = augmentations(e);
-  const trainTeacher = teacher ? withTeacherCache(e, teacher, data.transfer, augment, (method.features?.teacher.length ?? 0) > 0) : null;
+  const trainTeacher = teacher ? withTeacherCache(e, teacher, data.transfer, augment, (method.features?.teacher.length ?? 0) > 0, pg) : null;
   const loader = new DataLoader(data.transfer, { batchSize: e.data.batchSize, seed: e.seed, shuffle: true, augment });
   let result: TrainResult;
   try {
     result = await train({
-      student, teacher: trainTeacher, method, train: loaderSource(loader), evalSet: data.test, numClasses: data.numClasses,
+      student, teacher: trainTeacher, method, train: pg ? shardedSource(loaderSource(loader), pg.rank, pg.size) : loaderSource(loader), evalSet: data.test, numClasses: data.numClasses,
       epochs: e.epochs, optimizer: e.optimizer, schedule: e.schedule, outDir: e.output, resume: o.resume ?? true,
       checkpointEvery: e.checkpointEvery, onNonFinite: e.onNonFinite, checkGradients: e.checkGradients, label: e.name,
+      ...(pg ? { parallel: new DataParallel(pg) } : {}),
     });
   } finally {
     await loader.close();
+    pg?.destroy();
   }
+  // Rank 0 writes the model, result and report; the other ranks are done.
+  if (!writer) return { experiment: e, result, student, teacher, summary: '' };
   saveModel(join(e.output, 'model.safetensors'), student, { experiment: e.name });
   const final = result.final;
   const resultRec = {

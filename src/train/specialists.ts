@@ -29,7 +29,7 @@ import { getMethod } from '../methods/registry.js';
 import { checkpointTeacher, fileChecksum } from '../teachers/sources.js';
 import { atomicWrite } from '../util/fs.js';
 import {
-  clusterSubsets, confusionAffinity, predictionCovariance, validateSubsets, type SubsetDiscovery,
+  clusterSubsets, confusionAffinity, correlationFromCovariance, predictionCovariance, validateSubsets, type SubsetDiscovery,
 } from '../teachers/specialists/subsets.js';
 import { createSpecialist, dustbinCorrection, dustbinMap, mapLabels, specialistRows, subsetPrior } from '../teachers/specialists/specialist.js';
 import { objective, type SolverOptions, type SpecialistTerm } from '../teachers/specialists/combine.js';
@@ -48,7 +48,7 @@ export interface SpecialistsConfig {
   threads: number;
   generalist: string;
   data: { dataset: 'fashion-mnist' | 'mnist'; path?: string };
-  subsets: { method: 'covariance' | 'confusion' | 'manual'; clusters: number; maxSubsets: number; restarts: number; manual?: number[][] };
+  subsets: { method: 'covariance' | 'confusion' | 'manual'; normalize: 'none' | 'correlation'; clusters: number; maxSubsets: number; restarts: number; manual?: number[][] };
   specialist: {
     epochs: number; samplesPerEpoch: number; subsetFraction: number; batchSize: number;
     augment: { crop: number; flip: boolean }; optimizer: OptimizerSpec; schedule: ScheduleSpec;
@@ -69,10 +69,12 @@ export function loadSpecialistsConfig(file: string): SpecialistsConfig {
   const data: SpecialistsConfig['data'] = { dataset: c.string(d, 'dataset', 'data', { choices: ['fashion-mnist', 'mnist'], default: 'fashion-mnist' }) as 'fashion-mnist' };
   const path = c.optString(d, 'path', 'data');
   if (path) data.path = rel(path);
-  const s = c.object(o.subsets ?? {}, 'subsets', ['method', 'clusters', 'maxSubsets', 'restarts', 'manual']);
+  const s = c.object(o.subsets ?? {}, 'subsets', ['method', 'normalize', 'clusters', 'maxSubsets', 'restarts', 'manual']);
   const method = c.string(s, 'method', 'subsets', { choices: ['covariance', 'confusion', 'manual'], default: 'covariance' }) as SpecialistsConfig['subsets']['method'];
   const subsets: SpecialistsConfig['subsets'] = {
     method, clusters: c.number(s, 'clusters', 'subsets', { int: true, min: 1, default: 5 }),
+    // The paper clusters the raw covariance; 'correlation' divides out each class's variance.
+    normalize: c.string(s, 'normalize', 'subsets', { choices: ['none', 'correlation'], default: 'none' }) as 'none' | 'correlation',
     maxSubsets: c.number(s, 'maxSubsets', 'subsets', { int: true, min: 1, default: 3 }),
     restarts: c.number(s, 'restarts', 'subsets', { int: true, min: 1, default: 20 }),
   };
@@ -80,6 +82,7 @@ export function loadSpecialistsConfig(file: string): SpecialistsConfig {
     if (!Array.isArray(s.manual) || !s.manual.every((x) => Array.isArray(x) && x.every((v) => typeof v === 'number'))) c.fail('subsets.manual', "is required for method 'manual': a list of class-id lists, e.g. [[0, 2, 4, 6]]");
     subsets.manual = s.manual as number[][];
   } else if (s.manual !== undefined) c.fail('subsets.manual', "applies to method 'manual' only");
+  if (subsets.normalize !== 'none' && method !== 'covariance') c.fail('subsets.normalize', "applies to method 'covariance' only");
   const sp = c.object(o.specialist ?? {}, 'specialist', ['epochs', 'samplesPerEpoch', 'subsetFraction', 'batchSize', 'augment', 'optimizer', 'schedule']);
   const aug = c.object(sp.augment ?? {}, 'specialist.augment', ['crop', 'flip']);
   const op = c.object(sp.optimizer ?? { name: 'sgd', lr: 0.01, momentum: 0.9 }, 'specialist.optimizer', ['name', 'lr', 'momentum', 'nesterov', 'weightDecay']);
@@ -118,8 +121,8 @@ export function loadSpecialistsConfig(file: string): SpecialistsConfig {
       optimizer, schedule,
     },
     inference: {
-      topN, solver: c.string(inf, 'solver', 'inference', { choices: ['adam', 'em'], default: 'adam' }) as 'adam' | 'em',
-      steps: c.number(inf, 'steps', 'inference', { int: true, min: 0, default: 20 }),
+      topN, solver: c.string(inf, 'solver', 'inference', { choices: ['adam', 'em'], default: 'em' }) as 'adam' | 'em',
+      steps: c.number(inf, 'steps', 'inference', { int: true, min: 0, default: 10 }),
       lr: c.number(inf, 'lr', 'inference', { min: 1e-9, default: 0.5 }),
     },
     evaluation: {
@@ -208,24 +211,42 @@ function findSubsets(cfg: SpecialistsConfig, generalist: SpecialistEnsembleTeach
   if (cfg.subsets.method === 'manual') {
     found = { method: 'manual', matrix: [], clusters: 0, seed: cfg.seed, partition: [], subsets: validateSubsets(cfg.subsets.manual!, C) };
   } else {
-    log(`${cfg.name}: the generalist's predictions on ${trainSet.size} training samples`);
-    const p = predict((x) => generalist.logits(x), trainSet);
-    const matrix = cfg.subsets.method === 'covariance' ? predictionCovariance(p.logProbs, p.n, C) : confusionAffinity(p.logProbs, trainSet.y!, p.n, C);
+    const m = generalistMatrices(cfg, generalist, generalistSum, trainSet);
+    const matrix = cfg.subsets.method === 'confusion' ? m.confusion : cfg.subsets.normalize === 'correlation' ? correlationFromCovariance(m.covariance) : m.covariance;
     found = clusterSubsets(matrix, { clusters: cfg.subsets.clusters, maxSubsets: cfg.subsets.maxSubsets, seed: cfg.seed, restarts: cfg.subsets.restarts, method: cfg.subsets.method });
-    let hit = 0;
-    for (let i = 0; i < p.n; i++) {
-      let b = 0;
-      for (let j = 1; j < C; j++) if (p.logProbs[i * C + j]! > p.logProbs[i * C + b]!) b = j;
-      if (b === trainSet.y![i]) hit++;
-    }
-    found.trainAccuracy = hit / p.n;
+    found.trainAccuracy = m.trainAccuracy;
     if (found.subsets.length === 0) throw new Error(`${cfg.file}: clustering into ${cfg.subsets.clusters} groups left every class alone; lower subsets.clusters`);
   }
   const rec = {
-    key, ...found, generalist: cfg.generalist, generalistChecksum: generalistSum, data: trainSet.name,
+    key, ...found, ...(cfg.subsets.method === 'covariance' ? { normalize: cfg.subsets.normalize } : {}), generalist: cfg.generalist, generalistChecksum: generalistSum, data: trainSet.name,
     ...(trainSet.classNames ? { classNames: trainSet.classNames, named: found.subsets.map((s) => s.map((c) => trainSet.classNames![c]!)) } : {}),
   };
   atomicWrite(file, JSON.stringify(rec, null, 2) + '\n');
+  return rec;
+}
+
+/**
+ * Both affinity matrices of the generalist on the training set, kept in generalist-matrices.json
+ * so that changing the clustering settings does not repeat the prediction pass.
+ */
+function generalistMatrices(cfg: SpecialistsConfig, generalist: SpecialistEnsembleTeacher['generalist'], generalistSum: string, trainSet: Dataset): { covariance: number[][]; confusion: number[][]; trainAccuracy: number } {
+  const file = join(cfg.output, 'generalist-matrices.json');
+  const key = hash({ generalist: generalistSum, data: trainSet.name });
+  if (existsSync(file)) {
+    const prev = JSON.parse(readFileSync(file, 'utf8')) as { key: string; covariance: number[][]; confusion: number[][]; trainAccuracy: number };
+    if (prev.key === key) return prev;
+  }
+  const C = trainSet.numClasses;
+  log(`${cfg.name}: the generalist's predictions on ${trainSet.size} training samples`);
+  const p = predict((x) => generalist.logits(x), trainSet);
+  let hit = 0;
+  for (let i = 0; i < p.n; i++) {
+    let b = 0;
+    for (let j = 1; j < C; j++) if (p.logProbs[i * C + j]! > p.logProbs[i * C + b]!) b = j;
+    if (b === trainSet.y![i]) hit++;
+  }
+  const rec = { key, covariance: predictionCovariance(p.logProbs, p.n, C), confusion: confusionAffinity(p.logProbs, trainSet.y!, p.n, C), trainAccuracy: hit / p.n };
+  atomicWrite(file, JSON.stringify(rec) + '\n');
   return rec;
 }
 

@@ -78,6 +78,23 @@ export interface TrainOptions {
   stopAfterSteps?: number;
   /** A few training inputs for Method.setup to probe shapes with (default: evalSet's first two). */
   sample?: Tensor;
+  /**
+   * Data-parallel training (src/distributed): `train` yields this rank's shard of each batch;
+   * rank 0 alone evaluates and writes the log and checkpoints.
+   */
+  parallel?: TrainParallel;
+}
+
+/** Data-parallel hooks (src/distributed/data-parallel.ts); every rank calls them at the same points. */
+export interface TrainParallel {
+  readonly rank: number;
+  readonly worldSize: number;
+  /** After rank 0's resume: every rank takes rank 0's weights, optimizer state and loop position. */
+  start(modules: Module[], optimizer: Optimizer, state: TrainState): TrainState;
+  /** After backward, before the non-finite check and the optimizer step: the global batch's gradient. */
+  reduceGradients(params: Tensor[], batch: TrainBatch): void;
+  /** At an epoch's end, before evaluation and the checkpoint: loss sums across ranks; batch-norm statistics. */
+  endEpoch(modules: Module[], sums: Record<string, number>, count: number): { sums: Record<string, number>; count: number };
 }
 
 export interface EpochRecord {
@@ -121,6 +138,9 @@ export function makeOptimizer(spec: OptimizerSpec, params: Tensor[]): Optimizer 
 }
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
+  // A skipped step on one rank would leave the others waiting in its gradient exchange.
+  if (o.parallel && o.onNonFinite === 'skip') throw new Error("onNonFinite: skip is not supported in data-parallel training (one rank skipping a step would stall the others); use 'stop'");
+  const writer = !o.parallel || o.parallel.rank === 0;
   if (o.method.setup) {
     // Methods probe feature shapes on a couple of real inputs (never trained on).
     const sample = o.sample ?? (o.evalSet ? firstSamples(o.evalSet, 2) : undefined);
@@ -136,16 +156,16 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const optimizer = makeOptimizer(o.optimizer, params);
   const schedule = makeSchedule(o.schedule ?? { name: 'constant' }, o.epochs);
   const perEpoch = o.train.batchesPerEpoch;
-  const log = o.outDir ? new JsonlLog(join(o.outDir, 'log.jsonl')) : null;
-  const ckptPath = o.outDir ? join(o.outDir, 'checkpoint.safetensors') : null;
+  const log = o.outDir && writer ? new JsonlLog(join(o.outDir, 'log.jsonl')) : null;
+  const ckptPath = o.outDir && writer ? join(o.outDir, 'checkpoint.safetensors') : null;
   const sfeat = o.method.features?.student ?? [];
   const tfeat = o.method.features?.teacher ?? [];
 
   // Teacher predictions on the evaluation set never change: compute them once for agreement.
-  const teacherEval: Predictions | undefined = o.teacher && o.evalSet ? predict((x) => o.teacher!.logits(x), o.evalSet) : undefined;
+  const teacherEval: Predictions | undefined = o.teacher && o.evalSet && writer ? predict((x) => o.teacher!.logits(x), o.evalSet) : undefined;
 
   // Temp files of atomic writes cut short by a kill are garbage (the real files are whole): clear them.
-  if (o.outDir && existsSync(o.outDir)) {
+  if (o.outDir && writer && existsSync(o.outDir)) {
     for (const f of readdirSync(o.outDir)) if (/^\.(checkpoint\.safetensors|log\.jsonl)\..*\.tmp$/.test(f)) rmSync(join(o.outDir, f), { force: true });
   }
   let state: TrainState = { epoch: 0, batch: 0, step: 0 };
@@ -157,6 +177,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   } else {
     log?.reset();
   }
+  if (o.parallel) state = o.parallel.start(trainable, optimizer, state);
 
   let sums: Record<string, number> = {};
   let count = 0;
@@ -231,10 +252,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       }
     }
     bar.done();
+    if (o.parallel) ({ sums, count } = o.parallel.endEpoch(trainable, sums, count));
     const trainMeans = Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v / Math.max(1, count)]));
     const rec: EpochRecord = { type: 'epoch', epoch: state.epoch, step: state.step, lr, train: trainMeans, seconds: (Date.now() - t0) / 1000 };
     const last = state.epoch === o.epochs - 1;
-    if (o.evalSet && (o.evalEvery !== 'end' || last)) rec.eval = evaluateModel(o.student, o.evalSet, teacherEval);
+    if (o.evalSet && writer && (o.evalEvery !== 'end' || last)) rec.eval = evaluateModel(o.student, o.evalSet, teacherEval);
     epochs.push(rec);
     log?.write(rec);
     o.onEpoch?.(rec);
@@ -303,6 +325,7 @@ function step(o: TrainOptions, optimizer: Optimizer, batch: TrainBatch, info: St
   optimizer.zeroGrad();
   // The graph is kept only so that a bad gradient can be traced to its term below.
   total.backward(undefined, { retainGraph: checkGrads && names.length > 1 });
+  o.parallel?.reduceGradients(params, batch);
   if (checkGrads && !allFinite(grads(params))) {
     const bad = names.length === 1 ? names : names.filter((n) => {
       optimizer.zeroGrad();

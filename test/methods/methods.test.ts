@@ -211,7 +211,7 @@ test('methods leave only their returned terms alive', () => {
 
 test('registry: unique names, getMethod errors list the known names, describeMethods covers every parameter', () => {
   const names = METHODS.map((m) => m.name);
-  assert.deepEqual(names, ['scratch', 'kd', 'dkd', 'noisy-teacher', 'dml', 'online-kd', 'bss', 'adversarial-kd', 'fitnet', 'attention', 'sobolev']);
+  assert.deepEqual(names, ['scratch', 'kd', 'dkd', 'noisy-teacher', 'dml', 'online-kd', 'bss', 'adversarial-kd', 'fitnet', 'attention', 'sobolev', 'distilbert', 'tinybert', 'multilabel-kd']);
   assert.equal(new Set(names).size, names.length);
   assert.equal(getMethod('dkd').name, 'dkd');
   assert.throws(() => getMethod('fitnet2'), (e: Error) => e.message.includes("unknown method 'fitnet2'") && names.every((n) => e.message.includes(n)));

@@ -83,8 +83,10 @@ test('every listed arch builds for 1×28×28 Fashion-MNIST and its documented fe
   for (const info of nn.listModels()) {
     if (['resnet110', 'resnet56', 'resnet44', 'wrn_28_10', 'wrn_28_4', 'vgg16', 'vgg19'].includes(info.arch)) continue; // slow on 2 cores; same code paths as the smaller ones
     tidy(() => {
+      // The text encoder takes token ids, not images: a small vocabulary and length instead.
       const spec = info.arch === 'mlp' ? { arch: 'mlp', inputShape: [1, 28, 28], hidden: [32, 16], numClasses: 10 }
-        : { arch: info.arch, numClasses: 10, inChannels: 1, inputSize: [28, 28] };
+        : info.arch === 'bert' ? { arch: 'bert', vocabSize: 50, maxLen: 16, layers: 2, hidden: 16, heads: 2, ffn: 32, numClasses: 10 }
+          : { arch: info.arch, numClasses: 10, inChannels: 1, inputSize: [28, 28] };
       const m = nn.createModel(spec);
       assert.deepEqual(m.spec.arch, info.arch);
       const names = [...m.featureNames, m.embeddingName, m.headName];

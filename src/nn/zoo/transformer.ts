@@ -17,7 +17,7 @@
 import { Module } from '../module.js';
 import { Dropout, Embedding, LayerNorm, Linear } from '../layers.js';
 import { normal_, zeros_ } from '../init.js';
-import { arange, zeros } from '../../tensor/factories.js';
+import { arange, tensor, zeros } from '../../tensor/factories.js';
 import { gelu, linear } from '../../tensor/functional.js';
 import { noGrad } from '../../tensor/autograd.js';
 import { tidy } from '../../tensor/scope.js';
@@ -253,4 +253,51 @@ export class BertEncoder extends ZooModel {
   numInferenceParameters(): number {
     return this.namedParameters().filter(([n]) => !n.startsWith('mlm.')).reduce((a, [, t]) => a + t.numel(), 0);
   }
+}
+
+/**
+ * DistilBERT's student initialisation: the student's embeddings, pooler and classifier come from
+ * the teacher, and student layer i from teacher layer `layers[i]` (default every other layer:
+ * 0, 2, 4, …, "taking one layer out of two", Sanh et al. 2019). When the student is narrower,
+ * each tensor takes the teacher's leading slice along every smaller dimension — per head for the
+ * query/key/value outputs and the attention-output inputs, so every student head starts from
+ * part of one teacher head (weight selection, Xu et al., "Initializing Models with Larger
+ * Ones", ICLR 2024). Returns the copied tensor names.
+ */
+export function initStudentFromTeacher(student: BertEncoder, teacher: BertEncoder, layers?: number[]): string[] {
+  const S = student.spec, T = teacher.spec;
+  const map = layers ?? Array.from({ length: S.layers }, (_, i) => 2 * i);
+  if (map.length !== S.layers || map.some((l) => !Number.isInteger(l) || l < 0 || l >= T.layers)) {
+    throw new RangeError(`initStudentFromTeacher: need ${S.layers} teacher layer indices in [0, ${T.layers - 1}], got ${JSON.stringify(map)}`);
+  }
+  if (S.vocabSize !== T.vocabSize || S.numClasses !== T.numClasses) throw new RangeError('initStudentFromTeacher: student and teacher must share the vocabulary and the classes');
+  if (S.hidden > T.hidden || S.ffn > T.ffn || S.maxLen > T.maxLen) throw new RangeError('initStudentFromTeacher: the student cannot be wider or longer than the teacher');
+  const perHead = S.heads === T.heads && S.hidden !== T.hidden;
+  const headIndex = (): Tensor => {
+    const ds = S.hidden / S.heads, dt = T.hidden / T.heads, idx: number[] = [];
+    for (let h = 0; h < S.heads; h++) for (let j = 0; j < ds; j++) idx.push(h * dt + j);
+    return tensor(BigInt64Array.from(idx.map(BigInt)), { shape: [idx.length] });
+  };
+  const tState = teacher.stateDict();
+  const copied: string[] = [];
+  noGrad(() => {
+    for (const [name, dst] of student.stateDict()) {
+      if (name.startsWith('mlm.') && !T.mlm) continue;
+      const m = /^layer(\d+)\.(.*)$/.exec(name);
+      const src = tState.get(m ? `layer${map[Number(m[1])]}.${m[2]}` : name);
+      if (!src) continue;
+      tidy(() => {
+        let t = src;
+        const qkv = /attention\.(query|key|value)\.(weight|bias)$/.test(name), attnOut = /attention\.output\.weight$/.test(name);
+        for (let d = 0; d < dst.ndim; d++) {
+          if (t.shape[d] === dst.shape[d]) continue;
+          if (perHead && ((qkv && d === 0) || (attnOut && d === 1))) t = t.indexSelect(d, headIndex());
+          else t = t.narrow(d, 0, dst.shape[d]!);
+        }
+        dst.copy_(t);
+      });
+      copied.push(name);
+    }
+  });
+  return copied;
 }

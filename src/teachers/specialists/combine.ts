@@ -9,12 +9,16 @@
 // With q = softmax(z), every term −Σ_j r_j log (M q)_j has the gradient q_c − r_{j(c)} q_c / (M q)_{j(c)}
 // with respect to z_c (j(c): the output class c maps to), so the whole gradient is
 //   ∂L/∂z = W q − t,   W = 1 + #active,   t_c = p_g,c + Σ_{m active} r_{m,j(c)} q_c / (M_m q)_{j(c)}.
-// Two solvers use it, batched over the rows:
-//   adam: Adam on z from the generalist's logits, lr decayed to zero by a cosine over the steps
-//     (the paper's "a few gradient steps on the logits"; cosine decay removes Adam's end-of-run
-//     oscillation, which would otherwise set the final gap);
-//   em:   the fixed point q ← t / W, the EM update for this mixture-type likelihood; it decreases
-//     L monotonically and is what the docs use, run for thousands of steps, as the reference optimum.
+// Two solvers use it, batched over the rows, both starting from the generalist's logits:
+//   em (default): z ← log t − log W, i.e. q ← t / W. Since t/(Wq) = 1 − g/(Wq), this is the step
+//     z_c ← z_c + log(1 − g_c / (W q_c)): a gradient step on the logits preconditioned by the inverse
+//     diagonal Fisher 1/(W q_c), taken in its exact log form. It is the EM update of this
+//     mixture-type likelihood, so L decreases monotonically, and it has no step size; the
+//     optimum is an exact fixed point (an agreeing specialist leaves q unchanged to the last bit).
+//   adam: Adam on z with the lr decayed to zero by a cosine over the steps (the paper's plain
+//     "gradient steps on the logits"). Adam's per-coordinate normalisation makes its steps ~lr in
+//     size even where the gradient is tiny, so it jitters around the optimum and needs many more
+//     steps for the same gap (measured in experiments/specialists/README.md).
 import { Tensor } from '../../tensor/tensor.js';
 import { tensor, zeros } from '../../tensor/factories.js';
 import { noGrad } from '../../tensor/autograd.js';
@@ -24,11 +28,11 @@ export interface SolverOptions {
   solver: 'adam' | 'em';
   /** Number of updates (0 returns the generalist's distribution). */
   steps: number;
-  /** Adam's initial learning rate, in logit units. */
+  /** Adam's initial learning rate, in logit units (unused by em). */
   lr: number;
 }
 
-export const DEFAULT_SOLVER: SolverOptions = { solver: 'adam', steps: 20, lr: 0.5 };
+export const DEFAULT_SOLVER: SolverOptions = { solver: 'em', steps: 10, lr: 0.5 };
 
 /** One specialist's part of a batch. */
 export interface SpecialistTerm {

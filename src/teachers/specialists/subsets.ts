@@ -41,6 +41,15 @@ export function predictionCovariance(logProbs: ArrayLike<number>, n: number, c: 
   return out;
 }
 
+/**
+ * Cov[a][b] / sqrt(Cov[a][a] Cov[b][b]). On few classes the raw covariance columns are dominated by
+ * their own variance (diagonal) entry, so k-means on them groups classes by how uncertain the
+ * generalist is about each rather than by which classes it mixes up; correlations remove that scale.
+ */
+export function correlationFromCovariance(cov: number[][]): number[][] {
+  return cov.map((row, a) => row.map((v, b) => v / Math.sqrt(Math.max(1e-300, cov[a]![a]! * cov[b]![b]!))));
+}
+
 /** Symmetrised row-normalised confusion matrix from predictions (argmax of each row) and labels. */
 export function confusionAffinity(logProbs: ArrayLike<number>, labels: ArrayLike<number>, n: number, c: number): number[][] {
   const counts = Array.from({ length: c }, () => new Array<number>(c).fill(0));
