@@ -158,7 +158,7 @@ export async function runChain(plan: { name: string; output: string; stages: Pla
     const hash = stageHash(e); // after the previous stage ran, so it covers that stage's weights
     const rec = readStageRecord(st.dir);
     if (o.resume !== false && isStageDone(st.dir, hash)) {
-      process.stderr.write(`${plan.name}: stage ${st.index} (${st.name}) is complete in ${st.dir}; skipped\n`);
+      if (process.env.KDISTILL_QUIET !== '1') process.stderr.write(`${plan.name}: stage ${st.index} (${st.name}) is complete in ${st.dir}; skipped\n`);
       const result = JSON.parse(readFileSync(join(st.dir, 'result.json'), 'utf8')) as { test: Record<string, number> | null };
       outcomes.push({ index: st.index, name: st.name, dir: st.dir, skipped: true, hash, test: result.test });
       last = null;

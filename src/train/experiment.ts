@@ -266,7 +266,7 @@ export async function runExperiment(e: Experiment, o: RunOptions): Promise<Exper
   const writer = !pg || pg.rank === 0;
   if (writer) {
     mkdirSync(e.output, { recursive: true });
-    writeRunRecord(e, data, teacher);
+    writeRunRecord(e, data, teacher, pg?.size ?? 1);
   }
   const augment = augmentations(e);
   const trainTeacher = teacher ? withTeacherCache(e, teacher, data.transfer, augment, (method.features?.teacher.length ?? 0) > 0, pg) : null;
@@ -305,10 +305,12 @@ export async function runExperiment(e: Experiment, o: RunOptions): Promise<Exper
   return { experiment: e, result, student, teacher, summary };
 }
 
-function writeRunRecord(e: Experiment, data: PreparedData, teacher: Teacher | null): void {
+function writeRunRecord(e: Experiment, data: PreparedData, teacher: Teacher | null, worldSize = 1): void {
   const pkg = JSON.parse(readPackageJson()) as { version: string };
   const record = {
     experiment: e.name, file: e.file, seed: e.seed, threads: e.threads,
+    // Data-parallel processes (each trained on 1/worldSize of every batch of data.batchSize).
+    ...(worldSize > 1 ? { worldSize } : {}),
     versions: { kdistill: pkg.version, libtorch: native.torchVersion, node: process.version },
     data: {
       train: data.train.name, transfer: data.transfer.name, test: data.test.name, numClasses: data.numClasses,

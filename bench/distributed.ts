@@ -1,0 +1,158 @@
+// Data-parallel benchmark (issue 10): training throughput (samples/s) of the 784-256-256-10 MLP
+// with the KD loss (CE + KL at T=4 against fixed teacher logits), SGD with momentum, global batch
+// 128, as 1 process × 2 threads against 2 processes × 1 thread (each on its half of every batch,
+// gradients all-reduced over Gloo), for kdistill (c10d through the addon, bucketed all-reduce) and
+// for PyTorch DDP (Gloo) side by side, in one run, on this machine.
+//
+// Each configuration is a fresh set of processes; the four are run in turn, in alternating order
+// over the repeats, so drift of the shared machine's load hits all of them. Reported: the median
+// over repeats of samples/s, and the spread (min–max).
+//
+//   node dist/bench/distributed.js [--repeats 3] [--steps 200] [--warmup 20] [--out bench/results/distributed.json]
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cpus, loadavg } from 'node:os';
+
+export const benchmark = { name: 'distributed', description: 'data-parallel throughput, 1×2 threads vs 2×1, kdistill vs PyTorch DDP (Gloo)' };
+
+const GLOBAL_BATCH = 128;
+const T = 4;
+const ALPHA = 0.9;
+const PYTHON = '/usr/bin/python3';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = (() => {
+  let dir = here;
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'binding.gyp'))) return dir;
+    dir = resolve(dir, '..');
+  }
+  throw new Error('bench/distributed: cannot find the package root above ' + here);
+})();
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1]! : dflt;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Worker: one rank of the kdistill side. Prints {"samplesPerSec": ...} on rank 0.
+// ---------------------------------------------------------------------------------------------
+async function worker(): Promise<void> {
+  const { torch, manualSeed, setNumThreads } = await import('../src/tensor/torch.js');
+  const F = await import('../src/tensor/functional.js');
+  const { tidy } = await import('../src/tensor/scope.js');
+  const { ProcessGroup } = await import('../src/distributed/group.js');
+  const { GradientBuckets } = await import('../src/distributed/buckets.js');
+  type Tensor = InstanceType<typeof torch.Tensor>;
+  const world = Number(process.env.WORLD_SIZE ?? 1), rank = Number(process.env.RANK ?? 0);
+  const steps = Number(arg('steps', '200')), warmup = Number(arg('warmup', '20'));
+  setNumThreads(Number(arg('threads', '1')));
+  manualSeed(0);
+  const uniform = (shape: number[], fanIn: number): Tensor => {
+    const b = 1 / Math.sqrt(fanIn);
+    return tidy(() => torch.rand(shape).mul(2 * b).sub(b)).requiresGrad_(true).keep();
+  };
+  const params = [uniform([256, 784], 784), uniform([256], 784), uniform([256, 256], 256), uniform([256], 256), uniform([10, 256], 256), uniform([10], 256)];
+  const [w1, b1, w2, b2, w3, b3] = params as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
+  const local = GLOBAL_BATCH / world;
+  manualSeed(1 + rank); // each rank its own shard of (synthetic) data
+  const x = torch.randn([local, 784]).keep();
+  const y = torch.randint(0, 10, [local]).keep();
+  const teacher = tidy(() => torch.randn([local, 10]).mul(3)).keep();
+  const opt = new torch.optim.SGD(params, { lr: 0.01, momentum: 0.9 });
+  const pg = world > 1 ? await ProcessGroup.init({ worldSize: world, rank, masterAddr: '127.0.0.1', masterPort: Number(process.env.MASTER_PORT) }) : null;
+  const buckets = new GradientBuckets(params);
+  const step = (): void => {
+    opt.zeroGrad(true);
+    tidy(() => {
+      const s = F.linear(F.relu(F.linear(F.relu(F.linear(x, w1, b1)), w2, b2)), w3, b3);
+      const ce = F.crossEntropy(s, y);
+      const kd = F.klDiv(F.logSoftmax(s.div(T), 1), F.logSoftmax(teacher.div(T), 1), { reduction: 'batchmean', logTarget: true });
+      ce.mul(1 - ALPHA).add(kd.mul(ALPHA * T * T)).backward();
+    });
+    if (pg) buckets.allreduce(pg, 1 / world);
+    opt.step();
+  };
+  for (let i = 0; i < warmup; i++) step();
+  pg?.barrier();
+  const t0 = performance.now();
+  for (let i = 0; i < steps; i++) step();
+  pg?.barrier();
+  const sec = (performance.now() - t0) / 1000;
+  if (rank === 0) process.stdout.write(JSON.stringify({ samplesPerSec: (steps * GLOBAL_BATCH) / sec }) + '\n');
+  pg?.destroy();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Orchestrator
+// ---------------------------------------------------------------------------------------------
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => res(port));
+    });
+  });
+}
+
+interface Config { name: string; engine: 'kdistill' | 'pytorch'; procs: number; threads: number }
+
+async function runConfig(c: Config, steps: number, warmup: number): Promise<number> {
+  const port = await freePort();
+  const common = ['--steps', String(steps), '--warmup', String(warmup), '--threads', String(c.threads)];
+  const procs = Array.from({ length: c.procs }, (_, rank) => {
+    const env = { ...process.env, RANK: String(rank), WORLD_SIZE: String(c.procs), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), OPENBLAS_NUM_THREADS: '1', OMP_NUM_THREADS: String(c.threads) };
+    const p = c.engine === 'kdistill'
+      ? spawn(process.execPath, [fileURLToPath(import.meta.url), '--worker', ...common], { env, cwd: root })
+      : spawn(PYTHON, [join(root, 'bench', 'python', 'ddp.py'), ...common], { env, cwd: root });
+    let out = '', err = '';
+    p.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    return new Promise<string>((res, rej) => p.on('exit', (code) => (code === 0 ? res(out) : rej(new Error(`${c.name} rank ${rank} exited ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`)))));
+  });
+  const outs = await Promise.all(procs);
+  const line = outs[0]!.trim().split('\n').pop()!;
+  return (JSON.parse(line) as { samplesPerSec: number }).samplesPerSec;
+}
+
+const median = (a: number[]): number => {
+  const s = [...a].sort((x, y) => x - y);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+async function main(): Promise<void> {
+  const repeats = Number(arg('repeats', '3')), steps = Number(arg('steps', '200')), warmup = Number(arg('warmup', '20'));
+  const configs: Config[] = [
+    { name: 'kdistill 1 proc × 2 threads', engine: 'kdistill', procs: 1, threads: 2 },
+    { name: 'kdistill 2 procs × 1 thread', engine: 'kdistill', procs: 2, threads: 1 },
+    { name: 'pytorch 1 proc × 2 threads', engine: 'pytorch', procs: 1, threads: 2 },
+    { name: 'pytorch DDP 2 procs × 1 thread', engine: 'pytorch', procs: 2, threads: 1 },
+  ];
+  console.log(`MLP 784-256-256-10, KD loss, SGD momentum, global batch ${GLOBAL_BATCH}; ${steps} timed steps after ${warmup} warm-up, ${repeats} repeats; ${cpus().length} cores, load ${loadavg()[0]!.toFixed(2)}`);
+  const results = new Map<string, number[]>(configs.map((c) => [c.name, []]));
+  for (let r = 0; r < repeats; r++) {
+    const order = r % 2 ? [...configs].reverse() : configs;
+    for (const c of order) results.get(c.name)!.push(await runConfig(c, steps, warmup));
+  }
+  const med = (n: string): number => median(results.get(n)!);
+  const rows = configs.map((c) => {
+    const v = results.get(c.name)!;
+    return { config: c.name, samplesPerSec: med(c.name), min: Math.min(...v), max: Math.max(...v) };
+  });
+  for (const r of rows) console.log(`${r.config.padEnd(32)} ${r.samplesPerSec.toFixed(0).padStart(7)} samples/s  (${r.min.toFixed(0)}–${r.max.toFixed(0)})`);
+  const ratio = (a: string, b: string): string => (med(a) / med(b)).toFixed(2);
+  console.log(`\nkdistill / pytorch:  1×2 threads ${ratio(configs[0]!.name, configs[2]!.name)}   2 procs×1 thread ${ratio(configs[1]!.name, configs[3]!.name)}   (throughput ratio; > 1 means kdistill is faster)`);
+  console.log(`2 procs / 1 proc:    kdistill ${ratio(configs[1]!.name, configs[0]!.name)}   pytorch ${ratio(configs[3]!.name, configs[2]!.name)}`);
+  const out = arg('out', join(root, 'bench', 'results', 'distributed.json'));
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), globalBatch: GLOBAL_BATCH, steps, warmup, repeats, rows, raw: Object.fromEntries(results) }, null, 2) + '\n');
+}
+
+if (process.argv.includes('--worker')) await worker();
+else await main();
