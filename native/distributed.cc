@@ -3,12 +3,17 @@
 // until its collective finishes; a dead peer or a timeout comes back as a JS Error (Gloo reports
 // it on the Work object), never as an abort, so the trainer can end the run cleanly.
 #include "common.h"
+// ProcessGroupGloo.hpp includes Gloo's own headers (Debian: libgloo-dev). Without them the addon
+// still builds, and the distributed functions say what to install.
+#if !defined(KDISTILL_NO_GLOO) && __has_include(<gloo/algorithm.h>)
+#define KD_HAVE_GLOO 1
 // libtorch was built with Gloo; its header hides the class unless told so.
 #ifndef USE_C10D_GLOO
 #define USE_C10D_GLOO
 #endif
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
 #ifdef __linux__
 #include <sys/prctl.h>
 #include <csignal>
@@ -16,6 +21,7 @@
 
 namespace kd {
 
+#ifdef KD_HAVE_GLOO
 static const napi_type_tag kStoreTag = {0x6b646973744c5431ULL, 0x73746f7265000005ULL};
 static const napi_type_tag kGroupTag = {0x6b646973744c5431ULL, 0x70670000000006ULL};
 
@@ -201,6 +207,14 @@ static Napi::Value Barrier(const Napi::CallbackInfo& info) {
   });
 }
 
+#else
+static Napi::Value NoGloo(const Napi::CallbackInfo& info) {
+  throw Napi::Error::New(info.Env(),
+      "kdistill was built without Gloo's headers, so data-parallel training is unavailable: install them "
+      "(Debian: apt-get install libgloo-dev) and rebuild the addon (npm rebuild kdistill)");
+}
+#endif
+
 // A worker started by the launcher asks the kernel to signal it when the launcher dies, so a
 // killed launcher never leaves workers training on their own (Linux only; a no-op elsewhere).
 static Napi::Value SetParentDeathSignal(const Napi::CallbackInfo& info) {
@@ -216,6 +230,7 @@ static Napi::Value SetParentDeathSignal(const Napi::CallbackInfo& info) {
 }
 
 void initDistributed(Napi::Env env, Napi::Object exports) {
+#ifdef KD_HAVE_GLOO
   exports.Set("distStoreCreate", Napi::Function::New(env, StoreCreate));
   exports.Set("distStorePort", Napi::Function::New(env, StorePort));
   exports.Set("distGroupCreate", Napi::Function::New(env, GroupCreate));
@@ -224,6 +239,12 @@ void initDistributed(Napi::Env env, Napi::Object exports) {
   exports.Set("distBroadcast", Napi::Function::New(env, Broadcast));
   exports.Set("distAllgather", Napi::Function::New(env, Allgather));
   exports.Set("distBarrier", Napi::Function::New(env, Barrier));
+#else
+  for (const char* name : {"distStoreCreate", "distStorePort", "distGroupCreate", "distGroupDestroy", "distAllreduce",
+                           "distBroadcast", "distAllgather", "distBarrier"}) {
+    exports.Set(name, Napi::Function::New(env, NoGloo));
+  }
+#endif
   exports.Set("setParentDeathSignal", Napi::Function::New(env, SetParentDeathSignal));
 }
 

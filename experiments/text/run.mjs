@@ -1,5 +1,5 @@
 // Runs a text distillation experiment (experiments/text/<name>.yaml) and writes its log, results
-// and per-run training logs under experiments/text/runs/<name>/. Build first (`npx tsc -p .`).
+// and per-run training logs under experiments/text/results/<name>/. Build first (`npx tsc -p .`).
 //   OPENBLAS_NUM_THREADS=1 node experiments/text/run.mjs experiments/text/spam.yaml
 import { readFileSync, createWriteStream, mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -14,7 +14,7 @@ if (!file) {
 }
 const cfg = parse(readFileSync(file, 'utf8'));
 torch.setNumThreads(Number(process.env.KDISTILL_THREADS ?? 1));
-const out = join('experiments', 'text', 'runs', cfg.name ?? basename(file, '.yaml'));
+const out = join('experiments', 'text', 'results', cfg.name ?? basename(file, '.yaml'));
 mkdirSync(out, { recursive: true });
 const logFile = createWriteStream(join(out, 'experiment.log'));
 const log = (s) => { console.log(s); logFile.write(`${s}\n`); };

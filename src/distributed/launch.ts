@@ -23,7 +23,8 @@ export interface LaunchOptions {
   masterPort?: number;
   /** Extra environment for the workers. */
   env?: NodeJS.ProcessEnv;
-  /** After a failure, how long the other workers get to stop on SIGTERM before SIGKILL (default 10 s). */
+  /** After a failure, how long the other workers get to end on their own before SIGTERM (default 3 s), and then before SIGKILL (default 10 s). */
+  termAfterMs?: number;
   killAfterMs?: number;
   /** Where the launcher's own messages go (default stderr). */
   log?: (line: string) => void;
@@ -80,18 +81,25 @@ export async function launch(o: LaunchOptions): Promise<number> {
   const masterAddr = o.masterAddr ?? '127.0.0.1';
   const masterPort = o.masterPort ?? (await freePort());
   const cli = join(packageRoot, 'bin', 'kdistill.js');
+  const termAfter = o.termAfterMs ?? 3_000;
   const killAfter = o.killAfterMs ?? 10_000;
 
   const children: { rank: number; child: ChildProcess; exited: boolean; code: number | null; signal: NodeJS.Signals | null }[] = [];
   let failure: { rank: number; code: number | null; signal: NodeJS.Signals | null } | null = null;
   let interrupted: NodeJS.Signals | null = null;
-  let killTimer: NodeJS.Timeout | null = null;
+  const timers: NodeJS.Timeout[] = [];
 
+  // The survivors normally fail on their own within milliseconds: their next exchange with the
+  // dead worker hits a closed connection. A SIGTERM right away would race that error (and its
+  // message); it is for a worker busy elsewhere (e.g. rank 0 evaluating), which then finishes its
+  // step and checkpoints; SIGKILL for one that does not stop at all.
   const stopOthers = (): void => {
-    for (const c of children) if (!c.exited && !(interrupted && c.rank === 0)) c.child.kill('SIGTERM');
-    killTimer ??= setTimeout(() => {
+    if (timers.length) return;
+    timers.push(setTimeout(() => {
+      for (const c of children) if (!c.exited && !(interrupted && c.rank === 0)) c.child.kill('SIGTERM');
+    }, termAfter), setTimeout(() => {
       for (const c of children) if (!c.exited) c.child.kill('SIGKILL');
-    }, killAfter);
+    }, termAfter + killAfter));
   };
 
   // Workers run in their own process group: a Ctrl-C on the terminal reaches the launcher only,
@@ -146,7 +154,7 @@ export async function launch(o: LaunchOptions): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    if (killTimer) clearTimeout(killTimer);
+    for (const t of timers) clearTimeout(t);
   }
 
   if (interrupted) {
@@ -157,7 +165,8 @@ export async function launch(o: LaunchOptions): Promise<number> {
   }
   if (failure) {
     const f = failure as { rank: number; code: number | null; signal: NodeJS.Signals | null };
-    log(`kdistill: worker rank ${f.rank} of ${world} ${describeExit(f.code, f.signal)}; the other workers were stopped. ` +
+    const others = children.filter((c) => c.rank !== f.rank).map((c) => `rank ${c.rank} ${describeExit(c.code, c.signal)}`).join(', ');
+    log(`kdistill: worker rank ${f.rank} of ${world} ${describeExit(f.code, f.signal)}; the other workers were stopped (${others}). ` +
       `The last complete checkpoint in the output folder is intact: run the same command again to resume.`);
     return 1;
   }
