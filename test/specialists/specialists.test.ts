@@ -20,6 +20,7 @@ import {
 } from '../../src/teachers/specialists/index.js';
 import { parseExperiment } from '../../src/config/experiment.js';
 import { loadTeachers } from '../../src/train/experiment.js';
+import { loadSpecialistsConfig } from '../../src/train/specialists.js';
 
 const softmax = (z: number[]): number[] => {
   const m = Math.max(...z);
@@ -298,4 +299,23 @@ test('bundle: written folder loads as an experiment teacher (teacher: {specialis
     rows(lq.exp()).forEach((r) => assert.ok(Math.abs(r.reduce((a, b) => a + b, 0) - 1) < 1e-5));
   });
   assert.throws(() => parseExperiment({ teacher: { specialists: 'bundle', numClasses: 3 }, student: { arch: 'mlp' }, epochs: 1 }, join(dir, 'x.yaml')), /does not apply/);
+});
+
+test('specialists config: defaults, relative paths, and errors that name the key', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kdistill-speccfg-'));
+  const file = join(dir, 'ens.yaml');
+  writeFileSync(file, 'generalist: g.safetensors\nsubsets: { method: manual, manual: [[6, 0], [2, 4]] }\n');
+  const cfg = loadSpecialistsConfig(file);
+  assert.equal(cfg.generalist, join(dir, 'g.safetensors'));
+  assert.deepEqual(cfg.subsets.manual, [[6, 0], [2, 4]]);
+  assert.deepEqual(cfg.inference, { topN: 1, solver: 'em', steps: 10, lr: 0.5 });
+  assert.equal(cfg.specialist.subsetFraction, 0.5);
+  const bad = (yaml: string, re: RegExp): void => {
+    writeFileSync(file, yaml);
+    assert.throws(() => loadSpecialistsConfig(file), re);
+  };
+  bad('generalist: g\nsubsets: { method: manual }\n', /'subsets.manual' is required/);
+  bad('generalist: g\nsubsets: { method: confusion, normalize: correlation }\n', /'subsets.normalize' applies to method 'covariance'/);
+  bad('generalist: g\ninference: { solver: newton }\n', /'inference.solver' must be one of adam, em/);
+  bad('subsets: { method: covariance }\n', /'generalist' is required/);
 });

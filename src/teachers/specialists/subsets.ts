@@ -165,11 +165,14 @@ export function clusterSubsets(matrix: number[][], o: { clusters: number; maxSub
   };
 }
 
-/** Checks hand-given or loaded subsets: classes in range, no repeats within a subset, not all classes. */
+/**
+ * Checks hand-given or loaded subsets: classes in range, no repeats within a subset, not all
+ * classes. The order is kept: it is the order of a specialist's outputs (dustbinMap).
+ */
 export function validateSubsets(subsets: readonly (readonly number[])[], numClasses: number): number[][] {
   if (subsets.length === 0) throw new Error('specialists: no confusable subsets (need at least one subset of 1 to C−1 classes)');
   return subsets.map((s, i) => {
-    const sorted = [...s].sort((a, b) => a - b);
+    const sorted = [...s];
     if (sorted.some((v) => !Number.isInteger(v) || v < 0 || v >= numClasses)) throw new Error(`specialists: subset ${i} [${s.join(', ')}] has a class outside [0, ${numClasses})`);
     if (new Set(sorted).size !== sorted.length) throw new Error(`specialists: subset ${i} [${s.join(', ')}] repeats a class`);
     if (sorted.length === 0 || sorted.length >= numClasses) throw new Error(`specialists: subset ${i} must have 1 to ${numClasses - 1} classes (the rest go to the dustbin), got ${sorted.length}`);

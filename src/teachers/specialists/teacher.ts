@@ -22,7 +22,7 @@ import { validateSubsets } from './subsets.js';
 export interface SpecialistMember {
   /** A teacher over |subset| + 1 classes (the last one the dustbin). */
   teacher: Teacher;
-  /** Sorted class ids of the generalist's label set. */
+  /** Class ids of the generalist's label set, in the order of the specialist's outputs. */
   subset: number[];
   /** Added to the dustbin logit (log of the over-sampling factor, see dustbinCorrection). */
   dustbinCorrection: number;
