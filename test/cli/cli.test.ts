@@ -63,7 +63,7 @@ test('kdistill train runs a small real experiment and writes the run folder', ()
 
 test('kdistill demo prints the teacher / scratch / distilled table (on a small subset)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kd-demo-'));
-  const r = kdistill('demo', '--epochs', '1', '--subset', '1000', '--output', join(dir, 'demo'));
+  const r = kdistill('demo', '--epochs', '2', '--subset', '500', '--output', join(dir, 'demo'));
   assert.equal(r.code, 0, r.err);
   for (const row of ['teacher (CNN)', 'student from scratch', 'student distilled (KD)']) assert.ok(r.out.includes(row), `table lacks '${row}'`);
   assert.match(r.out, /KD vs scratch: [+-]\d+\.\d\d points/);
