@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for p in libtorch-dev libopenblas0-pthread dataset-fashion-mnist chromium fonts-dejavu-core; do
+for p in libtorch-dev libgloo-dev libopenblas0-pthread dataset-fashion-mnist chromium fonts-dejavu-core; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need+=("$p")
 done
 if [ "${#need[@]}" -gt 0 ]; then
