@@ -385,7 +385,7 @@ function evaluateEnsemble(cfg: SpecialistsConfig, generalist: SpecialistEnsemble
   const subsets = members.map((m) => m.subset);
   const rows: Obj[] = [];
   const named = (s: number[]): string => s.map((c) => className(test, c)).join(', ');
-  let gap: Obj[] = [];
+  const gap: Obj[] = [];
   let gScores: Scores | null = null;
   const topNs = [...new Set([cfg.inference.topN, ...cfg.evaluation.topN])];
   for (const topN of topNs) {
@@ -445,6 +445,5 @@ function evaluateEnsemble(cfg: SpecialistsConfig, generalist: SpecialistEnsemble
   );
   const markdown = `## ${cfg.name}\n\nTest set (${test.size} samples). Subsets: ${subsets.map((s) => `{${named(s)}}`).join(' ')}\n\n${table1}\n\n${table2}\n\n` +
     `Solver gap: L(q) − L(q*) averaged over test rows with an active specialist; q* = float64 EM run for ${cfg.evaluation.referenceSteps} steps.\n\n${table3}\n`;
-  gap = gap.map((r) => ({ ...r }));
   return { json: { name: cfg.name, subsets, generalist: g, ensemble: rows, specialists: recs.map((r) => ({ ...r, checkpoint: relativeTo(cfg.output, r.checkpoint) })), solverGap: gap }, markdown };
 }
