@@ -13,10 +13,11 @@
 //   node dist/bench/cache.js [--epochs 3] [--samples 10000] [--batch 128] [--threads 1]
 //        [--repeats 3] [--teacher path] [--out bench/results/cache.json]
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { root, parseArgs, median } from './_common.js';
 
 export const benchmark = { name: 'cache', description: 'E-epoch KD with the teacher-output cache vs without, and vs PyTorch recomputing the teacher' };
 
@@ -25,28 +26,7 @@ const T = 4;
 const ALPHA = 0.9;
 const LR = 0.05;
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = (() => {
-  let dir = here;
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'binding.gyp'))) return dir;
-    dir = resolve(dir, '..');
-  }
-  throw new Error('bench/cache: cannot find the package root above ' + here);
-})();
 
-function parseArgs(argv: string[]): Map<string, string> {
-  const m = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (!a.startsWith('--')) continue;
-    const eq = a.indexOf('=');
-    if (eq > 0) m.set(a.slice(2, eq), a.slice(eq + 1));
-    else if (i + 1 < argv.length && !argv[i + 1]!.startsWith('--')) m.set(a.slice(2), argv[++i]!);
-    else m.set(a.slice(2), 'true');
-  }
-  return m;
-}
 
 interface RunResult {
   /** Wall time of the whole distillation: cache open/build (if any) + E epochs. */
@@ -136,11 +116,6 @@ function runJson(label: string, cmd: string, argv: string[], env: NodeJS.Process
   return JSON.parse(line) as Record<string, unknown>;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const n = s.length;
-  return n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
-}
 
 type Side = 'kdLive' | 'kdCold' | 'kdWarm' | 'pyLive';
 

@@ -11,10 +11,11 @@
 //   node dist/bench/distributed.js [--repeats 3] [--steps 200] [--warmup 20] [--out bench/results/distributed.json]
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus, loadavg } from 'node:os';
+import { root, median } from './_common.js';
 
 export const benchmark = { name: 'distributed', description: 'data-parallel throughput, 1×2 threads vs 2×1, kdistill vs PyTorch DDP (Gloo)' };
 
@@ -23,15 +24,6 @@ const T = 4;
 const ALPHA = 0.9;
 const PYTHON = '/usr/bin/python3';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = (() => {
-  let dir = here;
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'binding.gyp'))) return dir;
-    dir = resolve(dir, '..');
-  }
-  throw new Error('bench/distributed: cannot find the package root above ' + here);
-})();
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -121,10 +113,6 @@ async function runConfig(c: Config, steps: number, warmup: number): Promise<numb
   return (JSON.parse(line) as { samplesPerSec: number }).samplesPerSec;
 }
 
-const median = (a: number[]): number => {
-  const s = [...a].sort((x, y) => x - y);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 async function main(): Promise<void> {
   const repeats = Number(arg('repeats', '3')), steps = Number(arg('steps', '200')), warmup = Number(arg('warmup', '20'));

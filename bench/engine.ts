@@ -13,10 +13,11 @@
 //   --sweep also compares OPENBLAS_NUM_THREADS = unset, 1, 2 (for both sides).
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface, type Interface } from 'node:readline';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus, loadavg } from 'node:os';
+import { root, parseArgs, median } from './_common.js';
 
 export const benchmark = { name: 'engine', description: 'training-step time of an MLP and a small CNN vs PyTorch' };
 
@@ -33,15 +34,6 @@ interface Request { model: ModelName; threads: number; warmup: number; steps: nu
 interface Reply { ms: number[]; msPerStep: number; loss: number }
 interface Hello { OPENBLAS_NUM_THREADS?: string | null; defaultThreads: number; [k: string]: unknown }
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = (() => {
-  let dir = here;
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'binding.gyp'))) return dir;
-    dir = resolve(dir, '..');
-  }
-  throw new Error('bench/engine: cannot find the package root above ' + here);
-})();
 
 // ---------------------------------------------------------------------------------------
 // Worker: the kdistill side. Loaded lazily so the orchestrator never loads libtorch/OpenBLAS.
@@ -212,24 +204,7 @@ function envFor(blas: BlasSetting, side: 'kd' | 'py', kdDefault: string | null):
   return env;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const n = s.length;
-  return n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
-}
 
-function parseArgs(argv: string[]): Map<string, string> {
-  const m = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (!a.startsWith('--')) continue;
-    const eq = a.indexOf('=');
-    if (eq > 0) m.set(a.slice(2, eq), a.slice(eq + 1));
-    else if (i + 1 < argv.length && !argv[i + 1]!.startsWith('--')) m.set(a.slice(2), argv[++i]!);
-    else m.set(a.slice(2), 'true');
-  }
-  return m;
-}
 
 interface Row {
   model: ModelName; threads: number; blas: string; loss: LossKind;

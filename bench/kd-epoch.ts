@@ -9,6 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { packageRoot } from '../src/tensor/native.js';
+import { median } from './_common.js';
 
 export const benchmark = { name: 'kd-epoch', description: 'seconds per KD epoch (CNN teacher → MLP student) vs PyTorch' };
 
@@ -40,7 +41,6 @@ async function kdistillSide(threads: number, epochs: number): Promise<number[]> 
   return seconds;
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { side: { type: 'string' }, threads: { type: 'string', default: '1,2' }, epochs: { type: 'string', default: '1' }, repeats: { type: 'string', default: '3' } }, allowPositionals: true, strict: false });

@@ -13,10 +13,11 @@
 //   node dist/bench/sobolev.js [--repeats 5] [--steps 10] [--warmup 3] [--threads 1] [--out bench/results/sobolev.json]
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface, type Interface } from 'node:readline';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus, loadavg } from 'node:os';
+import { root, parseArgs } from './_common.js';
 
 export const benchmark = { name: 'sobolev', description: 'extra step time of order-1/order-2 Sobolev training vs a KD step, vs PyTorch' };
 
@@ -29,15 +30,6 @@ const MODES: Mode[] = ['kd', 'sobolev1', 'sobolev2'];
 interface Request { mode: Mode; threads: number; warmup: number; steps: number }
 interface Reply { msPerStep: number; loss: number }
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = (() => {
-  let dir = here;
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'binding.gyp'))) return dir;
-    dir = resolve(dir, '..');
-  }
-  throw new Error('bench/sobolev: cannot find the package root above ' + here);
-})();
 
 async function worker(): Promise<void> {
   const { torch, F, tidy, manualSeed, setNumThreads, getNumThreads, losses } = await import('../src/index.js');
@@ -193,18 +185,6 @@ async function orchestrate(args: Map<string, string>): Promise<void> {
   console.log(`results written to ${out}`);
 }
 
-function parseArgs(argv: string[]): Map<string, string> {
-  const m = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (!a.startsWith('--')) continue;
-    const eq = a.indexOf('=');
-    if (eq > 0) m.set(a.slice(2, eq), a.slice(eq + 1));
-    else if (i + 1 < argv.length && !argv[i + 1]!.startsWith('--')) m.set(a.slice(2), argv[++i]!);
-    else m.set(a.slice(2), 'true');
-  }
-  return m;
-}
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const args = parseArgs(process.argv.slice(2));

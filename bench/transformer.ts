@@ -9,6 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { packageRoot } from '../src/tensor/native.js';
+import { median } from './_common.js';
 
 export const benchmark = { name: 'transformer', description: 'BERT-style encoder training step vs PyTorch' };
 
@@ -56,7 +57,6 @@ async function kdistillSide(threads: number, steps: number, s: Shape): Promise<n
   return ms;
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 function run(cmd: string, argv: string[]): number[] {
   const r = spawnSync(cmd, argv, { encoding: 'utf8', env: { ...process.env, OPENBLAS_NUM_THREADS: '1', KDISTILL_QUIET: '1' } });

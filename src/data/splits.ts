@@ -42,7 +42,7 @@ function apportion(total: number, sizes: number[]): number[] {
   const ideal = sizes.map((s) => (total * s) / sum);
   const out = ideal.map((v, i) => Math.min(sizes[i]!, Math.floor(v)));
   let left = total - out.reduce((a, b) => a + b, 0);
-  const order = ideal.map((v, i) => i).sort((a, b) => (ideal[b]! - Math.floor(ideal[b]!)) - (ideal[a]! - Math.floor(ideal[a]!)) || a - b);
+  const order = ideal.map((_, i) => i).sort((a, b) => (ideal[b]! - Math.floor(ideal[b]!)) - (ideal[a]! - Math.floor(ideal[a]!)) || a - b);
   while (left > 0) {
     let moved = false;
     for (const i of order) {

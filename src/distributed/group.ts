@@ -89,6 +89,7 @@ async function localAddressToward(host: string, port: number): Promise<string | 
 export class ProcessGroup {
   readonly rank: number;
   readonly size: number;
+  // held so the rendezvous store (rank 0 serves it) lives exactly as long as the group
   #store: Handle | null;
   #pg: Handle | null;
 

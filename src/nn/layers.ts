@@ -8,7 +8,6 @@ import { kaimingUniform_, calculateFanInAndFanOut, normal_, uniform_ } from './i
 import { noGrad } from '../tensor/autograd.js';
 
 type Pair = number | [number, number];
-const pair = (v: Pair): [number, number] => (typeof v === 'number' ? [v, v] : v);
 
 function posInt(owner: string, name: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new RangeError(`${owner}: ${name} must be a positive integer, got ${String(v)}`);

@@ -428,7 +428,7 @@ function evaluateEnsemble(cfg: SpecialistsConfig, generalist: SpecialistEnsemble
   const g = gScores!;
   const pctS = (v: number): string => `${(v * 100).toFixed(2)}%`;
   const table1 = formatTable(
-    ['model', 'all classes', 'confusable classes', ...subsets.map((s, k) => `subset ${k + 1}`), 'NLL'],
+    ['model', 'all classes', 'confusable classes', ...subsets.map((_, k) => `subset ${k + 1}`), 'NLL'],
     [['generalist', pctS(g.accuracy), pctS(g.confusableAccuracy), ...g.perSubset.map(pctS), g.nll.toFixed(4)],
       ...rows.map((r) => {
         const s = r as unknown as Scores & { topN: number };

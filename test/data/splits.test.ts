@@ -44,7 +44,7 @@ test('split: deterministic in the seed, different across seeds', () => {
 test('split: stratified keeps class proportions exactly when they divide', () => {
   const ds = toy();
   const s = split(ds, { heldOut: 20, unlabeled: 40, seed: 3, stratified: true });
-  const hist = (d: Dataset | null, idx: Int32Array): number[] => {
+  const hist = (_part: Dataset | null, idx: Int32Array): number[] => {
     const h = [0, 0, 0, 0];
     for (const r of idx) h[r % 4]++;
     return h;

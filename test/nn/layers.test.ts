@@ -2,7 +2,7 @@
 // w.r.t. input and parameters, updated running statistics, and PyTorch-identical seeded init.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { torch, tidy, Tensor } from '../../src/index.js';
+import { torch, tidy } from '../../src/index.js';
 import * as nn from '../../src/nn/index.js';
 import { assertClose, fromEnc, loadFixture, stateFromEnc, type Enc } from './helpers.js';
 

@@ -2,7 +2,7 @@
 // experiment files and checkpoint metadata hold), validating every field; listModels() tells
 // what exists, its options and the feature names that forwardWithFeatures accepts.
 import { ACTIVATIONS, type ActivationName } from '../layers.js';
-import { ZooModel, type ModelSpec } from './common.js';
+import { ZooModel } from './common.js';
 import { CifarResNet, parseResNetArch } from './resnet.js';
 import { WideResNet, parseWRNArch } from './wrn.js';
 import { VGG, VGG_CONFIGS } from './vgg.js';
