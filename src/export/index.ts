@@ -6,8 +6,9 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { loadModel, saveModel } from '../nn/safetensors.js';
 import type { ZooModel } from '../nn/zoo/common.js';
+import { BertEncoder, PAD_ID } from '../nn/zoo/transformer.js';
 import { FASHION_MNIST_CLASSES, MNIST_CLASSES } from '../data/fashion-mnist.js';
-import { randn } from '../tensor/factories.js';
+import { randn, tensor } from '../tensor/factories.js';
 import { noGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/scope.js';
 import { atomicWrite } from '../util/fs.js';
@@ -28,9 +29,11 @@ export interface StudentConfig {
   /** The zoo spec: createModel(config.model) rebuilds the architecture. */
   model: Record<string, unknown>;
   classes: string[];
-  /** Per-sample input shape (without the batch dimension). */
+  /** Per-sample input shape (without the batch dimension); for arch 'bert', [maxLen]: pad ids with 0 to this length. */
   inputShape: number[];
-  /** Pixels are scaled to [0, 1] before normalisation. */
+  /** Element type of the ONNX input: float32 (images, features) or int64 (token ids, arch 'bert'). */
+  inputDtype: 'float32' | 'int64';
+  /** float32 inputs: pixels are scaled to [0, 1] before normalisation. int64 inputs: the token-id range (0 = padding). */
   inputRange: [number, number];
   /** (x - mean) / std per channel, applied after scaling; null when the run used none. */
   normalization: { mean: number[]; std: number[] } | null;
@@ -100,10 +103,12 @@ export async function exportStudent(source: string, o: ExportOptions = {}): Prom
     const name = e?.name ?? basename(runDir ?? src, '.safetensors');
     const opset = o.opset ?? DEFAULT_OPSET;
     const files: string[] = [];
+    const tokens = model instanceof BertEncoder;
     const config: StudentConfig = {
       format: 'kdistill-student', version: 1, name, model: { ...model.spec },
-      classes: classesFor(model, e, runDir), inputShape: [...model.inputShape], inputRange: [0, 1],
-      normalization: e?.data.normalize ?? null, onnx: null, safetensors: null, output: 'logits', source: modelFile,
+      classes: classesFor(model, e, runDir), inputShape: [...model.inputShape],
+      inputDtype: tokens ? 'int64' : 'float32', inputRange: tokens ? [PAD_ID, model.spec.vocabSize - 1] : [0, 1],
+      normalization: tokens ? null : e?.data.normalize ?? null, onnx: null, safetensors: null, output: 'logits', source: modelFile,
     };
     if (formats.includes('onnx')) {
       const bytes = exportOnnx(model, { opset, metadata: { classes: JSON.stringify(config.classes), name } });
@@ -125,7 +130,7 @@ export async function exportStudent(source: string, o: ExportOptions = {}): Prom
     let maxAbsDiff: number | null = null, note: string | undefined;
     if (config.onnx && (o.verify ?? true)) {
       try {
-        maxAbsDiff = verifyOnnx(model, join(out, 'model.onnx'));
+        maxAbsDiff = model instanceof BertEncoder ? await verifyOnnxTokens(model, join(out, 'model.onnx')) : verifyOnnx(model, join(out, 'model.onnx'));
       } catch (err) {
         note = `not verified: ${(err as Error).message.split('\n')[0]}`;
       }
@@ -151,5 +156,46 @@ export function verifyOnnx(model: ZooModel, file: string, batch = 4): number {
     }));
   } finally {
     t.dispose();
+  }
+}
+
+/** Random token ids [batch, L] in 1..vocabSize-1, row i right-padded with i zeros (a fixed-seed LCG). */
+export function randomTokenIds(batch: number, length: number, vocabSize: number, seed = 1): BigInt64Array {
+  const ids = new BigInt64Array(batch * length);
+  let s = seed >>> 0;
+  for (let b = 0; b < batch; b++) {
+    const real = Math.max(1, length - b);
+    for (let j = 0; j < real; j++) {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      ids[b * length + j] = BigInt(1 + (s % Math.max(1, vocabSize - 1)));
+    }
+  }
+  return ids;
+}
+
+/**
+ * verifyOnnx for token-id models (int64 input, which OnnxTeacher does not take): runs the file
+ * in onnxruntime-node's InferenceSession and kdistill on the same ids, some rows padded; max |diff|.
+ */
+export async function verifyOnnxTokens(model: BertEncoder, file: string, batch = 4): Promise<number> {
+  let ort: typeof import('onnxruntime-node');
+  try {
+    ort = await import('onnxruntime-node');
+  } catch {
+    throw new Error('onnxruntime-node is not installed (ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node)');
+  }
+  const L = model.inputShape[0]!;
+  const ids = randomTokenIds(batch, L, model.spec.vocabSize);
+  const want = noGrad(() => tidy(() => model.call(tensor(ids, { shape: [batch, L] })).data<Float32Array>()));
+  const s = await ort.InferenceSession.create(readFileSync(file));
+  try {
+    const r = await s.run({ [s.inputNames[0]!]: new ort.Tensor('int64', ids, [batch, L]) });
+    const got = r[s.outputNames[0]!]!.data as Float32Array;
+    if (got.length !== want.length) throw new Error(`output has ${got.length} values, kdistill ${want.length}`);
+    let d = 0;
+    for (let i = 0; i < want.length; i++) d = Math.max(d, Math.abs(want[i]! - got[i]!));
+    return d;
+  } finally {
+    await s.release();
   }
 }

@@ -3,7 +3,8 @@
 // exporter that emits its ONNX nodes and initializers (weights come from the state dict, named
 // by their state-dict keys). New layers plug in with registerOnnxExporter(Class, fn), e.g. the
 // transformer encoder when it lands: its exporter emits MatMul/Softmax/Transpose nodes through
-// the same context and reuses ctx.module() for its Linear/LayerNorm/Dropout children.
+// the same context and reuses ctx.module() for its Linear/LayerNorm/Dropout children (the
+// transformer's exporters are at the end of this file).
 //
 // Only the module given is exported: a method's extra parts (connectors, discriminators, peers)
 // live outside the student's module tree and never reach the file.
@@ -24,6 +25,7 @@ import { LeNet5 } from '../nn/zoo/lenet.js';
 import { VGG } from '../nn/zoo/vgg.js';
 import { BasicBlock, CifarResNet } from '../nn/zoo/resnet.js';
 import { NetworkBlock, WideBasicBlock, WideResNet } from '../nn/zoo/wrn.js';
+import { BertEmbeddings, BertEncoder, EncoderLayer, MultiHeadSelfAttention, PAD_ID, Pooler, Tap } from '../nn/zoo/transformer.js';
 import { OnnxGraph, type AttrValue, type OnnxDType, type Value } from './onnx-graph.js';
 
 export type { Value } from './onnx-graph.js';
@@ -70,6 +72,8 @@ export interface OnnxExportOptions {
   /** Per-sample input shape; defaults to a zoo model's inputShape. */
   inputShape?: number[];
   inputName?: string;
+  /** Element type of the graph input; default int64 for token-id models (arch 'bert'), float32 otherwise. */
+  inputDtype?: 'float32' | 'int64';
   outputName?: string;
   /** Fixed batch size; default: a symbolic 'batch' dimension. */
   batchSize?: number;
@@ -121,7 +125,8 @@ export function exportOnnx(model: Module, o: OnnxExportOptions = {}): Uint8Array
     },
   };
   const batch = o.batchSize ?? null;
-  const x = g.addInput(o.inputName ?? 'input', [batch, ...inputShape]);
+  const inputDtype = o.inputDtype ?? (model instanceof BertEncoder ? 'int64' : 'float32');
+  const x = g.addInput(o.inputName ?? 'input', [batch, ...inputShape], inputDtype);
   const y = ctx.module(model, x);
   // A named output even when the last module passes its input through (Identity, Dropout).
   const out = g.addNode('Identity', [y], y.shape, { name: o.outputName ?? 'logits' });
@@ -290,22 +295,23 @@ registerOnnxExporter(Sigmoid, (ctx, m, x) => ctx.node('Sigmoid', [x], x.shape, n
 registerOnnxExporter(Tanh, (ctx, m, x) => ctx.node('Tanh', [x], x.shape, nameOf(m)));
 registerOnnxExporter(LeakyReLU, (ctx, m, x) => ctx.node('LeakyRelu', [x], x.shape, nameOf(m), { alpha: { float: m.negativeSlope } }));
 registerOnnxExporter(SiLU, (ctx, m, x) => ctx.node('Mul', [x, ctx.node('Sigmoid', [x], x.shape, nameOf(m, '.sigmoid'))], x.shape, nameOf(m)));
-registerOnnxExporter(GELU, (ctx, m, x) => {
-  // ONNX has Gelu only from opset 20: build 0.5·x·(1 + erf(x/√2)) (or the tanh approximation).
+/** GELU as ONNX nodes (ONNX has Gelu only from opset 20): 0.5·x·(1 + erf(x/√2)), or the tanh approximation. */
+function geluNodes(ctx: ExportContext, x: Value, approximate: 'none' | 'tanh', base: string): Value {
   const s = x.shape;
   let inner: Value;
-  if (m.approximate === 'tanh') {
-    const x3 = ctx.node('Mul', [x, ctx.node('Mul', [x, x], s, nameOf(m, '.x2'))], s, nameOf(m, '.x3'));
-    const poly = ctx.node('Add', [x, ctx.node('Mul', [x3, ctx.constant(nameOf(m, '.c'), [0.044715], [])], s, nameOf(m, '.cx3'))], s, nameOf(m, '.poly'));
-    const arg = ctx.node('Mul', [poly, ctx.constant(nameOf(m, '.k'), [Math.sqrt(2 / Math.PI)], [])], s, nameOf(m, '.arg'));
-    inner = ctx.node('Tanh', [arg], s, nameOf(m, '.tanh'));
+  if (approximate === 'tanh') {
+    const x3 = ctx.node('Mul', [x, ctx.node('Mul', [x, x], s, `${base}.x2`)], s, `${base}.x3`);
+    const poly = ctx.node('Add', [x, ctx.node('Mul', [x3, ctx.constant(`${base}.c`, [0.044715], [])], s, `${base}.cx3`)], s, `${base}.poly`);
+    const arg = ctx.node('Mul', [poly, ctx.constant(`${base}.k`, [Math.sqrt(2 / Math.PI)], [])], s, `${base}.arg`);
+    inner = ctx.node('Tanh', [arg], s, `${base}.tanh`);
   } else {
-    inner = ctx.node('Erf', [ctx.node('Div', [x, ctx.constant(nameOf(m, '.sqrt2'), [Math.SQRT2], [])], s, nameOf(m, '.scaled'))], s, nameOf(m, '.erf'));
+    inner = ctx.node('Erf', [ctx.node('Div', [x, ctx.constant(`${base}.sqrt2`, [Math.SQRT2], [])], s, `${base}.scaled`)], s, `${base}.erf`);
   }
-  const onePlus = ctx.node('Add', [inner, ctx.constant(nameOf(m, '.one'), [1], [])], s, nameOf(m, '.one_plus'));
-  const half = ctx.node('Mul', [x, ctx.constant(nameOf(m, '.half'), [0.5], [])], s, nameOf(m, '.half_x'));
-  return ctx.node('Mul', [half, onePlus], s, nameOf(m));
-});
+  const onePlus = ctx.node('Add', [inner, ctx.constant(`${base}.one`, [1], [])], s, `${base}.one_plus`);
+  const half = ctx.node('Mul', [x, ctx.constant(`${base}.half`, [0.5], [])], s, `${base}.half_x`);
+  return ctx.node('Mul', [half, onePlus], s, base);
+}
+registerOnnxExporter(GELU, (ctx, m, x) => geluNodes(ctx, x, m.approximate, nameOf(m)));
 
 // ---- containers --------------------------------------------------------------------------
 
@@ -342,4 +348,90 @@ registerOnnxExporter(WideBasicBlock, (ctx, m, x) => {
   out = ctx.module(m.conv2, out); // the functional dropout between the convs is the identity in eval
   const short = m.convShortcut ? ctx.module(m.convShortcut, a) : x;
   return ctx.node('Add', [short, out], out.shape, nameOf(m));
+});
+
+// ---- transformer encoder (arch 'bert') ---------------------------------------------------
+// Graph input: int64 token ids [batch, L], the batch dynamic and L fixed at export time (the
+// model's maxLen unless inputShape says otherwise; at most maxLen). Shorter texts are right-padded
+// with id 0 up to L: padded keys are masked out of every attention row and the pooler reads
+// position 0, so the logits equal kdistill's on the unpadded ids. The padding mask is computed in
+// the graph from the ids (Equal/Not/Unsqueeze, then Where(mask, scores, −∞) before Softmax, as
+// kdistill's maskedFill), so the file takes one input like every other exported model.
+// The MLM head is not part of forward() (the classifier's logits) and is not exported.
+
+/** The key mask of the encoder being exported, for its attention layers (forward passes it as an argument). */
+const KEY_MASK = new WeakMap<OnnxGraph, Value>();
+
+registerOnnxExporter(Tap, (_ctx, _m, x) => x);
+
+registerOnnxExporter(BertEmbeddings, (ctx, m, ids) => {
+  if (ids.dtype !== 'int64' || ids.shape.length !== 2) {
+    throw new Error(`ONNX export: ${where(m)} takes int64 token ids [batch, length], gets ${ids.dtype} [${ids.shape.join(', ')}]`);
+  }
+  const [L] = known(ids, 1) as [number];
+  if (L > m.position.numEmbeddings) throw new RangeError(`ONNX export: ${where(m)}: sequence length ${L} exceeds maxLen ${m.position.numEmbeddings}`);
+  const word = ctx.module(m.word, ids);
+  const pos = ctx.module(m.position, ctx.constant(nameOf(m, '.position_ids'), Array.from({ length: L }, (_, i) => i), [L], 'int64'));
+  const sum = ctx.node('Add', [word, pos], word.shape, nameOf(m, '.sum'));
+  return ctx.module(m.drop, ctx.module(m.norm, sum));
+});
+
+registerOnnxExporter(MultiHeadSelfAttention, (ctx, m, x) => {
+  const B = x.shape[0] ?? null;
+  const [L, H] = known(x, 2) as [number, number];
+  const nh = m.heads, d = m.headDim;
+  if (H !== m.hidden) throw new Error(`ONNX export: ${where(m)} expects hidden size ${m.hidden}, gets [${x.shape.join(', ')}]`);
+  // Reshape's 0 copies the (dynamic) batch dimension.
+  const heads = ctx.constant(nameOf(m, '.heads_shape'), [0, L, nh, d], [4], 'int64');
+  const split = (v: Value, tag: string, perm: number[], shape: (number | null)[]): Value =>
+    ctx.node('Transpose', [ctx.node('Reshape', [v, heads], [B, L, nh, d], nameOf(m, `.${tag}_split`))], shape, nameOf(m, `.${tag}_heads`), { perm });
+  const q = split(ctx.module(m.query, x), 'q', [0, 2, 1, 3], [B, nh, L, d]);
+  const kT = split(ctx.module(m.key, x), 'k', [0, 2, 3, 1], [B, nh, d, L]);
+  const v = split(ctx.module(m.value, x), 'v', [0, 2, 1, 3], [B, nh, L, d]);
+  const s4 = [B, nh, L, L];
+  const raw = ctx.node('Mul', [ctx.node('MatMul', [q, kT], s4, nameOf(m, '.qk')), ctx.constant(nameOf(m, '.inv_sqrt_d'), [1 / Math.sqrt(d)], [])], s4, nameOf(m, '.raw_scores'));
+  const mask = KEY_MASK.get(ctx.graph);
+  const logits = mask
+    ? ctx.node('Where', [mask, raw, ctx.constant(nameOf(m, '.neg_inf'), [-Infinity], [])], s4, nameOf(m, '.masked_scores'), undefined, 'float32')
+    : raw;
+  const probs = ctx.module(m.probs, ctx.node('Softmax', [logits], s4, nameOf(m, '.softmax'), { axis: -1 }));
+  const ctxHeads = ctx.node('MatMul', [ctx.module(m.drop, probs), v], [B, nh, L, d], nameOf(m, '.context'));
+  const merged = ctx.node('Reshape', [
+    ctx.node('Transpose', [ctxHeads], [B, L, nh, d], nameOf(m, '.context_t'), { perm: [0, 2, 1, 3] }),
+    ctx.constant(nameOf(m, '.merge_shape'), [0, L, H], [3], 'int64'),
+  ], [B, L, H], nameOf(m, '.merged'));
+  return ctx.module(m.output, merged);
+});
+
+registerOnnxExporter(EncoderLayer, (ctx, m, x) => {
+  const a = ctx.module(m.drop, ctx.module(m.attention, x));
+  const h = ctx.module(m.attnNorm, ctx.node('Add', [x, a], x.shape, nameOf(m, '.attn_residual')));
+  const inter = ctx.module(m.intermediate, h);
+  const f = ctx.module(m.drop, ctx.module(m.output, geluNodes(ctx, inter, 'none', nameOf(m, '.gelu'))));
+  return ctx.module(m.outNorm, ctx.node('Add', [h, f], h.shape, nameOf(m, '.ffn_residual')));
+});
+
+registerOnnxExporter(Pooler, (ctx, m, h) => {
+  const H = known(h, 1)[0]!;
+  const cls = ctx.node('Gather', [h, ctx.constant(nameOf(m, '.cls_index'), [0], [], 'int64')], [h.shape[0] ?? null, H], nameOf(m, '.cls'), { axis: 1 });
+  const y = ctx.module(m.dense, cls);
+  return ctx.node('Tanh', [y], y.shape, nameOf(m));
+});
+
+registerOnnxExporter(BertEncoder, (ctx, m, ids) => {
+  if (ids.dtype !== 'int64' || ids.shape.length !== 2) {
+    throw new Error(`ONNX export: ${where(m)} takes int64 token ids [batch, length] (inputDtype 'int64'), gets ${ids.dtype} [${ids.shape.join(', ')}]`);
+  }
+  // Key mask [B, 1, 1, L]: true where the token is real (id != PAD_ID), as paddingMask().
+  const isPad = ctx.node('Equal', [ids, ctx.constant(nameOf(m, '.pad_id'), [PAD_ID], [], 'int64')], ids.shape, nameOf(m, '.is_pad'), undefined, 'bool');
+  const attend = ctx.node('Not', [isPad], ids.shape, nameOf(m, '.attend'), undefined, 'bool');
+  const mask = ctx.node('Unsqueeze', [attend, ctx.constant(nameOf(m, '.mask_axes'), [1, 2], [2], 'int64')], [ids.shape[0] ?? null, 1, 1, ids.shape[1]!], nameOf(m, '.key_mask'), undefined, 'bool');
+  let h = ctx.module(m.embeddings, ids);
+  KEY_MASK.set(ctx.graph, mask);
+  try {
+    for (const l of m.layers) h = ctx.module(l, h);
+  } finally {
+    KEY_MASK.delete(ctx.graph);
+  }
+  return ctx.module(m.classifier, ctx.module(m.drop, ctx.module(m.pooler, h)));
 });
