@@ -5,15 +5,22 @@
 //   indices     I32 [M]      the samples' indices in the source dataset (Dataset.origin), ascending
 //   sampleHash  I32 [M]      a 32-bit hash of each sample's raw float32 values
 //   logits      F32|F16 [M, C]
+//   feature.<n> F32|F16 [M, ...shape]   only in a file opened with `features` (named teacher features)
 // and metadata naming the format version, the teacher's checksum, the dataset, the input
-// pipeline (deterministic augmentations), C, the dtype, and a sha256 of the three tensors' bytes.
-// The key in the file name hashes teacher, dataset name, pipeline and dtype, so each combination
-// has its own file; subsets of one dataset (splits, `data.subset`) share it through their origin
+// pipeline (deterministic augmentations), C, the dtype, the feature names and shapes, and a
+// sha256 of the tensors' bytes. The key in the file name hashes teacher, dataset name, pipeline,
+// dtype and feature names (a feature's shape follows from teacher, sample shape and name; it is
+// recorded and checked), so each combination has its own file; subsets of one dataset (splits, `data.subset`) share it through their origin
 // indices, and a file grows when a run needs samples it lacks.
 //
 // Validation on open: a file that does not parse, whose metadata or shapes disagree with the
 // request, whose bytes fail the checksum (bit flips), or whose stored sample hashes differ from
 // the data in hand (the dataset changed under the same name) is rebuilt with a one-line notice.
+//
+// Features are built in the same no-grad pass as the logits (teacher.features gives both) and held
+// in memory as float32 like the logits. Feature maps can be large (60k × 32×14×14 is 1.5 GB), so a
+// feature cache above `maxFeatureBytes` (default 1 GiB, or $KDISTILL_CACHE_MAX_FEATURE_MB) is
+// refused with FeatureCacheTooLarge before anything is computed; the runner then uses the live teacher.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -54,6 +61,18 @@ export interface TeacherCacheOptions {
   distribute?: (rows: Int32Array, numClasses: number, compute: (part: Int32Array) => Float32Array) => Float32Array;
   /** false: another process (rank 0) writes the file; this one serves what was computed. */
   write?: boolean;
+  /** Named teacher features (module paths, as teacher.features takes them) to cache with the logits. */
+  features?: readonly string[];
+  /** Largest in-memory size (float32 bytes) of the cached features (default: 1 GiB or $KDISTILL_CACHE_MAX_FEATURE_MB). */
+  maxFeatureBytes?: number;
+}
+
+/** Thrown by TeacherOutputCache.open when the requested features would not fit the size limit. */
+export class FeatureCacheTooLarge extends Error {}
+
+export function defaultMaxFeatureBytes(): number {
+  const mb = Number(process.env.KDISTILL_CACHE_MAX_FEATURE_MB);
+  return Number.isFinite(mb) && mb > 0 ? mb * 2 ** 20 : 2 ** 30;
 }
 
 /** What opening the cache did: 'loaded' (all there), 'built' (no usable file), 'extended' (added samples). */
@@ -91,13 +110,15 @@ export interface CachePlan {
  *   (only deterministically transformed) sample, while the student sees the augmented one: the
  *   student no longer learns the teacher's response to each augmented view, only to the clean
  *   sample — cheaper, but a weaker (and, for crops that cut off the object, a mismatched) signal.
- * A method that needs teacher features runs the teacher live in any case: only logits are cached.
+ * A method that needs teacher features has them cached too, but only under a deterministic pipeline:
+ * with random augmentation ('on' or 'auto') it runs the teacher live, since un-augmented feature
+ * maps would be spatially misaligned with the student's cropped or flipped view.
  */
 export function planTeacherCache(mode: TeacherCacheMode, augs: readonly Augmentation[], o: { needsFeatures?: boolean } = {}): CachePlan {
   const det = augs.filter(isDeterministic) as AugmentSpec[];
   const random = augs.length - det.length;
   if (mode === 'off') return { use: false, augment: det, reason: 'teacher cache off' };
-  if (o.needsFeatures) return { use: false, augment: det, reason: 'teacher cache not used: the method needs teacher features, so the teacher runs every step' };
+  if (o.needsFeatures && random > 0) return { use: false, augment: det, reason: `teacher cache not used: the method needs teacher features and ${random} augmentation${random > 1 ? 's are' : ' is'} random, so the teacher runs every step` };
   if (random > 0 && mode === 'auto') {
     return { use: false, augment: det, reason: `teacher cache off: ${random} random augmentation${random > 1 ? 's' : ''} (set teacherCache: on to cache outputs on un-augmented inputs)` };
   }
@@ -128,18 +149,39 @@ function bytesOf(a: ArrayBufferView): Buffer {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 }
 
-function payloadHash(indices: Int32Array, hashes: Int32Array, logits: ArrayBufferView): string {
-  return createHash('sha256').update(bytesOf(indices)).update(bytesOf(hashes)).update(bytesOf(logits)).digest('hex');
+function payloadHash(indices: Int32Array, hashes: Int32Array, parts: readonly ArrayBufferView[]): string {
+  const h = createHash('sha256').update(bytesOf(indices)).update(bytesOf(hashes));
+  for (const p of parts) h.update(bytesOf(p));
+  return h.digest('hex');
+}
+
+/** One cached feature: its per-sample shape, size, and column offset in a packed row. */
+interface FeatureSlot { name: string; shape: number[]; size: number; offset: number }
+
+/** A packed row holds the logits (C values) then each feature's values: W floats in all. */
+interface Layout { C: number; feats: FeatureSlot[]; W: number }
+
+function layoutOf(C: number, names: readonly string[], shapes: readonly number[][]): Layout {
+  let off = C;
+  const feats = names.map((name, i) => {
+    const shape = shapes[i]!;
+    const size = shape.reduce((a, b) => a * b, 1);
+    const f = { name, shape, size, offset: off };
+    off += size;
+    return f;
+  });
+  return { C, feats, W: off };
 }
 
 interface Entries {
   indices: Int32Array;
   hashes: Int32Array;
-  /** float32 [M, C] */
-  logits: Float32Array;
+  /** float32 [M, W]: logits then features, per sample */
+  values: Float32Array;
+  layout: Layout;
 }
 
-/** The per-sample teacher logits for one dataset, loaded from or written to the cache folder. */
+/** The per-sample teacher logits (and named features) for one dataset, loaded from or written to the cache folder. */
 export class TeacherOutputCache {
   readonly path: string;
   readonly numClasses: number;
@@ -147,18 +189,20 @@ export class TeacherOutputCache {
   /** What opening did, and how many samples the teacher computed for it. */
   readonly status: CacheStatus;
   readonly computed: number;
-  /** For row r of the dataset: its row in `#logits`. */
+  /** For row r of the dataset: its row in `#values`. */
   readonly #rowOf: Int32Array;
-  readonly #logits: Float32Array;
+  readonly #values: Float32Array;
+  readonly #layout: Layout;
 
-  private constructor(path: string, numClasses: number, dtype: CacheDType, status: CacheStatus, computed: number, rowOf: Int32Array, logits: Float32Array) {
+  private constructor(path: string, dtype: CacheDType, status: CacheStatus, computed: number, rowOf: Int32Array, values: Float32Array, layout: Layout) {
     this.path = path;
-    this.numClasses = numClasses;
+    this.numClasses = layout.C;
     this.dtype = dtype;
     this.status = status;
     this.computed = computed;
     this.#rowOf = rowOf;
-    this.#logits = logits;
+    this.#values = values;
+    this.#layout = layout;
   }
 
   /** The file that holds `teacher`'s outputs on `dataset` (through its origin) with these options. */
@@ -179,6 +223,8 @@ export class TeacherOutputCache {
     const augment = o.augment ?? [];
     const bad = augment.filter((a) => !isDeterministic(a));
     if (bad.length) throw new Error(`teacher cache: random augmentations cannot be cached (${bad.map((a) => JSON.stringify(a)).join(', ')}); pass only the deterministic ones`);
+    const names = featureNames(o);
+    if (names.length && !teacher.features) throw new Error(`teacher cache: features (${names.join(', ')}) were requested but the teacher (${teacher.description}) cannot return them`);
     const C = teacher.numClasses;
     const { name, meta } = cacheKey(teacher, dataset, o);
     const path = TeacherOutputCache.pathFor(teacher, dataset, o);
@@ -189,7 +235,7 @@ export class TeacherOutputCache {
 
     let old: Entries | null = null;
     if (existsSync(path)) {
-      const r = readEntries(path, meta, C);
+      const r = readEntries(path, meta, C, names);
       if (typeof r === 'string') notice(`teacher cache ${path}: ${r}; rebuilding`);
       else old = r;
     }
@@ -220,40 +266,52 @@ export class TeacherOutputCache {
         missing.push(r);
       }
     }
-    const compute = (part: Int32Array): Float32Array => computeLogits(teacher, dataset, part, augment, o.batchSize ?? 256);
+    // The features' shapes: from the file, else from one probe sample.
+    const layout = old?.layout ?? (names.length ? layoutOf(C, names, probeShapes(teacher, dataset, names, augment)) : layoutOf(C, [], []));
+    if (names.length) {
+      const rows = (old?.indices.length ?? 0) + missing.length;
+      const bytes = rows * (layout.W - C) * 4;
+      const limit = o.maxFeatureBytes ?? defaultMaxFeatureBytes();
+      if (bytes > limit) {
+        throw new FeatureCacheTooLarge(`teacher cache: the features ${layout.feats.map((f) => `${f.name} [${f.shape.join(', ')}]`).join(', ')} of ${rows} samples take ${(bytes / 2 ** 20).toFixed(0)} MiB, above the limit of ${(limit / 2 ** 20).toFixed(0)} MiB; raise KDISTILL_CACHE_MAX_FEATURE_MB (or maxFeatureBytes) if memory allows, or set teacherCache: off`);
+      }
+    }
+    const compute = (part: Int32Array): Float32Array => computeRows(teacher, dataset, part, augment, o.batchSize ?? 256, layout);
+    // `distribute` only sees row widths: a packed row of logits and features is one "row of W classes".
     if (missing.length === 0 && old) {
-      o.distribute?.(new Int32Array(0), C, compute);
-      return new TeacherOutputCache(path, C, dtype, 'loaded', 0, pos, old.logits);
+      o.distribute?.(new Int32Array(0), layout.W, compute);
+      return new TeacherOutputCache(path, dtype, 'loaded', 0, pos, old.values, layout);
     }
 
-    notice(`teacher cache ${path}: computing the teacher's outputs on ${missing.length} sample${missing.length > 1 ? 's' : ''}${old ? ` (${old.indices.length} already cached)` : ''}`);
-    const fresh = o.distribute ? o.distribute(Int32Array.from(missing), C, compute) : compute(Int32Array.from(missing));
+    notice(`teacher cache ${path}: computing the teacher's outputs${names.length ? ` and features (${names.join(', ')})` : ''} on ${missing.length} sample${missing.length > 1 ? 's' : ''}${old ? ` (${old.indices.length} already cached)` : ''}`);
+    const fresh = o.distribute ? o.distribute(Int32Array.from(missing), layout.W, compute) : compute(Int32Array.from(missing));
     // Merge old entries and new ones, ordered by source index so the file is independent of
     // the order in which runs asked for samples.
+    const W = layout.W;
     const oldN = old?.indices.length ?? 0;
     const total = oldN + missing.length;
     const order: { idx: number; src: 0 | 1; i: number }[] = [];
     for (let i = 0; i < oldN; i++) order.push({ idx: old!.indices[i]!, src: 0, i });
     for (let j = 0; j < missing.length; j++) order.push({ idx: want[missing[j]!]!, src: 1, i: j });
     order.sort((a, b) => a.idx - b.idx);
-    const merged: Entries = { indices: new Int32Array(total), hashes: new Int32Array(total), logits: new Float32Array(total * C) };
+    const merged: Entries = { indices: new Int32Array(total), hashes: new Int32Array(total), values: new Float32Array(total * W), layout };
     const rowOfIdx = new Map<number, number>();
     order.forEach((e, k) => {
       merged.indices[k] = e.idx;
       rowOfIdx.set(e.idx, k);
       if (e.src === 0) {
         merged.hashes[k] = old!.hashes[e.i]!;
-        merged.logits.set(old!.logits.subarray(e.i * C, e.i * C + C), k * C);
+        merged.values.set(old!.values.subarray(e.i * W, e.i * W + W), k * W);
       } else {
         merged.hashes[k] = hashes[missing[e.i]!]!;
-        merged.logits.set(fresh.subarray(e.i * C, e.i * C + C), k * C);
+        merged.values.set(fresh.subarray(e.i * W, e.i * W + W), k * W);
       }
     });
-    const stored = o.write === false ? asStored(merged.logits, dtype) : writeEntries(path, merged, meta, dtype);
+    const stored = o.write === false ? asStored(merged.values, dtype) : writeEntries(path, merged, meta, dtype);
     const rowOf = new Int32Array(dataset.size);
     for (let r = 0; r < dataset.size; r++) rowOf[r] = rowOfIdx.get(want[r]!)!;
     // Serve what the file holds, so a float16 cache gives the same values in this run as in the next.
-    return new TeacherOutputCache(path, C, dtype, old ? 'extended' : 'built', missing.length, rowOf, stored);
+    return new TeacherOutputCache(path, dtype, old ? 'extended' : 'built', missing.length, rowOf, stored, layout);
   }
 
   /** Number of dataset rows this cache serves. */
@@ -261,29 +319,58 @@ export class TeacherOutputCache {
     return this.#rowOf.length;
   }
 
-  /** Teacher logits [B, C] for dataset rows `rows` (the DataLoader batch's `indices`). */
-  gather(rows: ArrayLike<number>): Float32Array {
-    const C = this.numClasses;
-    const out = new Float32Array(rows.length * C);
+  /** The cached feature names, and each one's per-sample shape. */
+  get featureShapes(): Record<string, number[]> {
+    return Object.fromEntries(this.#layout.feats.map((f) => [f.name, f.shape.slice()]));
+  }
+
+  /** True if every name is a cached feature. */
+  hasFeatures(names: readonly string[]): boolean {
+    return names.every((n) => this.#layout.feats.some((f) => f.name === n));
+  }
+
+  /** Columns [offset, offset + size) of the packed rows of dataset rows `rows`, as [B, size]. */
+  #slice(rows: ArrayLike<number>, offset: number, size: number): Float32Array {
+    const W = this.#layout.W;
+    const out = new Float32Array(rows.length * size);
     for (let i = 0; i < rows.length; i++) {
       const r = rows[i]!;
       if (!(r >= 0 && r < this.#rowOf.length)) throw new RangeError(`teacher cache: row ${r} is outside the cached dataset (${this.#rowOf.length} samples)`);
-      const k = this.#rowOf[r]!;
-      out.set(this.#logits.subarray(k * C, k * C + C), i * C);
+      const k = this.#rowOf[r]! * W + offset;
+      out.set(this.#values.subarray(k, k + size), i * size);
     }
     return out;
+  }
+
+  /** Teacher logits [B, C] for dataset rows `rows` (the DataLoader batch's `indices`). */
+  gather(rows: ArrayLike<number>): Float32Array {
+    return this.#slice(rows, 0, this.numClasses);
+  }
+
+  /** The cached feature `name` [B, ...shape] for dataset rows `rows`, as float32 values. */
+  gatherFeature(rows: ArrayLike<number>, name: string): Float32Array {
+    const f = this.#layout.feats.find((s) => s.name === name);
+    if (!f) throw new Error(`teacher cache: feature '${name}' is not cached (cached: ${this.#layout.feats.map((s) => s.name).join(', ') || 'none'})`);
+    return this.#slice(rows, f.offset, f.size);
   }
 
   /** The logits as a float32 tensor [B, C]. */
   logits(rows: ArrayLike<number>): Tensor {
     return tensor(this.gather(rows), { shape: [rows.length, this.numClasses] });
   }
+
+  /** Named features as float32 tensors [B, ...shape]. */
+  features(rows: ArrayLike<number>, names: readonly string[]): Record<string, Tensor> {
+    const out: Record<string, Tensor> = {};
+    for (const n of names) out[n] = tensor(this.gatherFeature(rows, n), { shape: [rows.length, ...this.#layout.feats.find((f) => f.name === n)!.shape] });
+    return out;
+  }
 }
 
 /**
- * A teacher whose logits on the training rows come from the cache: the trainer calls logitsAt
- * with the batch's dataset indices. Anything else (evaluation inputs, features) runs the live
- * teacher, which stays loaded for that.
+ * A teacher whose logits (and cached features) on the training rows come from the cache: the
+ * trainer calls logitsAt / featuresAt with the batch's dataset indices. Anything else (evaluation
+ * inputs, uncached features, input derivatives) runs the live teacher, which stays loaded for that.
  */
 export class CachedTeacher implements Teacher {
   readonly description: string;
@@ -312,6 +399,17 @@ export class CachedTeacher implements Teacher {
     if (x.shape[0] !== indices.length) throw new Error(`CachedTeacher: batch of ${x.shape[0]} with ${indices.length} indices`);
     return this.cache.logits(indices);
   }
+
+  /**
+   * Logits and named features of training rows by their dataset indices, from the cache when it
+   * holds every name; otherwise from the live teacher on `x` (as `features(x, names)`).
+   */
+  featuresAt(indices: Int32Array, x: Tensor, names: string[]): { output: Tensor; features: Record<string, Tensor> } {
+    if (x.shape[0] !== indices.length) throw new Error(`CachedTeacher: batch of ${x.shape[0]} with ${indices.length} indices`);
+    if (this.cache.hasFeatures(names)) return { output: this.cache.logits(indices), features: this.cache.features(indices, names) };
+    if (!this.teacher.features) throw new Error(`the teacher (${this.description}) cannot return features (${names.join(', ')})`);
+    return this.teacher.features(x, names);
+  }
 }
 
 /** Opens (building if needed) the cache of `teacher` on `dataset` and wraps the teacher with it. */
@@ -323,6 +421,11 @@ export function cachedTeacher(teacher: Teacher, dataset: Dataset, o: TeacherCach
 
 function defaultNotice(line: string): void {
   if (process.env.KDISTILL_QUIET !== '1') process.stderr.write(line + '\n');
+}
+
+/** The requested feature names, de-duplicated and sorted (the file's order). */
+function featureNames(o: TeacherCacheOptions): string[] {
+  return [...new Set(o.features ?? [])].sort();
 }
 
 function cacheKey(teacher: Teacher, dataset: Dataset, o: TeacherCacheOptions): { name: string; key: string; meta: Record<string, string> } {
@@ -337,12 +440,15 @@ function cacheKey(teacher: Teacher, dataset: Dataset, o: TeacherCacheOptions): {
     numClasses: String(teacher.numClasses),
     dtype: o.dtype ?? 'float32',
   };
+  // Only feature caches name features, so a logits-only cache keeps its key and file.
+  const names = featureNames(o);
+  if (names.length) meta.features = JSON.stringify(names);
   const key = createHash('sha256').update(JSON.stringify(meta)).digest('hex');
   return { name, key, meta };
 }
 
 /** Reads and validates a cache file; a string is the reason it cannot be used. */
-function readEntries(path: string, meta: Record<string, string>, C: number): Entries | string {
+function readEntries(path: string, meta: Record<string, string>, C: number, names: readonly string[]): Entries | string {
   let file;
   try {
     file = parseSafetensors(readFileSync(path), path);
@@ -354,74 +460,139 @@ function readEntries(path: string, meta: Record<string, string>, C: number): Ent
     for (const [k, v] of Object.entries(meta)) {
       if (metadata[k] !== v) return `metadata '${k}' is ${JSON.stringify(metadata[k] ?? null)}, expected ${JSON.stringify(v)}`;
     }
+    if (!names.length && metadata.features !== undefined) return 'metadata names features, expected none';
     const idx = tensors.get('indices'), hs = tensors.get('sampleHash'), lg = tensors.get('logits');
     if (!idx || !hs || !lg) return 'missing tensors (needs indices, sampleHash, logits)';
     const M = idx.shape[0] ?? -1;
     if (idx.ndim !== 1 || idx.dtype !== 'int32' || hs.dtype !== 'int32' || hs.ndim !== 1 || hs.shape[0] !== M) return 'indices/sampleHash have wrong shapes or dtypes';
     if (lg.ndim !== 2 || lg.shape[0] !== M || lg.shape[1] !== C || lg.dtype !== meta.dtype) return `logits are ${lg.dtype} [${lg.shape.join(', ')}], expected ${meta.dtype} [${M}, ${C}]`;
-    const indices = idx.data<Int32Array>(), hashes = hs.data<Int32Array>(), raw = lg.data();
-    if (payloadHash(indices, hashes, raw) !== metadata.sha256) return 'checksum mismatch (corrupt file)';
+    let shapes: number[][] = [];
+    if (names.length) {
+      try {
+        shapes = JSON.parse(metadata.featureShapes ?? 'null') as number[][];
+      } catch {
+        return "metadata 'featureShapes' is not JSON";
+      }
+      if (!Array.isArray(shapes) || shapes.length !== names.length || !shapes.every((sh) => Array.isArray(sh) && sh.every((d) => Number.isInteger(d) && d > 0))) {
+        return `metadata 'featureShapes' is ${JSON.stringify(metadata.featureShapes ?? null)}, expected ${names.length} shapes`;
+      }
+    }
+    const fts = [];
+    for (let i = 0; i < names.length; i++) {
+      const t = tensors.get(`feature.${names[i]}`);
+      const want = [M, ...shapes[i]!];
+      if (!t) return `missing tensor 'feature.${names[i]}'`;
+      if (t.dtype !== meta.dtype || t.shape.length !== want.length || t.shape.some((d, j) => d !== want[j])) return `feature '${names[i]}' is ${t.dtype} [${t.shape.join(', ')}], expected ${meta.dtype} [${want.join(', ')}]`;
+      fts.push(t);
+    }
+    const indices = idx.data<Int32Array>(), hashes = hs.data<Int32Array>();
+    const parts = [lg, ...fts];
+    if (payloadHash(indices, hashes, parts.map((t) => t.data())) !== metadata.sha256) return 'checksum mismatch (corrupt file)';
     for (let i = 1; i < M; i++) if (!(indices[i - 1]! < indices[i]!)) return 'indices are not strictly increasing';
-    const logits = lg.dtype === 'float32' ? (raw as Float32Array) : tidy(() => lg.to('float32').data<Float32Array>());
-    return { indices, hashes, logits };
+    const layout = layoutOf(C, names, shapes);
+    const values = new Float32Array(M * layout.W);
+    const sizes = [C, ...layout.feats.map((f) => f.size)], offsets = [0, ...layout.feats.map((f) => f.offset)];
+    parts.forEach((t, p) => {
+      const v = t.dtype === 'float32' ? t.data<Float32Array>() : tidy(() => t.to('float32').data<Float32Array>());
+      const n = sizes[p]!, off = offsets[p]!;
+      for (let k = 0; k < M; k++) values.set(v.subarray(k * n, k * n + n), k * layout.W + off);
+    });
+    return { indices, hashes, values, layout };
   } finally {
     for (const t of tensors.values()) t.dispose();
   }
 }
 
-/** Writes the entries atomically; returns the logits as stored (rounded for float16), as float32. */
+/** Writes the entries atomically; returns the packed values as stored (rounded for float16), as float32. */
 function writeEntries(path: string, e: Entries, meta: Record<string, string>, dtype: CacheDType): Float32Array {
-  const C = Number(meta.numClasses);
+  const { C, feats, W } = e.layout;
   const M = e.indices.length;
   const made: Tensor[] = [];
   try {
     const idx = tensor(e.indices, { shape: [M], dtype: 'int32' });
     const hs = tensor(e.hashes, { shape: [M], dtype: 'int32' });
-    const lg32 = tensor(e.logits, { shape: [M, C] });
-    made.push(idx, hs, lg32);
-    const lg = dtype === 'float32' ? lg32 : lg32.to('float16');
-    if (lg !== lg32) made.push(lg);
-    const raw = lg.data();
-    const bytes = serializeSafetensors(new Map([['indices', idx], ['sampleHash', hs], ['logits', lg]]), {
-      ...meta, sha256: payloadHash(e.indices, e.hashes, raw), rows: String(M), created: new Date().toISOString(),
+    made.push(idx, hs);
+    const cols = (off: number, n: number): Float32Array => {
+      if (n === W) return e.values;
+      const out = new Float32Array(M * n);
+      for (let k = 0; k < M; k++) out.set(e.values.subarray(k * W + off, k * W + off + n), k * n);
+      return out;
+    };
+    const parts: [string, Tensor][] = [['logits', tensor(cols(0, C), { shape: [M, C] })], ...feats.map((f): [string, Tensor] => [`feature.${f.name}`, tensor(cols(f.offset, f.size), { shape: [M, ...f.shape] })])];
+    made.push(...parts.map(([, t]) => t));
+    const stored = parts.map(([n, t]): [string, Tensor] => {
+      if (dtype === 'float32') return [n, t];
+      const h = t.to('float16');
+      made.push(h);
+      return [n, h];
+    });
+    const extra: Record<string, string> = feats.length ? { featureShapes: JSON.stringify(feats.map((f) => f.shape)) } : {};
+    const bytes = serializeSafetensors(new Map([['indices', idx], ['sampleHash', hs], ...stored]), {
+      ...meta, ...extra, sha256: payloadHash(e.indices, e.hashes, stored.map(([, t]) => t.data())), rows: String(M), created: new Date().toISOString(),
     });
     atomicWrite(path, bytes);
-    if (dtype === 'float32') return e.logits;
-    const back = lg.to('float32');
-    made.push(back);
-    return back.data<Float32Array>();
+    return asStored(e.values, dtype);
   } finally {
     for (const t of made) t.dispose();
   }
 }
 
-/** The logits as a file of this dtype would give them back (what writeEntries returns, unwritten). */
-function asStored(logits: Float32Array, dtype: CacheDType): Float32Array {
-  if (dtype === 'float32') return logits;
-  return tidy(() => tensor(logits).to('float16').to('float32').data<Float32Array>());
+/** The values as a file of this dtype would give them back (what writeEntries returns). */
+function asStored(values: Float32Array, dtype: CacheDType): Float32Array {
+  if (dtype === 'float32') return values;
+  return tidy(() => tensor(values).to('float16').to('float32').data<Float32Array>());
 }
 
-/** The teacher's logits on the given dataset rows, in one no-grad pass in batches. */
-function computeLogits(teacher: Teacher, ds: Dataset, rows: Int32Array, augment: readonly AugmentSpec[], batchSize: number): Float32Array {
-  const C = teacher.numClasses;
-  const out = new Float32Array(rows.length * C);
+/** The batch of dataset rows `part` as the teacher sees it (deterministic augmentations applied). */
+function inputs(ds: Dataset, part: Int32Array, augment: readonly AugmentSpec[]): Tensor {
+  // Deterministic augmentations ignore the random stream, so any (seed, epoch, batch) will do.
+  const { x } = buildBatch({ x: ds.x, y: null, sampleShape: ds.sampleShape }, part, augment, 0, 0, 0);
+  return tensor(x, { shape: [part.length, ...ds.sampleShape] });
+}
+
+/** Per-sample shapes of the named features, from one sample. */
+function probeShapes(teacher: Teacher, ds: Dataset, names: readonly string[], augment: readonly AugmentSpec[]): number[][] {
+  if (ds.size === 0) throw new Error(`teacher cache: dataset '${ds.name}' is empty`);
+  return noGrad(() => tidy(() => {
+    const f = teacher.features!(inputs(ds, Int32Array.of(0), augment), [...names]).features;
+    return names.map((n) => {
+      const t = f[n];
+      if (!t) throw new Error(`teacher cache: ${teacher.description} returned no feature '${n}'`);
+      return t.shape.slice(1);
+    });
+  }));
+}
+
+/** The teacher's packed rows (logits, then features) on the given dataset rows, in one no-grad pass in batches. */
+function computeRows(teacher: Teacher, ds: Dataset, rows: Int32Array, augment: readonly AugmentSpec[], batchSize: number, layout: Layout): Float32Array {
+  const { C, feats, W } = layout;
+  const out = new Float32Array(rows.length * W);
   if (rows.length === 0) return out;
-  const src = { x: ds.x, y: null, sampleShape: ds.sampleShape };
+  const names = feats.map((f) => f.name);
   const bar = new ProgressBar(`teacher cache: ${teacher.description}`, rows.length);
+  const flat = (t: Tensor, shape: number[], what: string, n: number): Float32Array => {
+    if (t.shape.length !== shape.length + 1 || t.shape[0] !== n || shape.some((d, j) => t.shape[j + 1] !== d)) {
+      throw new Error(`teacher cache: ${teacher.description} returned ${what} of shape [${t.shape.join(', ')}], expected [${[n, ...shape].join(', ')}]`);
+    }
+    return t.to('float32').contiguous().data<Float32Array>();
+  };
   noGrad(() => {
     for (let s = 0; s < rows.length; s += batchSize) {
       const part = rows.subarray(s, Math.min(s + batchSize, rows.length));
-      // Deterministic augmentations ignore the random stream, so any (seed, epoch, batch) will do.
-      const { x } = buildBatch(src, part, augment, 0, 0, 0);
-      const z = tidy(() => {
-        const y = teacher.logits(tensor(x, { shape: [part.length, ...ds.sampleShape] }));
-        if (y.ndim !== 2 || y.shape[0] !== part.length || y.shape[1] !== C) {
-          throw new Error(`teacher cache: ${teacher.description} returned shape [${y.shape.join(', ')}], expected [${part.length}, ${C}]`);
+      const n = part.length;
+      tidy(() => {
+        const x = inputs(ds, part, augment);
+        const r = names.length ? teacher.features!(x, names) : { output: teacher.logits(x), features: {} as Record<string, Tensor> };
+        const z = flat(r.output, [C], 'logits', n);
+        for (let k = 0; k < n; k++) out.set(z.subarray(k * C, k * C + C), (s + k) * W);
+        for (const f of feats) {
+          const t = r.features[f.name];
+          if (!t) throw new Error(`teacher cache: ${teacher.description} returned no feature '${f.name}'`);
+          const v = flat(t, f.shape, `feature '${f.name}'`, n);
+          for (let k = 0; k < n; k++) out.set(v.subarray(k * f.size, k * f.size + f.size), (s + k) * W + f.offset);
         }
-        return y.to('float32').contiguous().data<Float32Array>();
       });
-      out.set(z, s * C);
-      bar.update(s + part.length);
+      bar.update(s + n);
     }
   });
   bar.done();

@@ -25,7 +25,7 @@ import { checkpointTeacher, checkTeacherOutput, TorchScriptTeacher } from '../te
 import { EnsembleTeacher } from '../teachers/ensemble.js';
 import { OnnxTeacher } from '../teachers/onnx.js';
 import { loadSpecialistBundle } from '../teachers/specialists/teacher.js';
-import { cachedTeacher, planTeacherCache } from '../teachers/cache.js';
+import { cachedTeacher, planTeacherCache, FeatureCacheTooLarge } from '../teachers/cache.js';
 import { atomicWrite } from '../util/fs.js';
 import { train, type BatchSource, type TrainResult } from './trainer.js';
 import { formatTable } from './table.js';
@@ -197,13 +197,23 @@ export function loadTeachers(e: Experiment, numClasses: number): Teacher | null 
 }
 
 /** The teacher as training sees it: served from the teacher-output cache when the experiment's teacherCache allows. */
-function withTeacherCache(e: Experiment, teacher: Teacher, transfer: Dataset, augment: Augmentation[], needsFeatures: boolean, pg: ProcessGroup | null): Teacher {
-  const plan = planTeacherCache(e.teacherCache.mode, augment, { needsFeatures });
+function withTeacherCache(e: Experiment, teacher: Teacher, transfer: Dataset, augment: Augmentation[], features: string[], pg: ProcessGroup | null): Teacher {
+  const plan = planTeacherCache(e.teacherCache.mode, augment, { needsFeatures: features.length > 0 });
   // Say so when a cache the user asked for is not used, or is used with random augmentation.
   if (e.teacherCache.mode === 'on' && (!plan.use || plan.augment.length !== augment.length) && process.env.KDISTILL_QUIET !== '1') process.stderr.write(`${plan.reason}\n`);
   if (!plan.use) return teacher;
   // Data-parallel: each rank computes its part, rank 0 writes the file, then all go on together.
-  const cached = cachedTeacher(teacher, transfer, { augment: plan.augment, dtype: e.teacherCache.dtype, ...(e.teacherCache.dir ? { dir: e.teacherCache.dir } : {}), ...(pg ? parallelCacheOptions(pg) : {}) });
+  // Teacher features are cached with the logits (the trainer serves them by dataset index); too
+  // large a feature cache falls back to the live teacher. Every rank sees the same sizes.
+  const opts = { augment: plan.augment, dtype: e.teacherCache.dtype, ...(e.teacherCache.dir ? { dir: e.teacherCache.dir } : {}), ...(pg ? parallelCacheOptions(pg) : {}) };
+  let cached: Teacher;
+  try {
+    cached = cachedTeacher(teacher, transfer, { ...opts, ...(features.length && teacher.features ? { features } : {}) });
+  } catch (err) {
+    if (!(err instanceof FeatureCacheTooLarge)) throw err;
+    if (process.env.KDISTILL_QUIET !== '1') process.stderr.write(`${err.message}; running the teacher live\n`);
+    return teacher;
+  }
   pg?.barrier();
   return cached;
 }
@@ -269,7 +279,7 @@ export async function runExperiment(e: Experiment, o: RunOptions): Promise<Exper
     writeRunRecord(e, data, teacher, pg?.size ?? 1);
   }
   const augment = augmentations(e);
-  const trainTeacher = teacher ? withTeacherCache(e, teacher, data.transfer, augment, (method.features?.teacher.length ?? 0) > 0, pg) : null;
+  const trainTeacher = teacher ? withTeacherCache(e, teacher, data.transfer, augment, method.features?.teacher ?? [], pg) : null;
   const loader = new DataLoader(data.transfer, { batchSize: e.data.batchSize, seed: e.seed, shuffle: true, augment });
   let result: TrainResult;
   try {

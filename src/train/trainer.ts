@@ -305,7 +305,9 @@ function step(o: TrainOptions, optimizer: Optimizer, batch: TrainBatch, info: St
     noGrad(() => {
       if (tfeat.length) {
         if (!t.features) throw new Error(`the method needs teacher features (${tfeat.join(', ')}) but the teacher (${t.description}) cannot return them`);
-        ({ output: teacherLogits, features: teacherFeatures } = t.features(batch.x, tfeat));
+        // A cached teacher serves the training rows' features by their dataset indices.
+        const at = batch.indices ? featuresAtOf(t) : undefined;
+        ({ output: teacherLogits, features: teacherFeatures } = at ? at(batch.indices!, batch.x, tfeat) : t.features(batch.x, tfeat));
       } else teacherLogits = batch.indices && t.logitsAt ? t.logitsAt(batch.indices, batch.x) : t.logits(batch.x);
     });
     if (!allFinite([teacherLogits!])) return fail(`non-finite teacher output (${t.description})`);
@@ -337,6 +339,14 @@ function step(o: TrainOptions, optimizer: Optimizer, batch: TrainBatch, info: St
   }
   optimizer.step();
   return values;
+}
+
+type FeaturesAt = (indices: Int32Array, x: Tensor, names: string[]) => { output: Tensor; features: Record<string, Tensor> };
+
+/** The teacher's featuresAt (CachedTeacher, src/teachers/cache.ts), if it has one. */
+function featuresAtOf(t: Teacher): FeaturesAt | undefined {
+  const f = (t as Teacher & { featuresAt?: FeaturesAt }).featuresAt;
+  return typeof f === 'function' ? f.bind(t) : undefined;
 }
 
 function grads(params: Tensor[]): Tensor[] {

@@ -246,7 +246,8 @@ test("with random augmentation 'auto' leaves the cache off; 'on' caches un-augme
   assert.equal(on.use, true);
   assert.deepEqual(on.augment, [norm], 'only the deterministic part is applied to cached inputs');
   assert.equal(planTeacherCache('off', []).use, false);
-  assert.equal(planTeacherCache('on', [], { needsFeatures: true }).use, false);
+  assert.equal(planTeacherCache('auto', [norm], { needsFeatures: true }).use, true, 'features are cached under a deterministic pipeline');
+  assert.equal(planTeacherCache('on', [crop], { needsFeatures: true }).use, false, 'but not under random augmentation, even with on');
 });
 
 test('CachedTeacher: training rows come from the cache, anything else from the live teacher', () => {

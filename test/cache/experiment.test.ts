@@ -23,7 +23,7 @@ async function run(name: string, extra: Record<string, unknown>): Promise<string
     name, epochs: 1, seed: 2, output: join(root, `run-${name}`),
     data: { subset: 256, batchSize: 64, ...(extra.data as object ?? {}) },
     teacher: { checkpoint: teacherPath }, student: { arch: 'mlp', hidden: [8] },
-    method: { name: 'kd' }, optimizer: { name: 'sgd', lr: 0.1 },
+    method: (extra.method as object) ?? { name: 'kd' }, optimizer: { name: 'sgd', lr: 0.1 },
     teacherCache: { dir: cacheDir, ...(extra.teacherCache as object ?? {}) },
   }, join(root, `${name}.yaml`));
   await runExperiment(e, { mode: 'distill', resume: false });
@@ -48,4 +48,16 @@ test("teacherCache auto: off with random augmentation, on (and reused) without; 
   const on = await run('on', { data: { augment: { crop: 2, flip: true } }, teacherCache: { mode: 'on' } });
   assert.equal(on.length, 1);
   assert.equal(parseSafetensors(readFileSync(on[0]!)).metadata.augment, '[]', 'outputs of un-augmented samples');
+});
+
+test('a feature method (fitnet) has its teacher features cached under a deterministic pipeline, and runs live with random augmentation', async () => {
+  const fitnet = { name: 'fitnet', params: { pairs: 'layer1:layer1' } };
+  const files = await run('fitnet', { method: fitnet });
+  assert.equal(files.length, 1, 'one cache file with logits and features');
+  const f = parseSafetensors(readFileSync(files[0]!));
+  assert.equal(f.metadata.features, '["layer1"]');
+  assert.equal(f.metadata.featureShapes, '[[16]]');
+  assert.deepEqual(f.tensors.get('feature.layer1')!.shape, [256, 16]);
+  for (const t of f.tensors.values()) t.dispose();
+  assert.deepEqual(await run('fitnet-crop', { method: fitnet, data: { augment: { crop: 2 } }, teacherCache: { mode: 'on' } }), [], 'random augmentation: no feature cache');
 });
