@@ -9,6 +9,7 @@ import { getMethod } from './methods/registry.js';
 import { resolveParams, type Params } from './methods/method.js';
 import type { Teacher } from './teachers/teacher.js';
 import { checkpointTeacher, ModuleTeacher, TorchScriptTeacher } from './teachers/sources.js';
+import { OnnxTeacher } from './teachers/onnx.js';
 import type { ScheduleSpec } from './optim/schedules.js';
 import { manualSeed } from './tensor/torch.js';
 import { train, type OptimizerSpec, type TrainResult } from './train/trainer.js';
@@ -30,7 +31,7 @@ export interface FitOptions {
 }
 
 export interface DistillOptions extends FitOptions {
-  /** A Teacher, a trained Module, a kdistill checkpoint path, or a TorchScript (.pt) path. */
+  /** A Teacher, a trained Module, or a path: kdistill checkpoint (.safetensors), TorchScript (.pt) or ONNX (.onnx). */
   teacher: Teacher | Module | string;
 }
 
@@ -76,7 +77,10 @@ async function run(o: FitOptions, teacherArg: DistillOptions['teacher'] | null):
 }
 
 function toTeacher(t: DistillOptions['teacher'], numClasses: number): Teacher {
-  if (typeof t === 'string') return t.endsWith('.pt') || t.endsWith('.pth') ? new TorchScriptTeacher(t, numClasses) : checkpointTeacher(t);
+  if (typeof t === 'string') {
+    if (t.endsWith('.onnx')) return new OnnxTeacher(t, { numClasses });
+    return t.endsWith('.pt') || t.endsWith('.pth') ? new TorchScriptTeacher(t, numClasses) : checkpointTeacher(t);
+  }
   if (t instanceof Module) return new ModuleTeacher(t, numClasses, `module ${t.constructor.name}`, `module:${t.constructor.name}:${t.numParameters()}`);
   return t;
 }
