@@ -16,7 +16,8 @@ import { specialistsCommand } from './specialists.js';
 const USAGE = `kdistill — knowledge distillation on libtorch
 
 Usage:
-  kdistill demo [--epochs N] [--seed S]     distill the bundled Fashion-MNIST teacher into a small MLP, print a table
+  kdistill demo [--epochs N] [--seed S] [--subset N]
+                                            distill the bundled Fashion-MNIST teacher into a small MLP, print a table
   kdistill train <experiment.yaml>          train a model from scratch (e.g. a teacher)
   kdistill distill <experiment.yaml>        distill the experiment's teacher(s) into its student
   kdistill eval <model.safetensors>         evaluate a saved model [--data fashion-mnist] [--teacher file]
