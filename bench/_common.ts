@@ -34,3 +34,84 @@ export function median(xs: number[]): number {
   const n = s.length;
   return n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
 }
+
+// ---------------------------------------------------------------------------------------
+// Memory benchmarks (bench/memory.ts, bench/memory-train.ts): both sides measure RSS the same
+// way, from /proc/self/status (VmRSS = current, VmHWM = peak resident set size).
+// ---------------------------------------------------------------------------------------
+import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+
+/** Resident set size of this process in MiB (VmRSS from /proc/self/status = statm's resident pages × page size). */
+export function rssMiB(): number {
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN);
+  return kb / 1024;
+}
+/** Peak resident set size of this process (VmHWM) in MiB. */
+export function peakRssMiB(): number {
+  const kb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN);
+  return kb / 1024;
+}
+
+export interface RssSample { step: number; rss: number }
+/** One side's result, printed by the child as its last stdout line (JSON). */
+export interface MemorySide {
+  side: string;
+  steps: number;
+  warmupStep: number;
+  /** post-warm-up samples first at warmupStep; rss in MiB */
+  samples: RssSample[];
+  peakRss: number;
+  msPerStep: number;
+  info: Record<string, unknown>;
+}
+
+/** Least-squares slope of RSS over the samples, in MiB per 10,000 steps. */
+export function rssTrendPer10k(samples: RssSample[]): number {
+  const n = samples.length;
+  if (n < 2) return 0;
+  const mx = samples.reduce((a, p) => a + p.step, 0) / n, my = samples.reduce((a, p) => a + p.rss, 0) / n;
+  const sxx = samples.reduce((a, p) => a + (p.step - mx) ** 2, 0);
+  return sxx > 0 ? (samples.reduce((a, p) => a + (p.step - mx) * (p.rss - my), 0) / sxx) * 10000 : 0;
+}
+
+/** Runs one side in its own process (stderr passes through for progress) and parses its last stdout line. */
+export function runMemorySide(cmd: string, args: string[], env: NodeJS.ProcessEnv): MemorySide {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 });
+  if (r.error || r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.error?.message ?? `exit ${r.status ?? r.signal}`})`);
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  return JSON.parse(line) as MemorySide;
+}
+
+/** The side-by-side memory table (markdown), kdistill against PyTorch, with ratios. */
+export function memoryTable(kd: MemorySide, py: MemorySide): string {
+  const row = (s: MemorySide): { warm: number; end: number; drift: number; trend: number; peak: number; ms: number } => {
+    const warm = s.samples[0]!.rss, end = s.samples[s.samples.length - 1]!.rss;
+    return { warm, end, drift: end - warm, trend: rssTrendPer10k(s.samples), peak: s.peakRss, ms: s.msPerStep };
+  };
+  const k = row(kd), p = row(py);
+  const f = (x: number, d = 1): string => x.toFixed(d);
+  const sg = (x: number, d = 1): string => (x >= 0 ? '+' : '') + x.toFixed(d);
+  const lines = [
+    '| | kdistill | PyTorch | kdistill / PyTorch |',
+    '|---|---:|---:|---:|',
+    `| RSS after warm-up (step ${kd.warmupStep}), MiB | ${f(k.warm)} | ${f(p.warm)} | |`,
+    `| RSS at end (step ${kd.steps}), MiB | ${f(k.end)} | ${f(p.end)} | |`,
+    `| drift after warm-up, MiB | ${sg(k.drift)} | ${sg(p.drift)} | |`,
+    `| drift trend, MiB per 10k steps (least squares) | ${sg(k.trend, 2)} | ${sg(p.trend, 2)} | |`,
+    `| peak RSS (VmHWM), MiB | ${f(k.peak)} | ${f(p.peak)} | ${(k.peak / p.peak).toFixed(2)} |`,
+    `| time per step, ms | ${f(k.ms, 3)} | ${f(p.ms, 3)} | ${(k.ms / p.ms).toFixed(2)} |`,
+  ];
+  return lines.join('\n');
+}
+
+/** The per-mark RSS of both sides (MiB), one row per step mark present on both. */
+export function memoryMarks(kd: MemorySide, py: MemorySide): string {
+  const pm = new Map(py.samples.map((s) => [s.step, s.rss]));
+  const out = ['step      kdistill MiB   PyTorch MiB'];
+  for (const s of kd.samples) {
+    const p = pm.get(s.step);
+    out.push(`${String(s.step).padEnd(9)} ${s.rss.toFixed(1).padStart(12)} ${(p === undefined ? '—' : p.toFixed(1)).padStart(13)}`);
+  }
+  return out.join('\n');
+}

@@ -1,68 +1,120 @@
-// Long-run memory through the real trainer (a script, not a test): KD from an MLP teacher into a
-// small MLP student on a Fashion-MNIST subset, with per-step logging, checkpoints, loss/gradient/
-// teacher NaN checks and signal handling all on, for many steps. Prints resident memory, V8 heap
-// and live native tensors at every epoch end, then the drift after warm-up.
+// Long-run memory through the real trainer, kdistill against a PyTorch reference side by side in
+// one run: KD (T = 4, alpha = 0.9) from an MLP teacher 784-128-10 into an MLP student 784-32-10 on
+// a 6,400-image Fashion-MNIST subset, batch 64, Adam lr 1e-3 with a per-epoch cosine schedule, for
+// ~20,000 steps. RSS is sampled at the same step marks (step 0, then every 10 epochs and the last
+// epoch) on both sides; prints RSS after warm-up, at the end, drift, trend per 10k steps, peak RSS,
+// and kdistill/PyTorch ratios of peak RSS and time per step.
 //
-//   npx tsc -p . && node --expose-gc dist/bench/memory-train.js [--steps 20000] [--batch 64]
-import { mkdtempSync, rmSync } from 'node:fs';
+// The two sides are not the same code path, on purpose: the kdistill side is kdistill's full
+// trainer (train() with per-step logging, checkpoints every 500 steps, loss/gradient/teacher NaN
+// checks, signal handling, evaluation at the end), while the PyTorch side
+// (bench/python/memory_train.py) is the bare KD loop with no checkpoints, logging or checks. So
+// the time ratio includes the trainer's overhead, and the RSS columns compare the whole trainer
+// with a minimal loop. Each side runs in its own process (1 torch thread, OPENBLAS_NUM_THREADS =
+// kdistill's default 1 unless set), so each RSS is its own; this process never loads libtorch.
+//
+//   npx tsc -p . && node dist/bench/memory-train.js [--steps 20000] [--batch 64] [--out file.json]
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setNumThreads, manualSeed, liveTensors } from '../src/tensor/torch.js';
-import { loadFashionMnist } from '../src/data/fashion-mnist.js';
-import { take } from '../src/data/splits.js';
-import { DataLoader } from '../src/data/loader.js';
-import { createModel } from '../src/nn/zoo/index.js';
-import { getMethod } from '../src/methods/registry.js';
-import { resolveParams } from '../src/methods/method.js';
-import { ModuleTeacher } from '../src/teachers/sources.js';
-import { train } from '../src/train/trainer.js';
+import { root, parseArgs, rssMiB, peakRssMiB, memoryTable, memoryMarks, runMemorySide, type MemorySide, type RssSample } from './_common.js';
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1]! : dflt;
-}
-const steps = Number(arg('steps', '20000'));
-const batch = Number(arg('batch', '64'));
-const samples = 6400;
-const perEpoch = Math.ceil(samples / batch);
+export const benchmark = { name: 'memory-train', description: 'RSS drift over 20k KD steps through the trainer vs a PyTorch KD loop' };
+
+const PYTHON = '/usr/bin/python3';
+const args = parseArgs(process.argv.slice(2));
+const steps = Number(args.get('steps') ?? '20000');
+const batch = Number(args.get('batch') ?? '64');
+const nSamples = 6400;
+const perEpoch = Math.ceil(nSamples / batch);
 const epochs = Math.max(2, Math.round(steps / perEpoch));
-const gc = (globalThis as { gc?: () => void }).gc;
-const mb = (b: number): number => b / 2 ** 20;
+const isMark = (epoch: number): boolean => (epoch + 1) % 10 === 0 || epoch === epochs - 1;
 
-setNumThreads(1);
-manualSeed(0);
-const data = take(loadFashionMnist({ split: 'train' }), samples, 1, { stratified: true });
-const teacherNet = createModel({ arch: 'mlp', hidden: [128], numClasses: 10, inputShape: [1, 28, 28] });
-const teacher = new ModuleTeacher(teacherNet, 10, 'random MLP teacher', 'bench');
-const student = createModel({ arch: 'mlp', hidden: [32], numClasses: 10, inputShape: [1, 28, 28] });
-const spec = getMethod('kd');
-const method = spec.create(resolveParams(spec, { temperature: 4, alpha: 0.9 }));
-const loader = new DataLoader(data, { batchSize: batch, seed: 0, prefetch: 'sync' });
-const out = mkdtempSync(join(tmpdir(), 'kd-memtrain-'));
+interface Sample extends RssSample { heap?: number; tensors?: number }
 
-interface Sample { step: number; rss: number; heap: number; tensors: number }
-const samplesTaken: Sample[] = [];
-const sample = (step: number): void => {
-  gc?.();
-  const m = process.memoryUsage();
-  samplesTaken.push({ step, rss: mb(m.rss), heap: mb(m.heapUsed), tensors: liveTensors() });
-};
-sample(0);
-const t0 = Date.now();
-const r = await train({
-  student, teacher, method, numClasses: 10, epochs,
-  train: { batchesPerEpoch: loader.numBatches, batches: (e, from) => loader.epochSync(e, { startBatch: from }) },
-  optimizer: { name: 'adam', lr: 1e-3 }, schedule: { name: 'cosine' },
-  outDir: out, checkpointEvery: 500, evalEvery: 'end',
-  onEpoch: (rec) => { if ((rec.epoch + 1) % 10 === 0 || rec.epoch === epochs - 1) sample(rec.step); },
-});
-const secs = (Date.now() - t0) / 1000;
-rmSync(out, { recursive: true, force: true });
+// ---------------------------------------------------------------------------------------
+// The kdistill side (child process): the real trainer.
+// ---------------------------------------------------------------------------------------
+async function kdistillSide(): Promise<void> {
+  const { setNumThreads, manualSeed, liveTensors, torch } = await import('../src/tensor/torch.js');
+  const { loadFashionMnist } = await import('../src/data/fashion-mnist.js');
+  const { take } = await import('../src/data/splits.js');
+  const { DataLoader } = await import('../src/data/loader.js');
+  const { createModel } = await import('../src/nn/zoo/index.js');
+  const { getMethod } = await import('../src/methods/registry.js');
+  const { resolveParams } = await import('../src/methods/method.js');
+  const { ModuleTeacher } = await import('../src/teachers/sources.js');
+  const { train } = await import('../src/train/trainer.js');
+  const gc = (globalThis as { gc?: () => void }).gc;
 
-console.log(`memory-train: ${r.steps} KD steps (MLP 784-128-10 → 784-32-10, batch ${batch}, ${epochs} epochs, checkpoint every 500 steps), ${secs.toFixed(1)} s`);
-console.log('step      rss MiB   heap MiB   live tensors');
-for (const s of samplesTaken) console.log(`${String(s.step).padEnd(9)} ${s.rss.toFixed(1).padStart(8)} ${s.heap.toFixed(1).padStart(10)} ${String(s.tensors).padStart(14)}`);
-// warm-up: allocator pools, JIT and caches settle over the first tenth of the run
-const warm = samplesTaken.find((s) => s.step >= r.steps / 10) ?? samplesTaken[1]!;
-const last = samplesTaken[samplesTaken.length - 1]!;
-console.log(`drift after warm-up (step ${warm.step} → ${last.step}): rss ${(last.rss - warm.rss).toFixed(1)} MiB, heap ${(last.heap - warm.heap).toFixed(1)} MiB, live tensors ${last.tensors - warm.tensors}`);
+  setNumThreads(1);
+  manualSeed(0);
+  const data = take(loadFashionMnist({ split: 'train' }), nSamples, 1, { stratified: true });
+  const teacherNet = createModel({ arch: 'mlp', hidden: [128], numClasses: 10, inputShape: [1, 28, 28] });
+  const teacher = new ModuleTeacher(teacherNet, 10, 'random MLP teacher', 'bench');
+  const student = createModel({ arch: 'mlp', hidden: [32], numClasses: 10, inputShape: [1, 28, 28] });
+  const spec = getMethod('kd');
+  const method = spec.create(resolveParams(spec, { temperature: 4, alpha: 0.9 }));
+  const loader = new DataLoader(data, { batchSize: batch, seed: 0, prefetch: 'sync' });
+  const out = mkdtempSync(join(tmpdir(), 'kd-memtrain-'));
+
+  const samples: Sample[] = [];
+  const log = (s: string): boolean => process.stderr.write(s + '\n');
+  const sample = (step: number): void => {
+    gc?.();
+    const s = { step, rss: rssMiB(), heap: process.memoryUsage().heapUsed / 2 ** 20, tensors: liveTensors() };
+    samples.push(s);
+    log(`[kdistill] step ${String(step).padEnd(7)} rss ${s.rss.toFixed(1).padStart(7)} MiB   heap ${s.heap.toFixed(1).padStart(6)} MiB   live tensors ${s.tensors}`);
+  };
+  log(`[kdistill] trainer: ${epochs} epochs × ${perEpoch} steps, batch ${batch}, libtorch ${torch.version}, node ${process.version}, gc ${gc ? 'exposed' : 'not exposed'}`);
+  sample(0);
+  const t0 = performance.now();
+  const r = await train({
+    student, teacher, method, numClasses: 10, epochs,
+    train: { batchesPerEpoch: loader.numBatches, batches: (e, from) => loader.epochSync(e, { startBatch: from }) },
+    optimizer: { name: 'adam', lr: 1e-3 }, schedule: { name: 'cosine' },
+    outDir: out, checkpointEvery: 500, evalEvery: 'end',
+    onEpoch: (rec) => { if (isMark(rec.epoch)) sample(rec.step); },
+  });
+  const ms = performance.now() - t0;
+  rmSync(out, { recursive: true, force: true });
+  process.stdout.write(JSON.stringify({
+    side: 'kdistill', steps: r.steps, warmupStep: 0, samples, peakRss: peakRssMiB(), msPerStep: ms / r.steps,
+    info: { libtorch: torch.version, node: process.version, epochs, gc: !!gc },
+  } satisfies MemorySide) + '\n');
+}
+
+// ---------------------------------------------------------------------------------------
+// Orchestrator
+// ---------------------------------------------------------------------------------------
+/** Warm-up: allocator pools, JIT and caches settle over the first tenth of the run. */
+function fromWarm(s: MemorySide): MemorySide & { all: Sample[] } {
+  const all = s.samples as Sample[];
+  const warm = all.find((p) => p.step >= s.steps / 10) ?? all[1] ?? all[0]!;
+  return { ...s, warmupStep: warm.step, samples: all.filter((p) => p.step >= warm.step), all };
+}
+
+function main(): void {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.OMP_NUM_THREADS;
+  if (env.OPENBLAS_NUM_THREADS === undefined) env.OPENBLAS_NUM_THREADS = '1';
+  const common = ['--steps', String(steps), '--batch', String(batch)];
+  const kd = fromWarm(runMemorySide(process.execPath, ['--expose-gc', process.argv[1]!, '--side', 'kdistill', ...common], env));
+  const py = fromWarm(runMemorySide(PYTHON, [join(root, 'bench', 'python', 'memory_train.py'), ...common, '--samples', String(nSamples)], env));
+
+  console.log(`\nmemory-train: ${kd.steps} KD steps, MLP 784-128-10 → 784-32-10, batch ${batch}, ${epochs} epochs, Adam + cosine, T=4 alpha=0.9, ` +
+    `1 torch thread, OPENBLAS_NUM_THREADS=${env.OPENBLAS_NUM_THREADS}; each side in its own process; libtorch ${String(kd.info.libtorch)} vs PyTorch ${String(py.info.torch)}`);
+  console.log('kdistill = the full trainer (train(): per-step logging, checkpoints every 500 steps, NaN checks, eval at end);');
+  console.log('PyTorch  = a bare KD loop, same models/data/optimizer/schedule, no checkpoints (bench/python/memory_train.py).');
+  console.log(memoryMarks({ ...kd, samples: kd.all }, { ...py, samples: py.all }));
+  console.log();
+  console.log(memoryTable(kd, py));
+  const w = kd.all.find((p) => p.step === kd.warmupStep)!, l = kd.all[kd.all.length - 1]!;
+  console.log(`kdistill V8 heap ${(l.heap! - w.heap!) >= 0 ? '+' : ''}${(l.heap! - w.heap!).toFixed(1)} MiB, live native tensors ${w.tensors} → ${l.tensors} ` +
+    `after warm-up; time per step = whole run / steps (kdistill's includes checkpoints and the final evaluation)`);
+  const outFile = args.get('out');
+  if (outFile) writeFileSync(outFile, JSON.stringify({ date: new Date().toISOString(), steps, batch, epochs, kdistill: kd, pytorch: py }, null, 2) + '\n');
+}
+
+if (args.get('side') === 'kdistill') await kdistillSide();
+else main();
