@@ -179,3 +179,18 @@ export function sobolevLosses(student: Derivatives, teacher: Derivatives, o: { n
     return { order1, order2, targetClass };
   });
 }
+
+/**
+ * The teacher's target-class input gradient ∇_x f_y(x), as a plain value shaped like x: f is
+ * `sobolevOutput(logitsWithGrad(x), kind, T)` and y the labels, or without labels the teacher's
+ * argmax (the rule of the live Sobolev path). What the teacher-output cache stores per sample.
+ */
+export function teacherTargetGrad(logitsWithGrad: (x: Tensor) => Tensor, x: Tensor, y: Tensor | null, kind: SobolevOutput, T = 1): Tensor {
+  return tidy(() => enableGrad(() => {
+    const xt = x.detach().requiresGrad_(true);
+    const z = logitsWithGrad(xt);
+    const targets = y ?? z.argmax({ dim: 1 });
+    const none = { v: [], u: [] };
+    return derivatives(sobolevOutput(z, kind, T), xt, { order1: false, order2: false, targets, projections: none, createGraph: false }).targetGrad!;
+  }));
+}

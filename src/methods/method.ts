@@ -44,6 +44,27 @@ export interface LossContext {
   /** Requested intermediate outputs (see Method.features). */
   studentFeatures: Record<string, Tensor>;
   teacherFeatures: Record<string, Tensor>;
+  /**
+   * The batch's per-sample targets from the teacher-output cache, by CachedTarget name; present
+   * only when the cache holds them (deterministic pipeline). Absent: compute them live.
+   */
+  cachedTargets?: Record<string, Tensor>;
+}
+
+/**
+ * A per-sample target that is a deterministic function of (teacher, sample, label) — e.g. the
+ * teacher's target-class input gradient — and so can be stored in the teacher-output cache.
+ */
+export interface CachedTarget {
+  /** Tensor name in the cache file (stored as `target.<name>`) and key of LossContext.cachedTargets. */
+  name: string;
+  /** The settings the values depend on (e.g. output mode and temperature); part of the cache key. */
+  key: string;
+  /**
+   * The targets [B, ...shape] of the teacher on inputs x [B, ...] with labels y (int64 [B], or null
+   * on unlabeled data). Called by the cache's build pass with gradients enabled.
+   */
+  compute(teacher: Teacher, x: Tensor, y: Tensor | null): Tensor;
 }
 
 /** What a method may need to build its extra parts (peers, connectors) before training. */
@@ -72,6 +93,8 @@ export interface Method {
    * batch.x require grad before the student's forward pass, so studentLogits depend on it.
    */
   inputGrad?: boolean;
+  /** Per-sample deterministic targets the teacher-output cache may serve (LossContext.cachedTargets). */
+  cachedTargets?: CachedTarget[];
 }
 
 export type Params = Record<string, number | string | boolean>;

@@ -6,9 +6,12 @@ import { Generator, type Tensor } from '../tensor/tensor.js';
 import { enableGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/scope.js';
 import type { Measure } from '../losses/agreement.js';
-import { derivatives, randomProjections, sobolevLosses, sobolevOutput, SOBOLEV_OUTPUTS, type SobolevOutput } from '../losses/sobolev.js';
+import { derivatives, randomProjections, sobolevLosses, sobolevOutput, teacherTargetGrad, SOBOLEV_OUTPUTS, type SobolevOutput } from '../losses/sobolev.js';
 import { KD_PARAMS, kdTerms } from './kd.js';
-import type { LossContext, MethodSpec } from './method.js';
+import type { CachedTarget, LossContext, MethodSpec } from './method.js';
+
+/** Name of the cached teacher target-class gradient (LossContext.cachedTargets, `target.<name>` in the cache file). */
+export const SOBOLEV_TARGET_GRAD = 'sobolev.target_grad';
 
 export const sobolev: MethodSpec = {
   name: 'sobolev',
@@ -34,14 +37,39 @@ export const sobolev: MethodSpec = {
     const P = params.projections as number, out = params.output as SobolevOutput, To = params.output_temperature as number;
     const normalizeTarget = params.normalize_target as boolean, seed = params.seed as number;
     const gen = new Generator(seed);
+    // With only the target-class term, the teacher's side is a per-sample deterministic value
+    // (given the output settings): the teacher-output cache can serve it instead of a teacher
+    // backward pass every step. The key names what the values depend on.
+    const cachedTargets: CachedTarget[] = wt > 0 && w1 === 0 && w2 === 0 ? [{
+      name: SOBOLEV_TARGET_GRAD,
+      key: `output=${out};T=${out === 'logprobs' ? To : 1}`,
+      compute(teacher, x, y) {
+        if (!teacher.logitsWithGrad) throw new Error(`method 'sobolev': the teacher (${teacher.description}) cannot give logits differentiable in its input`);
+        return teacherTargetGrad((xi) => teacher.logitsWithGrad!(xi), x, y, out, To);
+      },
+    }] : [];
     return {
       inputGrad: true,
+      ...(cachedTargets.length ? { cachedTargets } : {}),
       losses(ctx: LossContext) {
         const teacher = ctx.teacher;
         if (!teacher) throw new Error("method 'sobolev' needs a teacher, but none was given");
         if (!teacher.logitsWithGrad) throw new Error(`method 'sobolev': the teacher (${teacher.description}) cannot give logits differentiable in its input`);
         const x = ctx.batch.x;
         if (!x.requiresGrad) throw new Error("method 'sobolev': the batch input does not require grad (the trainer sets it for methods with inputGrad)");
+        const cachedGrad = cachedTargets.length ? ctx.cachedTargets?.[SOBOLEV_TARGET_GRAD] : undefined;
+        if (cachedGrad && ctx.teacherLogits) {
+          // Teacher logits and target gradient both from the cache: no teacher call this step.
+          const zt = ctx.teacherLogits;
+          return tidy(() => {
+            const terms = kdTerms(ctx, zt, kd);
+            const targets = ctx.batch.y ?? zt.argmax({ dim: 1 });
+            const none = { v: [], u: [] };
+            const ds = derivatives(sobolevOutput(ctx.studentLogits, out, To), x, { order1: false, order2: false, targets, projections: none, createGraph: true });
+            const l = sobolevLosses(ds, { jv: [], vhv: [], targetGrad: cachedGrad }, { normalizeTarget });
+            return { ...terms, target_grad: l.targetClass!.mul(wt) };
+          });
+        }
         return tidy(() => {
           // A separate leaf for the teacher: its derivative graph stays apart from the student's.
           const xt = x.detach().requiresGrad_(true);

@@ -6,6 +6,8 @@
 //   sampleHash  I32 [M]      a 32-bit hash of each sample's raw float32 values
 //   logits      F32|F16 [M, C]
 //   feature.<n> F32|F16 [M, ...shape]   only in a file opened with `features` (named teacher features)
+//   target.<n>  F32|F16 [M, ...shape]   only in a file opened with `targets` (a method's per-sample
+//                                       deterministic targets, e.g. Sobolev's target-class input gradient)
 // and metadata naming the format version, the teacher's checksum, the dataset, the input
 // pipeline (deterministic augmentations), C, the dtype, the feature names and shapes, and a
 // sha256 of the tensors' bytes. The key in the file name hashes teacher, dataset name, pipeline,
@@ -21,12 +23,17 @@
 // in memory as float32 like the logits. Feature maps can be large (60k × 32×14×14 is 1.5 GB), so a
 // feature cache above `maxFeatureBytes` (default 1 GiB, or $KDISTILL_CACHE_MAX_FEATURE_MB) is
 // refused with FeatureCacheTooLarge before anything is computed; the runner then uses the live teacher.
+//
+// Targets (Method.cachedTargets) are computed in the same build pass, batch by batch, with
+// gradients enabled for their computation only (an input gradient needs the teacher's graph), from
+// the dataset's labels by row (null on unlabeled data). The key adds each target's name and
+// settings key; their shapes are recorded and checked, and they count toward maxFeatureBytes.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Tensor } from '../tensor/tensor.js';
 import { tensor } from '../tensor/factories.js';
-import { noGrad } from '../tensor/autograd.js';
+import { enableGrad, noGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/scope.js';
 import { parseSafetensors, serializeSafetensors } from '../nn/safetensors.js';
 import { atomicWrite } from '../util/fs.js';
@@ -35,6 +42,7 @@ import { buildBatch } from '../data/batch.js';
 import type { Augmentation, AugmentSpec } from '../data/augment.js';
 import { ProgressBar } from '../train/progress.js';
 import type { Teacher } from './teacher.js';
+import type { CachedTarget } from '../methods/method.js';
 
 export const CACHE_FORMAT = 'kdistill-teacher-cache';
 export const CACHE_VERSION = 1;
@@ -65,6 +73,8 @@ export interface TeacherCacheOptions {
   features?: readonly string[];
   /** Largest in-memory size (float32 bytes) of the cached features (default: 1 GiB or $KDISTILL_CACHE_MAX_FEATURE_MB). */
   maxFeatureBytes?: number;
+  /** Per-sample deterministic targets (Method.cachedTargets) to cache with the logits, as `target.<name>`. */
+  targets?: readonly CachedTarget[];
 }
 
 /** Thrown by TeacherOutputCache.open when the requested features would not fit the size limit. */
@@ -155,22 +165,24 @@ function payloadHash(indices: Int32Array, hashes: Int32Array, parts: readonly Ar
   return h.digest('hex');
 }
 
-/** One cached feature: its per-sample shape, size, and column offset in a packed row. */
+/** One cached feature or target: its per-sample shape, size, and column offset in a packed row. */
 interface FeatureSlot { name: string; shape: number[]; size: number; offset: number }
 
-/** A packed row holds the logits (C values) then each feature's values: W floats in all. */
-interface Layout { C: number; feats: FeatureSlot[]; W: number }
+/** A packed row holds the logits (C values), each feature's values, then each target's: W floats in all. */
+interface Layout { C: number; feats: FeatureSlot[]; tgts: FeatureSlot[]; W: number }
 
-function layoutOf(C: number, names: readonly string[], shapes: readonly number[][]): Layout {
+function layoutOf(C: number, names: readonly string[], shapes: readonly number[][], tnames: readonly string[] = [], tshapes: readonly number[][] = []): Layout {
   let off = C;
-  const feats = names.map((name, i) => {
-    const shape = shapes[i]!;
+  const slots = (ns: readonly string[], shs: readonly number[][]): FeatureSlot[] => ns.map((name, i) => {
+    const shape = shs[i]!;
     const size = shape.reduce((a, b) => a * b, 1);
     const f = { name, shape, size, offset: off };
     off += size;
     return f;
   });
-  return { C, feats, W: off };
+  const feats = slots(names, shapes);
+  const tgts = slots(tnames, tshapes);
+  return { C, feats, tgts, W: off };
 }
 
 interface Entries {
@@ -224,6 +236,8 @@ export class TeacherOutputCache {
     const bad = augment.filter((a) => !isDeterministic(a));
     if (bad.length) throw new Error(`teacher cache: random augmentations cannot be cached (${bad.map((a) => JSON.stringify(a)).join(', ')}); pass only the deterministic ones`);
     const names = featureNames(o);
+    const targets = targetList(o);
+    const tnames = targets.map((t) => t.name);
     if (names.length && !teacher.features) throw new Error(`teacher cache: features (${names.join(', ')}) were requested but the teacher (${teacher.description}) cannot return them`);
     const C = teacher.numClasses;
     const { name, meta } = cacheKey(teacher, dataset, o);
@@ -235,7 +249,7 @@ export class TeacherOutputCache {
 
     let old: Entries | null = null;
     if (existsSync(path)) {
-      const r = readEntries(path, meta, C, names);
+      const r = readEntries(path, meta, C, names, tnames);
       if (typeof r === 'string') notice(`teacher cache ${path}: ${r}; rebuilding`);
       else old = r;
     }
@@ -267,23 +281,23 @@ export class TeacherOutputCache {
       }
     }
     // The features' shapes: from the file, else from one probe sample.
-    const layout = old?.layout ?? (names.length ? layoutOf(C, names, probeShapes(teacher, dataset, names, augment)) : layoutOf(C, [], []));
-    if (names.length) {
+    const layout = old?.layout ?? layoutOf(C, names, names.length ? probeShapes(teacher, dataset, names, augment) : [], tnames, targets.length ? probeTargetShapes(teacher, dataset, targets, augment) : []);
+    if (names.length || targets.length) {
       const rows = (old?.indices.length ?? 0) + missing.length;
       const bytes = rows * (layout.W - C) * 4;
       const limit = o.maxFeatureBytes ?? defaultMaxFeatureBytes();
       if (bytes > limit) {
-        throw new FeatureCacheTooLarge(`teacher cache: the features ${layout.feats.map((f) => `${f.name} [${f.shape.join(', ')}]`).join(', ')} of ${rows} samples take ${(bytes / 2 ** 20).toFixed(0)} MiB, above the limit of ${(limit / 2 ** 20).toFixed(0)} MiB; raise KDISTILL_CACHE_MAX_FEATURE_MB (or maxFeatureBytes) if memory allows, or set teacherCache: off`);
+        throw new FeatureCacheTooLarge(`teacher cache: the ${names.length ? 'features' : 'targets'} ${[...layout.feats, ...layout.tgts].map((f) => `${f.name} [${f.shape.join(', ')}]`).join(', ')} of ${rows} samples take ${(bytes / 2 ** 20).toFixed(0)} MiB, above the limit of ${(limit / 2 ** 20).toFixed(0)} MiB; raise KDISTILL_CACHE_MAX_FEATURE_MB (or maxFeatureBytes) if memory allows, or set teacherCache: off`);
       }
     }
-    const compute = (part: Int32Array): Float32Array => computeRows(teacher, dataset, part, augment, o.batchSize ?? 256, layout);
+    const compute = (part: Int32Array): Float32Array => computeRows(teacher, dataset, part, augment, o.batchSize ?? 256, layout, targets);
     // `distribute` only sees row widths: a packed row of logits and features is one "row of W classes".
     if (missing.length === 0 && old) {
       o.distribute?.(new Int32Array(0), layout.W, compute);
       return new TeacherOutputCache(path, dtype, 'loaded', 0, pos, old.values, layout);
     }
 
-    notice(`teacher cache ${path}: computing the teacher's outputs${names.length ? ` and features (${names.join(', ')})` : ''} on ${missing.length} sample${missing.length > 1 ? 's' : ''}${old ? ` (${old.indices.length} already cached)` : ''}`);
+    notice(`teacher cache ${path}: computing the teacher's outputs${names.length ? ` and features (${names.join(', ')})` : ''}${tnames.length ? ` and targets (${tnames.join(', ')})` : ''} on ${missing.length} sample${missing.length > 1 ? 's' : ''}${old ? ` (${old.indices.length} already cached)` : ''}`);
     const fresh = o.distribute ? o.distribute(Int32Array.from(missing), layout.W, compute) : compute(Int32Array.from(missing));
     // Merge old entries and new ones, ordered by source index so the file is independent of
     // the order in which runs asked for samples.
@@ -322,6 +336,30 @@ export class TeacherOutputCache {
   /** The cached feature names, and each one's per-sample shape. */
   get featureShapes(): Record<string, number[]> {
     return Object.fromEntries(this.#layout.feats.map((f) => [f.name, f.shape.slice()]));
+  }
+
+  /** The cached target names, and each one's per-sample shape. */
+  get targetShapes(): Record<string, number[]> {
+    return Object.fromEntries(this.#layout.tgts.map((f) => [f.name, f.shape.slice()]));
+  }
+
+  /** True if every name is a cached target. */
+  hasTargets(names: readonly string[]): boolean {
+    return names.every((n) => this.#layout.tgts.some((f) => f.name === n));
+  }
+
+  /** The cached target `name` [B, ...shape] for dataset rows `rows`, as float32 values. */
+  gatherTarget(rows: ArrayLike<number>, name: string): Float32Array {
+    const f = this.#layout.tgts.find((s) => s.name === name);
+    if (!f) throw new Error(`teacher cache: target '${name}' is not cached (cached: ${this.#layout.tgts.map((s) => s.name).join(', ') || 'none'})`);
+    return this.#slice(rows, f.offset, f.size);
+  }
+
+  /** Named targets as float32 tensors [B, ...shape]. */
+  targets(rows: ArrayLike<number>, names: readonly string[]): Record<string, Tensor> {
+    const out: Record<string, Tensor> = {};
+    for (const n of names) out[n] = tensor(this.gatherTarget(rows, n), { shape: [rows.length, ...(this.#layout.tgts.find((f) => f.name === n)?.shape ?? [])] });
+    return out;
   }
 
   /** True if every name is a cached feature. */
@@ -387,7 +425,7 @@ export class CachedTeacher implements Teacher {
     this.numClasses = teacher.numClasses;
     this.numParameters = teacher.numParameters;
     if (teacher.features) this.features = (x, names) => teacher.features!(x, names);
-    // Input derivatives (Sobolev training) are not cached: they need the live teacher's graph.
+    // Input derivatives beyond the cached targets (targetsAt) need the live teacher's graph.
     if (teacher.logitsWithGrad) this.logitsWithGrad = (x) => teacher.logitsWithGrad!(x);
   }
 
@@ -410,6 +448,15 @@ export class CachedTeacher implements Teacher {
     if (!this.teacher.features) throw new Error(`the teacher (${this.description}) cannot return features (${names.join(', ')})`);
     return this.teacher.features(x, names);
   }
+
+  /**
+   * Cached per-sample targets (Method.cachedTargets) of training rows by their dataset indices,
+   * or null when the cache does not hold every name (the method then computes them live).
+   */
+  targetsAt(indices: Int32Array, x: Tensor, names: string[]): Record<string, Tensor> | null {
+    if (x.shape[0] !== indices.length) throw new Error(`CachedTeacher: batch of ${x.shape[0]} with ${indices.length} indices`);
+    return this.cache.hasTargets(names) ? this.cache.targets(indices, names) : null;
+  }
 }
 
 /** Opens (building if needed) the cache of `teacher` on `dataset` and wraps the teacher with it. */
@@ -428,6 +475,17 @@ function featureNames(o: TeacherCacheOptions): string[] {
   return [...new Set(o.features ?? [])].sort();
 }
 
+/** The requested targets, sorted by name (the file's order); one name with two keys is an error. */
+function targetList(o: TeacherCacheOptions): CachedTarget[] {
+  const by = new Map<string, CachedTarget>();
+  for (const t of o.targets ?? []) {
+    const prev = by.get(t.name);
+    if (prev && prev.key !== t.key) throw new Error(`teacher cache: target '${t.name}' requested with two keys (${prev.key}, ${t.key})`);
+    by.set(t.name, t);
+  }
+  return [...by.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
 function cacheKey(teacher: Teacher, dataset: Dataset, o: TeacherCacheOptions): { name: string; key: string; meta: Record<string, string> } {
   const name = dataset.origin?.name ?? dataset.name;
   const meta: Record<string, string> = {
@@ -443,12 +501,15 @@ function cacheKey(teacher: Teacher, dataset: Dataset, o: TeacherCacheOptions): {
   // Only feature caches name features, so a logits-only cache keeps its key and file.
   const names = featureNames(o);
   if (names.length) meta.features = JSON.stringify(names);
+  // Likewise targets: each one's name and the settings its values depend on.
+  const targets = targetList(o);
+  if (targets.length) meta.targets = JSON.stringify(targets.map((t) => [t.name, t.key]));
   const key = createHash('sha256').update(JSON.stringify(meta)).digest('hex');
   return { name, key, meta };
 }
 
 /** Reads and validates a cache file; a string is the reason it cannot be used. */
-function readEntries(path: string, meta: Record<string, string>, C: number, names: readonly string[]): Entries | string {
+function readEntries(path: string, meta: Record<string, string>, C: number, names: readonly string[], tnames: readonly string[]): Entries | string {
   let file;
   try {
     file = parseSafetensors(readFileSync(path), path);
@@ -461,37 +522,49 @@ function readEntries(path: string, meta: Record<string, string>, C: number, name
       if (metadata[k] !== v) return `metadata '${k}' is ${JSON.stringify(metadata[k] ?? null)}, expected ${JSON.stringify(v)}`;
     }
     if (!names.length && metadata.features !== undefined) return 'metadata names features, expected none';
+    if (!tnames.length && metadata.targets !== undefined) return 'metadata names targets, expected none';
     const idx = tensors.get('indices'), hs = tensors.get('sampleHash'), lg = tensors.get('logits');
     if (!idx || !hs || !lg) return 'missing tensors (needs indices, sampleHash, logits)';
     const M = idx.shape[0] ?? -1;
     if (idx.ndim !== 1 || idx.dtype !== 'int32' || hs.dtype !== 'int32' || hs.ndim !== 1 || hs.shape[0] !== M) return 'indices/sampleHash have wrong shapes or dtypes';
     if (lg.ndim !== 2 || lg.shape[0] !== M || lg.shape[1] !== C || lg.dtype !== meta.dtype) return `logits are ${lg.dtype} [${lg.shape.join(', ')}], expected ${meta.dtype} [${M}, ${C}]`;
-    let shapes: number[][] = [];
-    if (names.length) {
+    const shapesOf = (key: string, count: number): number[][] | string => {
+      if (!count) return [];
+      let shapes: number[][];
       try {
-        shapes = JSON.parse(metadata.featureShapes ?? 'null') as number[][];
+        shapes = JSON.parse(metadata[key] ?? 'null') as number[][];
       } catch {
-        return "metadata 'featureShapes' is not JSON";
+        return `metadata '${key}' is not JSON`;
       }
-      if (!Array.isArray(shapes) || shapes.length !== names.length || !shapes.every((sh) => Array.isArray(sh) && sh.every((d) => Number.isInteger(d) && d > 0))) {
-        return `metadata 'featureShapes' is ${JSON.stringify(metadata.featureShapes ?? null)}, expected ${names.length} shapes`;
+      if (!Array.isArray(shapes) || shapes.length !== count || !shapes.every((sh) => Array.isArray(sh) && sh.every((d) => Number.isInteger(d) && d > 0))) {
+        return `metadata '${key}' is ${JSON.stringify(metadata[key] ?? null)}, expected ${count} shapes`;
       }
-    }
+      return shapes;
+    };
+    const shapes = shapesOf('featureShapes', names.length);
+    if (typeof shapes === 'string') return shapes;
+    const tshapes = shapesOf('targetShapes', tnames.length);
+    if (typeof tshapes === 'string') return tshapes;
     const fts = [];
-    for (let i = 0; i < names.length; i++) {
-      const t = tensors.get(`feature.${names[i]}`);
-      const want = [M, ...shapes[i]!];
-      if (!t) return `missing tensor 'feature.${names[i]}'`;
-      if (t.dtype !== meta.dtype || t.shape.length !== want.length || t.shape.some((d, j) => d !== want[j])) return `feature '${names[i]}' is ${t.dtype} [${t.shape.join(', ')}], expected ${meta.dtype} [${want.join(', ')}]`;
+    const wanted: [string, string, number[]][] = [
+      ...names.map((n, i): [string, string, number[]] => ['feature', n, shapes[i]!]),
+      ...tnames.map((n, i): [string, string, number[]] => ['target', n, tshapes[i]!]),
+    ];
+    for (const [kind, n, shape] of wanted) {
+      const t = tensors.get(`${kind}.${n}`);
+      const want = [M, ...shape];
+      if (!t) return `missing tensor '${kind}.${n}'`;
+      if (t.dtype !== meta.dtype || t.shape.length !== want.length || t.shape.some((d, j) => d !== want[j])) return `${kind} '${n}' is ${t.dtype} [${t.shape.join(', ')}], expected ${meta.dtype} [${want.join(', ')}]`;
       fts.push(t);
     }
     const indices = idx.data<Int32Array>(), hashes = hs.data<Int32Array>();
     const parts = [lg, ...fts];
     if (payloadHash(indices, hashes, parts.map((t) => t.data())) !== metadata.sha256) return 'checksum mismatch (corrupt file)';
     for (let i = 1; i < M; i++) if (!(indices[i - 1]! < indices[i]!)) return 'indices are not strictly increasing';
-    const layout = layoutOf(C, names, shapes);
+    const layout = layoutOf(C, names, shapes, tnames, tshapes);
     const values = new Float32Array(M * layout.W);
-    const sizes = [C, ...layout.feats.map((f) => f.size)], offsets = [0, ...layout.feats.map((f) => f.offset)];
+    const slots = [...layout.feats, ...layout.tgts];
+    const sizes = [C, ...slots.map((f) => f.size)], offsets = [0, ...slots.map((f) => f.offset)];
     parts.forEach((t, p) => {
       const v = t.dtype === 'float32' ? t.data<Float32Array>() : tidy(() => t.to('float32').data<Float32Array>());
       const n = sizes[p]!, off = offsets[p]!;
@@ -505,7 +578,7 @@ function readEntries(path: string, meta: Record<string, string>, C: number, name
 
 /** Writes the entries atomically; returns the packed values as stored (rounded for float16), as float32. */
 function writeEntries(path: string, e: Entries, meta: Record<string, string>, dtype: CacheDType): Float32Array {
-  const { C, feats, W } = e.layout;
+  const { C, feats, tgts, W } = e.layout;
   const M = e.indices.length;
   const made: Tensor[] = [];
   try {
@@ -518,7 +591,8 @@ function writeEntries(path: string, e: Entries, meta: Record<string, string>, dt
       for (let k = 0; k < M; k++) out.set(e.values.subarray(k * W + off, k * W + off + n), k * n);
       return out;
     };
-    const parts: [string, Tensor][] = [['logits', tensor(cols(0, C), { shape: [M, C] })], ...feats.map((f): [string, Tensor] => [`feature.${f.name}`, tensor(cols(f.offset, f.size), { shape: [M, ...f.shape] })])];
+    const parts: [string, Tensor][] = [['logits', tensor(cols(0, C), { shape: [M, C] })], ...feats.map((f): [string, Tensor] => [`feature.${f.name}`, tensor(cols(f.offset, f.size), { shape: [M, ...f.shape] })]),
+      ...tgts.map((f): [string, Tensor] => [`target.${f.name}`, tensor(cols(f.offset, f.size), { shape: [M, ...f.shape] })])];
     made.push(...parts.map(([, t]) => t));
     const stored = parts.map(([n, t]): [string, Tensor] => {
       if (dtype === 'float32') return [n, t];
@@ -526,7 +600,10 @@ function writeEntries(path: string, e: Entries, meta: Record<string, string>, dt
       made.push(h);
       return [n, h];
     });
-    const extra: Record<string, string> = feats.length ? { featureShapes: JSON.stringify(feats.map((f) => f.shape)) } : {};
+    const extra: Record<string, string> = {
+      ...(feats.length ? { featureShapes: JSON.stringify(feats.map((f) => f.shape)) } : {}),
+      ...(tgts.length ? { targetShapes: JSON.stringify(tgts.map((f) => f.shape)) } : {}),
+    };
     const bytes = serializeSafetensors(new Map([['indices', idx], ['sampleHash', hs], ...stored]), {
       ...meta, ...extra, sha256: payloadHash(e.indices, e.hashes, stored.map(([, t]) => t.data())), rows: String(M), created: new Date().toISOString(),
     });
@@ -550,6 +627,29 @@ function inputs(ds: Dataset, part: Int32Array, augment: readonly AugmentSpec[]):
   return tensor(x, { shape: [part.length, ...ds.sampleShape] });
 }
 
+/** The dataset's labels of rows `part` as an int64 tensor [B], or null on unlabeled data. */
+function labels(ds: Dataset, part: Int32Array): Tensor | null {
+  if (!ds.y) return null;
+  const y = new BigInt64Array(part.length);
+  for (let i = 0; i < part.length; i++) y[i] = BigInt(ds.y[part[i]!]!);
+  return tensor(y, { shape: [part.length] });
+}
+
+/** The targets on dataset rows `part`, each checked to be [B, ...]; computed with gradients enabled. */
+function computeTargets(teacher: Teacher, ds: Dataset, part: Int32Array, augment: readonly AugmentSpec[], targets: readonly CachedTarget[]): Tensor[] {
+  return enableGrad(() => targets.map((t) => {
+    const v = t.compute(teacher, inputs(ds, part, augment), labels(ds, part));
+    if (v.ndim < 1 || v.shape[0] !== part.length) throw new Error(`teacher cache: target '${t.name}' has shape [${v.shape.join(', ')}] for a batch of ${part.length}`);
+    return v.detach();
+  }));
+}
+
+/** Per-sample shapes of the targets, from one sample. */
+function probeTargetShapes(teacher: Teacher, ds: Dataset, targets: readonly CachedTarget[], augment: readonly AugmentSpec[]): number[][] {
+  if (ds.size === 0) throw new Error(`teacher cache: dataset '${ds.name}' is empty`);
+  return tidy(() => computeTargets(teacher, ds, Int32Array.of(0), augment, targets).map((t) => t.shape.slice(1)));
+}
+
 /** Per-sample shapes of the named features, from one sample. */
 function probeShapes(teacher: Teacher, ds: Dataset, names: readonly string[], augment: readonly AugmentSpec[]): number[][] {
   if (ds.size === 0) throw new Error(`teacher cache: dataset '${ds.name}' is empty`);
@@ -564,8 +664,8 @@ function probeShapes(teacher: Teacher, ds: Dataset, names: readonly string[], au
 }
 
 /** The teacher's packed rows (logits, then features) on the given dataset rows, in one no-grad pass in batches. */
-function computeRows(teacher: Teacher, ds: Dataset, rows: Int32Array, augment: readonly AugmentSpec[], batchSize: number, layout: Layout): Float32Array {
-  const { C, feats, W } = layout;
+function computeRows(teacher: Teacher, ds: Dataset, rows: Int32Array, augment: readonly AugmentSpec[], batchSize: number, layout: Layout, targets: readonly CachedTarget[] = []): Float32Array {
+  const { C, feats, tgts, W } = layout;
   const out = new Float32Array(rows.length * W);
   if (rows.length === 0) return out;
   const names = feats.map((f) => f.name);
@@ -592,6 +692,16 @@ function computeRows(teacher: Teacher, ds: Dataset, rows: Int32Array, augment: r
           for (let k = 0; k < n; k++) out.set(v.subarray(k * f.size, k * f.size + f.size), (s + k) * W + f.offset);
         }
       });
+      // Targets (e.g. input gradients) need the teacher's graph: gradients on for them alone.
+      if (tgts.length) {
+        tidy(() => {
+          const vs = computeTargets(teacher, ds, part, augment, targets);
+          tgts.forEach((f, j) => {
+            const v = flat(vs[j]!, f.shape, `target '${f.name}'`, n);
+            for (let k = 0; k < n; k++) out.set(v.subarray(k * f.size, k * f.size + f.size), (s + k) * W + f.offset);
+          });
+        });
+      }
       bar.update(s + n);
     }
   });

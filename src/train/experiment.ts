@@ -19,7 +19,7 @@ import { randomCrop, horizontalFlip, normalize, type Augmentation } from '../dat
 import { createModel, type ZooModel } from '../nn/zoo/index.js';
 import { saveModel } from '../nn/safetensors.js';
 import { getMethod } from '../methods/registry.js';
-import { resolveParams } from '../methods/method.js';
+import { resolveParams, type CachedTarget } from '../methods/method.js';
 import type { Teacher } from '../teachers/teacher.js';
 import { checkpointTeacher, checkTeacherOutput, TorchScriptTeacher } from '../teachers/sources.js';
 import { EnsembleTeacher } from '../teachers/ensemble.js';
@@ -197,7 +197,7 @@ export function loadTeachers(e: Experiment, numClasses: number): Teacher | null 
 }
 
 /** The teacher as training sees it: served from the teacher-output cache when the experiment's teacherCache allows. */
-function withTeacherCache(e: Experiment, teacher: Teacher, transfer: Dataset, augment: Augmentation[], features: string[], pg: ProcessGroup | null): Teacher {
+function withTeacherCache(e: Experiment, teacher: Teacher, transfer: Dataset, augment: Augmentation[], features: string[], pg: ProcessGroup | null, targets: CachedTarget[] = []): Teacher {
   const plan = planTeacherCache(e.teacherCache.mode, augment, { needsFeatures: features.length > 0 });
   // Say so when a cache the user asked for is not used, or is used with random augmentation.
   if (e.teacherCache.mode === 'on' && (!plan.use || plan.augment.length !== augment.length) && process.env.KDISTILL_QUIET !== '1') process.stderr.write(`${plan.reason}\n`);
@@ -208,7 +208,10 @@ function withTeacherCache(e: Experiment, teacher: Teacher, transfer: Dataset, au
   const opts = { augment: plan.augment, dtype: e.teacherCache.dtype, ...(e.teacherCache.dir ? { dir: e.teacherCache.dir } : {}), ...(pg ? parallelCacheOptions(pg) : {}) };
   let cached: Teacher;
   try {
-    cached = cachedTeacher(teacher, transfer, { ...opts, ...(features.length && teacher.features ? { features } : {}) });
+    // A method's per-sample targets (e.g. Sobolev's target gradient) only under a deterministic
+    // pipeline: on un-augmented inputs they would not match the student's augmented view.
+    const det = plan.augment.length === augment.length;
+    cached = cachedTeacher(teacher, transfer, { ...opts, ...(features.length && teacher.features ? { features } : {}), ...(targets.length && det && teacher.logitsWithGrad ? { targets } : {}) });
   } catch (err) {
     if (!(err instanceof FeatureCacheTooLarge)) throw err;
     if (process.env.KDISTILL_QUIET !== '1') process.stderr.write(`${err.message}; running the teacher live\n`);
@@ -279,7 +282,7 @@ export async function runExperiment(e: Experiment, o: RunOptions): Promise<Exper
     writeRunRecord(e, data, teacher, pg?.size ?? 1);
   }
   const augment = augmentations(e);
-  const trainTeacher = teacher ? withTeacherCache(e, teacher, data.transfer, augment, method.features?.teacher ?? [], pg) : null;
+  const trainTeacher = teacher ? withTeacherCache(e, teacher, data.transfer, augment, method.features?.teacher ?? [], pg, method.cachedTargets) : null;
   const loader = new DataLoader(data.transfer, { batchSize: e.data.batchSize, seed: e.seed, shuffle: true, augment });
   let result: TrainResult;
   try {

@@ -300,6 +300,7 @@ function step(o: TrainOptions, optimizer: Optimizer, batch: TrainBatch, info: St
   else studentLogits = o.student.call(batch.x);
   let teacherLogits: Tensor | null = null;
   let teacherFeatures: Record<string, Tensor> = {};
+  let cachedTargets: Record<string, Tensor> | null = null;
   if (o.teacher) {
     const t = o.teacher;
     noGrad(() => {
@@ -309,10 +310,14 @@ function step(o: TrainOptions, optimizer: Optimizer, batch: TrainBatch, info: St
         const at = batch.indices ? featuresAtOf(t) : undefined;
         ({ output: teacherLogits, features: teacherFeatures } = at ? at(batch.indices!, batch.x, tfeat) : t.features(batch.x, tfeat));
       } else teacherLogits = batch.indices && t.logitsAt ? t.logitsAt(batch.indices, batch.x) : t.logits(batch.x);
+      // Per-sample targets the cache holds (Method.cachedTargets), by the rows' dataset indices.
+      const tnames = o.method.cachedTargets?.map((c) => c.name) ?? [];
+      const tat = tnames.length && batch.indices ? targetsAtOf(t) : undefined;
+      if (tat) cachedTargets = tat(batch.indices!, batch.x, tnames);
     });
     if (!allFinite([teacherLogits!])) return fail(`non-finite teacher output (${t.description})`);
   }
-  const terms = o.method.losses({ student: o.student, teacher: o.teacher, batch, info, studentLogits, teacherLogits, studentFeatures, teacherFeatures });
+  const terms = o.method.losses({ student: o.student, teacher: o.teacher, batch, info, studentLogits, teacherLogits, studentFeatures, teacherFeatures, ...(cachedTargets ? { cachedTargets } : {}) });
   const names = Object.keys(terms);
   if (names.length === 0) throw new Error('the method returned no loss terms');
   let total: Tensor = terms[names[0]!]!;
@@ -346,6 +351,14 @@ type FeaturesAt = (indices: Int32Array, x: Tensor, names: string[]) => { output:
 /** The teacher's featuresAt (CachedTeacher, src/teachers/cache.ts), if it has one. */
 function featuresAtOf(t: Teacher): FeaturesAt | undefined {
   const f = (t as Teacher & { featuresAt?: FeaturesAt }).featuresAt;
+  return typeof f === 'function' ? f.bind(t) : undefined;
+}
+
+type TargetsAt = (indices: Int32Array, x: Tensor, names: string[]) => Record<string, Tensor> | null;
+
+/** The teacher's targetsAt (CachedTeacher), if it has one. */
+function targetsAtOf(t: Teacher): TargetsAt | undefined {
+  const f = (t as Teacher & { targetsAt?: TargetsAt }).targetsAt;
   return typeof f === 'function' ? f.bind(t) : undefined;
 }
 
