@@ -21,19 +21,19 @@ Napi::Value wrapTensor(Napi::Env env, at::Tensor t) {
     gUndisposed++;
     gHeld++;
   }
-  auto* box = new TensorBox{std::move(t)};
+  auto* box = new TensorBox{kTensorMagic, std::move(t)};
   auto ext = Napi::External<TensorBox>::New(env, box, [](Napi::BasicEnv, TensorBox* b) {
     if (b->t.defined()) gHeld--;
+    b->magic = 0;
     delete b;
   });
-  napi_type_tag_object(env, ext, &kTensorTag);
   return ext;
 }
 
 bool isTensorHandle(const Napi::Value& v) {
-  bool ok = false;
-  if (v.IsExternal()) napi_check_object_type_tag(v.Env(), v, &kTensorTag, &ok);
-  return ok;
+  void* data = nullptr;
+  if (napi_get_value_external(v.Env(), v, &data) != napi_ok || data == nullptr) return false;
+  return static_cast<TensorBox*>(data)->magic == kTensorMagic;
 }
 
 at::Tensor& unwrapTensor(const Napi::Value& v, const char* what) {
