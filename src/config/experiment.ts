@@ -2,7 +2,7 @@
 // optimizer, schedule, epochs, seed, outputs). It is validated whole before anything runs.
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
+import { parseDocument, stringify as stringifyYaml } from 'yaml';
 import { Checker, ConfigError, type Obj } from './validate.js';
 import { validateSchedule, type ScheduleSpec } from '../optim/schedules.js';
 import type { OptimizerSpec } from '../train/trainer.js';
@@ -109,7 +109,9 @@ export function readExperimentDocument(file: string): { raw: unknown; source: st
   return { raw, source };
 }
 
-export function parseExperiment(raw: unknown, file = '<experiment>', source = ''): Experiment {
+export function parseExperiment(raw: unknown, file = '<experiment>', source?: string): Experiment {
+  // An experiment built in code (the demo, the library) is kept with its run as the YAML it would be.
+  source ??= stringifyYaml(raw);
   const c = new Checker(file);
   const o = c.object(raw, '', TOP);
   const base = dirname(resolve(file));

@@ -48,7 +48,9 @@ export function reportClient(initial: ReportData, live: { url: string; everyMs: 
     let [y0, y1] = [Math.min(...ys), Math.max(...ys)];
     if (y0 === y1) { y0 -= Math.abs(y0) * 0.1 || 1; y1 += Math.abs(y1) * 0.1 || 1; }
     const pad = (y1 - y0) * 0.05;
-    const f = frame(title, [Math.min(...xs), Math.max(...xs)], [y0 - pad, y1 + pad], xlabel, o.percent ? (v) => `${(v * 100).toFixed(0)}%` : fmtNum);
+    // enough decimals that neighbouring percent ticks never print the same label
+    const pd = (y1 - y0) * 100 < 2 ? 2 : (y1 - y0) * 100 < 20 ? 1 : 0;
+    const f = frame(title, [Math.min(...xs), Math.max(...xs)], [y0 - pad, y1 + pad], xlabel, o.percent ? (v) => `${(v * 100).toFixed(pd)}%` : fmtNum);
     let paths = '';
     // Series without a single finite point (e.g. agreement of a run without a teacher) are left out.
     const drawn = series.filter((s) => s.y.some((y) => y !== null && y !== undefined && Number.isFinite(y)));
