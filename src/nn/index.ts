@@ -5,5 +5,5 @@ export * as init from './init.js';
 export * from './zoo/index.js';
 export {
   parseSafetensors, serializeSafetensors, saveSafetensors, loadSafetensors, saveModel, loadModel,
-  writeFileAtomic, MODEL_SPEC_KEY, type SafetensorsFile,
+  MODEL_SPEC_KEY, type SafetensorsFile,
 } from './safetensors.js';

@@ -3,9 +3,8 @@
 // then the raw little-endian tensor bytes, offsets relative to the data start. Reading validates
 // everything a corrupt or truncated file could get wrong; writing is atomic (temp file, fsync,
 // rename), so a crash never leaves a half-written checkpoint under the real name.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { atomicWrite } from '../util/fs.js';
+import { readFileSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { native } from '../tensor/native.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -146,35 +145,8 @@ export function serializeSafetensors(tensors: Map<string, Tensor>, metadata: Rec
   return Buffer.concat([len, json, ...items.map((i) => i.bytes)]);
 }
 
-/** Writes bytes to path atomically: temp file in the same folder, fsync, rename, fsync folder. */
-export function writeFileAtomic(path: string, data: Uint8Array): void {
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  let fd: number | null = null;
-  try {
-    fd = openSync(tmp, 'wx', 0o644);
-    let done = 0;
-    while (done < data.byteLength) done += writeSync(fd, data, done, data.byteLength - done);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = null;
-    renameSync(tmp, path);
-  } catch (e) {
-    if (fd !== null) closeSync(fd);
-    rmSync(tmp, { force: true });
-    // Nothing was renamed, so whatever was at `path` before is still there, whole.
-    if ((e as NodeJS.ErrnoException).code === 'ENOSPC') throw new Error(`${path}: cannot write: no space left on device (ENOSPC); the previous file is untouched`, { cause: e });
-    throw new Error(`${path}: cannot write: ${(e as Error).message}`, { cause: e });
-  }
-  // Make the rename itself durable; some filesystems refuse fsync on directories, which is fine.
-  try {
-    const dfd = openSync(dir, 'r');
-    try { fsyncSync(dfd); } finally { closeSync(dfd); }
-  } catch { /* best effort */ }
-}
-
 export function saveSafetensors(path: string, tensors: Map<string, Tensor>, metadata: Record<string, string> = {}): void {
-  writeFileAtomic(path, serializeSafetensors(tensors, metadata));
+  atomicWrite(path, serializeSafetensors(tensors, metadata), { mkdir: false });
 }
 
 export function loadSafetensors(path: string): SafetensorsFile {
