@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import type { Tensor } from '../tensor/tensor.js';
 import { tensor } from '../tensor/factories.js';
 import { getNumThreads } from '../tensor/torch.js';
-import { fileChecksum } from './sources.js';
+import { fileSha256 } from '../data/errors.js';
 import type { Teacher } from './teacher.js';
 
 export const ONNX_INSTALL_HINT = 'ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node';
@@ -156,7 +156,7 @@ export class OnnxTeacher implements Teacher {
     if (nc === undefined) throw new Error(`${path}: the number of classes of output '${out.name}' is symbolic; give teacher.numClasses`);
     if (o.numClasses !== undefined && last > 0 && o.numClasses !== last) throw new Error(`${path}: output '${out.name}' has ${last} classes, teacher.numClasses says ${o.numClasses}`);
     this.numClasses = nc;
-    const sha = fileChecksum(path);
+    const sha = fileSha256(path);
     // Another output of the same file gives other soft targets, so it must key the cache apart.
     this.checksum = o.output === undefined || out.name === outs[0]!.name ? sha : createHash('sha256').update(`${sha}:${out.name}`).digest('hex');
     this.numParameters = countInitializerElements(readFileSync(path));

@@ -1,27 +1,13 @@
 // Teachers from files: a kdistill model checkpoint or a TorchScript module. Both are frozen and
 // in eval mode by construction; their outputs are checked to be logits of the expected width.
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { Tensor } from '../tensor/tensor.js';
 import { noGrad } from '../tensor/autograd.js';
 import { load as jitLoad, type ScriptModule, type ScriptValue } from '../tensor/jit.js';
 import type { Module } from '../nn/module.js';
 import { loadModel } from '../nn/safetensors.js';
 import type { Teacher } from './teacher.js';
-
-const hashCache = new Map<string, string>();
-
-/** sha256 of a file, cached by path, size and mtime. */
-export function fileChecksum(path: string): string {
-  const st = statSync(path);
-  const key = `${path}:${st.size}:${st.mtimeMs}`;
-  let h = hashCache.get(key);
-  if (!h) {
-    h = createHash('sha256').update(readFileSync(path)).digest('hex');
-    hashCache.set(key, h);
-  }
-  return h;
-}
+import { fileSha256 } from '../data/errors.js';
 
 /** A kdistill Module as a frozen teacher. */
 export class ModuleTeacher implements Teacher {
@@ -47,7 +33,7 @@ export function checkpointTeacher(path: string): ModuleTeacher {
   const { model } = loadModel(path);
   const numClasses = Number(model.spec.numClasses);
   if (!Number.isInteger(numClasses) || numClasses < 2) throw new Error(`${path}: the model spec has no valid numClasses`);
-  return new ModuleTeacher(model, numClasses, `checkpoint ${path}`, fileChecksum(path));
+  return new ModuleTeacher(model, numClasses, `checkpoint ${path}`, fileSha256(path));
 }
 
 /** A TorchScript module as a frozen teacher; `output` picks the logits from a tuple/dict output. */
@@ -61,7 +47,7 @@ export class TorchScriptTeacher implements Teacher {
     this.module = jitLoad(path).eval();
     for (const p of this.module.parameters()) p.requiresGrad_(false);
     this.numParameters = this.module.parameters().reduce((a, t) => a + t.numel(), 0);
-    this.checksum = fileChecksum(path);
+    this.checksum = fileSha256(path);
     this.description = `TorchScript ${path}`;
   }
 

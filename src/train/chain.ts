@@ -21,7 +21,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { isChainDocument, parseExperiment, readExperimentDocument, type Experiment } from '../config/experiment.js';
 import { ConfigError, type Obj } from '../config/validate.js';
-import { fileChecksum } from '../teachers/sources.js';
+import { fileSha256 } from '../data/errors.js';
 import { loadModel } from '../nn/safetensors.js';
 import type { ZooModel } from '../nn/zoo/index.js';
 import { atomicWrite } from '../util/fs.js';
@@ -114,7 +114,7 @@ export function stageHash(e: Experiment): string {
   const teachers = e.teachers.map((t) => {
     // Whatever kind of teacher file it is (checkpoint, TorchScript, ONNX, ...), its bytes count.
     const p = Object.values(t).find((v): v is string => typeof v === 'string') ?? '';
-    return existsSync(p) ? fileChecksum(p) : `missing:${p}`;
+    return existsSync(p) ? fileSha256(p) : `missing:${p}`;
   });
   return createHash('sha256').update(stableJson({ config, teachers })).digest('hex');
 }

@@ -26,7 +26,8 @@ import { horizontalFlip, randomCrop, type Augmentation } from '../data/augment.j
 import { loadModel, saveModel } from '../nn/safetensors.js';
 import type { ZooModel } from '../nn/zoo/index.js';
 import { getMethod } from '../methods/registry.js';
-import { checkpointTeacher, fileChecksum } from '../teachers/sources.js';
+import { checkpointTeacher } from '../teachers/sources.js';
+import { fileSha256 } from '../data/errors.js';
 import { atomicWrite } from '../util/fs.js';
 import {
   clusterSubsets, confusionAffinity, correlationFromCovariance, predictionCovariance, validateSubsets, type SubsetDiscovery,
@@ -154,7 +155,7 @@ export async function runSpecialists(cfg: SpecialistsConfig): Promise<Specialist
   const trainSet = load({ split: 'train', ...dir }), test = load({ split: 'test', ...dir });
   const C = trainSet.numClasses;
   if (!existsSync(cfg.generalist)) throw new Error(`${cfg.file}: generalist checkpoint not found: ${cfg.generalist}`);
-  const generalistSum = fileChecksum(cfg.generalist);
+  const generalistSum = fileSha256(cfg.generalist);
   const generalist = checkpointTeacher(cfg.generalist);
   if (generalist.numClasses !== C) throw new Error(`${cfg.file}: the generalist predicts ${generalist.numClasses} classes, ${trainSet.name} has ${C}`);
 
