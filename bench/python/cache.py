@@ -17,7 +17,8 @@ import time
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+
+from _common import hinton_kd_loss
 
 p = argparse.ArgumentParser()
 p.add_argument('--teacher', required=True)
@@ -105,8 +106,7 @@ for epoch in range(a.epochs):
         with torch.no_grad():
             zt = teacher(xb)  # recomputed every batch of every epoch
         zs = student(xb)
-        kd = F.kl_div(F.log_softmax(zs / T, 1), F.log_softmax(zt / T, 1), reduction='batchmean', log_target=True) * (T * T)
-        loss = (1 - alpha) * F.cross_entropy(zs, yb) + alpha * kd
+        loss = hinton_kd_loss(zs, zt, yb, T, alpha)
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -5,7 +5,6 @@ mdistiller run it (teacher recomputed every batch, shuffled mini-batches, SGD wi
 Prints one JSON line: {"seconds": [per-epoch seconds...]}.
 Usage: kd_epoch.py <threads> <epochs>
 """
-import gzip
 import json
 import sys
 import time
@@ -13,16 +12,15 @@ import time
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+
+from _common import fashion_mnist_train_uint8, hinton_kd_loss
 
 threads, epochs = int(sys.argv[1]), int(sys.argv[2])
 torch.set_num_threads(threads)
 torch.manual_seed(0)
-D = "/usr/share/datasets/fashion-mnist/"
-with gzip.open(D + "train-images-idx3-ubyte.gz") as f:
-    x = torch.from_numpy(np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 1, 28, 28).astype(np.float32) / 255)
-with gzip.open(D + "train-labels-idx1-ubyte.gz") as f:
-    y = torch.from_numpy(np.frombuffer(f.read(), np.uint8, offset=8).astype(np.int64))
+x_u8, y_np = fashion_mnist_train_uint8()
+x = torch.from_numpy(x_u8.astype(np.float32) / 255)
+y = torch.from_numpy(y_np)
 
 
 def stage(i, o):
@@ -45,8 +43,7 @@ for e in range(epochs):
         with torch.no_grad():
             tl = teacher(xb)
         s = student(xb)
-        kd = F.kl_div(F.log_softmax(s / T, 1), F.log_softmax(tl / T, 1), reduction="batchmean", log_target=True) * T * T
-        loss = (1 - ALPHA) * F.cross_entropy(s, yb) + ALPHA * kd
+        loss = hinton_kd_loss(s, tl, yb, T, ALPHA)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from _common import status_mib
+
 ap = argparse.ArgumentParser()
 ap.add_argument("--steps", type=int, default=20000)
 ap.add_argument("--every", type=int, default=1000)
@@ -29,14 +31,6 @@ steps, every = a.steps, a.every
 warmup = a.warmup if a.warmup is not None else min(1000, max(1, steps // 10))
 BATCH = 128
 SIZES = [784, 256, 256, 10]
-
-
-def status_mib(key):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 torch.set_num_threads(1)

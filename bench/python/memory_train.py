@@ -12,7 +12,6 @@ Usage: memory_train.py [--steps 20000] [--batch 64] [--samples 6400]
 """
 import argparse
 import gc
-import gzip
 import json
 import math
 import os
@@ -22,7 +21,8 @@ import time
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+
+from _common import fashion_mnist_train_uint8, hinton_kd_loss, status_mib
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--steps", type=int, default=20000)
@@ -33,14 +33,6 @@ B = a.batch
 per_epoch = math.ceil(a.samples / B)
 epochs = max(2, round(a.steps / per_epoch))
 T, ALPHA = 4.0, 0.9
-
-
-def status_mib(key):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def log(s):
@@ -62,11 +54,7 @@ torch.set_num_threads(1)
 torch.manual_seed(0)
 log(f"[pytorch] KD loop: {epochs} epochs x {per_epoch} steps, batch {B}, torch {torch.__version__}, python {sys.version.split()[0]}, "
     f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', '(unset)')}")
-D = "/usr/share/datasets/fashion-mnist/"
-with gzip.open(D + "train-images-idx3-ubyte.gz") as f:
-    x_all = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 1, 28, 28)
-with gzip.open(D + "train-labels-idx1-ubyte.gz") as f:
-    y_all = np.frombuffer(f.read(), np.uint8, offset=8).astype(np.int64)
+x_all, y_all = fashion_mnist_train_uint8()
 rng = np.random.default_rng(1)
 per_class = a.samples // 10
 idx = np.concatenate([rng.permutation(np.flatnonzero(y_all == c))[:per_class] for c in range(10)])
@@ -95,8 +83,7 @@ for e in range(epochs):
         with torch.no_grad():
             tl = teacher(xb)
         s = student(xb)
-        kd = F.kl_div(F.log_softmax(s / T, 1), F.log_softmax(tl / T, 1), reduction="batchmean", log_target=True) * T * T
-        loss = (1 - ALPHA) * F.cross_entropy(s, yb) + ALPHA * kd
+        loss = hinton_kd_loss(s, tl, yb, T, ALPHA)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
