@@ -22,19 +22,13 @@ import type { Teacher } from '../../src/teachers/teacher.js';
 import { CachedTeacher, TeacherOutputCache, cachedTeacher, planTeacherCache, isDeterministic } from '../../src/teachers/cache.js';
 import { train } from '../../src/train/trainer.js';
 import { parseExperiment } from '../../src/config/experiment.js';
+import { assertClose, rowsOf, syntheticData } from './helpers.js';
 
 setNumThreads(1);
 const SHAPE = [1, 6, 6];
 const D = 36;
 
-function data(n: number, seed: number, name = 'synthetic'): Dataset {
-  let s = seed;
-  const rnd = (): number => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-  const x = new Float32Array(n * D).map(() => rnd());
-  const y = Int32Array.from({ length: n }, (_, i) => i % 4);
-  for (let i = 0; i < n; i++) x[i * D + y[i]!] += 2; // learnable: the class lights up one pixel
-  return { name, sampleShape: SHAPE, x, y, size: n, numClasses: 4 };
-}
+const data = (n: number, seed: number, name = 'synthetic'): Dataset => syntheticData(n, seed, { shape: SHAPE, hotStride: 1, name });
 
 /** Counts the live teacher's forward passes and rows. */
 class Counting implements Teacher {
@@ -60,16 +54,7 @@ function teacher(seed: number, checksum = `test-teacher-${seed}`): Counting {
 
 /** Live teacher logits on dataset rows (no augmentation), as float32. */
 function live(t: Teacher, ds: Dataset, rows: number[]): Float32Array {
-  const x = new Float32Array(rows.length * D);
-  rows.forEach((r, i) => x.set(ds.x.subarray(r * D, r * D + D), i * D));
-  return tidy(() => t.logits(tensor(x, { shape: [rows.length, ...SHAPE] })).data<Float32Array>());
-}
-
-function assertClose(a: Float32Array, b: Float32Array, tol: number, msg: string): void {
-  assert.equal(a.length, b.length, msg);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
-  assert.ok(worst <= tol, `${msg}: max |diff| ${worst} > ${tol}`);
+  return tidy(() => t.logits(rowsOf(ds, rows)).data<Float32Array>());
 }
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'kd-cache-'));

@@ -7,7 +7,6 @@ import { mkdtempSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setNumThreads, manualSeed } from '../../src/tensor/torch.js';
-import { tensor } from '../../src/tensor/factories.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import { tidy } from '../../src/tensor/scope.js';
 import type { Dataset } from '../../src/data/dataset.js';
@@ -20,20 +19,14 @@ import { ModuleTeacher } from '../../src/teachers/sources.js';
 import type { Teacher } from '../../src/teachers/teacher.js';
 import { CachedTeacher, FeatureCacheTooLarge, TeacherOutputCache, cachedTeacher } from '../../src/teachers/cache.js';
 import { train } from '../../src/train/trainer.js';
+import { assertClose, rowsOf, syntheticData } from './helpers.js';
 
 setNumThreads(1);
 const SHAPE = [1, 8, 8];
 const D = 64;
 const NAMES = ['stage1', 'fc1'];
 
-function data(n: number, seed: number, name = 'synthetic-img'): Dataset {
-  let s = seed;
-  const rnd = (): number => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-  const x = new Float32Array(n * D).map(() => rnd());
-  const y = Int32Array.from({ length: n }, (_, i) => i % 4);
-  for (let i = 0; i < n; i++) x[i * D + 9 * y[i]!] += 2;
-  return { name, sampleShape: SHAPE, x, y, size: n, numClasses: 4 };
-}
+const data = (n: number, seed: number, name = 'synthetic-img'): Dataset => syntheticData(n, seed, { shape: SHAPE, hotStride: 9, name });
 
 /** Counts the live teacher's logits and features passes. */
 class Counting implements Teacher {
@@ -62,25 +55,12 @@ function teacher(seed: number, checksum = `feat-teacher-${seed}`): Counting {
   return new Counting(new ModuleTeacher(m, 4, `cnn seed ${seed}`, checksum));
 }
 
-function rowsOf(ds: Dataset, rows: number[]): Tensor {
-  const x = new Float32Array(rows.length * D);
-  rows.forEach((r, i) => x.set(ds.x.subarray(r * D, r * D + D), i * D));
-  return tensor(x, { shape: [rows.length, ...SHAPE] });
-}
-
 /** The live teacher's logits and features on dataset rows, as float32 arrays. */
 function live(t: Teacher, ds: Dataset, rows: number[], names = NAMES): Record<string, Float32Array> {
   return tidy(() => {
     const r = t.features!(rowsOf(ds, rows), names);
     return { logits: r.output.data<Float32Array>(), ...Object.fromEntries(names.map((n) => [n, r.features[n]!.contiguous().data<Float32Array>()])) };
   });
-}
-
-function assertClose(a: Float32Array, b: Float32Array, tol: number, msg: string): void {
-  assert.equal(a.length, b.length, msg);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
-  assert.ok(worst <= tol, `${msg}: max |diff| ${worst} > ${tol}`);
 }
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'kd-fcache-'));

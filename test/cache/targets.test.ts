@@ -27,20 +27,15 @@ import { train } from '../../src/train/trainer.js';
 import { saveModel } from '../../src/nn/safetensors.js';
 import { parseExperiment } from '../../src/config/experiment.js';
 import { runExperiment } from '../../src/train/experiment.js';
+import { assertClose, syntheticData } from './helpers.js';
 
 setNumThreads(1);
 const SHAPE = [1, 8, 8];
 const D = 64;
 const T_NAME = SOBOLEV_TARGET_GRAD;
 
-function data(n: number, seed: number, labelled = true, name = 'synthetic-grad'): Dataset {
-  let s = seed;
-  const rnd = (): number => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-  const x = new Float32Array(n * D).map(() => rnd());
-  const y = Int32Array.from({ length: n }, (_, i) => i % 4);
-  for (let i = 0; i < n; i++) x[i * D + 9 * y[i]!] += 2;
-  return { name, sampleShape: SHAPE, x, y: labelled ? y : null, size: n, numClasses: 4 };
-}
+const data = (n: number, seed: number, labelled = true, name = 'synthetic-grad'): Dataset =>
+  syntheticData(n, seed, { shape: SHAPE, hotStride: 9, name, labelled });
 
 /** Counts the live teacher's no-grad and with-grad passes. */
 class Counting implements Teacher {
@@ -90,13 +85,6 @@ function liveGrad(t: Teacher, ds: Dataset, rows: number[], output: 'logits' | 'l
     const [g] = grad(f.gather(1, y.reshape([rows.length, 1])).sum(), xt);
     return g!.contiguous().data<Float32Array>();
   }));
-}
-
-function assertClose(a: Float32Array, b: Float32Array, tol: number, msg: string): void {
-  assert.equal(a.length, b.length, msg);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
-  assert.ok(worst <= tol, `${msg}: max |diff| ${worst} > ${tol}`);
 }
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'kd-tcache-'));
