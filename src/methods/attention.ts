@@ -1,12 +1,11 @@
 // Attention transfer (Zagoruyko & Komodakis, ICLR 2017): the student matches the teacher's
 // normalised spatial attention maps at chosen layer pairs, plus the label loss (and optional KD).
 // No connector: attention maps are channel-free, and differing spatial sizes are pooled.
-import type { Tensor } from '../tensor/tensor.js';
 import { tidy } from '../tensor/scope.js';
 import { attentionLoss } from '../losses/features.js';
 import type { Measure } from '../losses/agreement.js';
-import { KD_PARAMS, kdTerms } from './kd.js';
-import { crossEntropyTerm, PAIR_PARAMS, parsePairs, sumOf } from './fitnet.js';
+import { KD_PARAMS } from './kd.js';
+import { labelAndKdTerms, pairFeatures, PAIR_PARAMS, parsePairs, sumOf } from './fitnet.js';
 import type { MethodSpec } from './method.js';
 
 export const attention: MethodSpec = {
@@ -32,15 +31,8 @@ export const attention: MethodSpec = {
       features: { student: pairs.map((q) => q.student), teacher: pairs.map((q) => q.teacher) },
       losses(ctx) {
         return tidy(() => {
-          const terms: Record<string, Tensor> = kd.alpha > 0 && ctx.teacherLogits ? kdTerms(ctx, ctx.teacherLogits, kd) : {};
-          if (ctx.batch.y !== null && !('ce' in terms)) terms.ce = crossEntropyTerm(ctx, 1 - kd.alpha);
-          const parts = pairs.map((q) => {
-            const s = ctx.studentFeatures[q.student], t = ctx.teacherFeatures[q.teacher];
-            if (!s || !t) throw new Error(`method 'attention': missing feature '${!s ? q.student : q.teacher}'`);
-            return attentionLoss(s, t, power).mul(q.weight);
-          });
-          terms.at = sumOf(parts).mul(beta);
-          return terms;
+          const parts = pairFeatures(ctx, pairs, 'attention').map(({ s, t, weight }) => attentionLoss(s, t, power).mul(weight));
+          return { ...labelAndKdTerms(ctx, kd), at: sumOf(parts).mul(beta) };
         });
       },
     };

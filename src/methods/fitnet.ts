@@ -111,16 +111,11 @@ export const fitnet: MethodSpec = {
         if (!connectors) throw new Error("method 'fitnet': setup() was not called, so the connectors do not exist (the trainer calls it before building the optimizer)");
         const cs = connectors;
         return tidy(() => {
-          const terms = kd.alpha > 0 && ctx.teacherLogits ? kdTerms(ctx, ctx.teacherLogits, kd) : {};
-          const parts = pairs.map((p, i) => {
-            const s = ctx.studentFeatures[p.student], t = ctx.teacherFeatures[p.teacher];
-            if (!s || !t) throw new Error(`method 'fitnet': missing feature '${!s ? p.student : p.teacher}'`);
+          const parts = pairFeatures(ctx, pairs, 'fitnet').map(({ s, t, weight }, i) => {
             const c = cs[i];
-            return hintLoss(c ? c.call(s) : s, t, kind).mul(p.weight);
+            return hintLoss(c ? c.call(s) : s, t, kind).mul(weight);
           });
-          const out: Record<string, Tensor> = {};
-          if (ctx.batch.y !== null && !('ce' in terms)) out.ce = crossEntropyTerm(ctx, 1 - kd.alpha);
-          return { ...out, ...terms, hint: sumOf(parts).mul(beta) };
+          return { ...labelAndKdTerms(ctx, kd), hint: sumOf(parts).mul(beta) };
         });
       },
     };
@@ -134,7 +129,21 @@ export function sumOf(ts: Tensor[]): Tensor {
   return acc;
 }
 
-/** (weight)·CE on the labels, the hard term of the feature methods. */
-export function crossEntropyTerm(ctx: LossContext, weight: number): Tensor {
-  return crossEntropy(ctx.studentLogits, ctx.batch.y!).mul(weight);
+/**
+ * The feature methods' label and soft terms: (1−alpha)·CE on the labels (when there are any) and,
+ * with alpha > 0 and teacher logits, alpha·KD, as in `kd`.
+ */
+export function labelAndKdTerms(ctx: LossContext, kd: { temperature: number; alpha: number; measure: Measure }): Record<string, Tensor> {
+  const terms = kd.alpha > 0 && ctx.teacherLogits ? kdTerms(ctx, ctx.teacherLogits, kd) : {};
+  if (ctx.batch.y !== null && !('ce' in terms)) terms.ce = crossEntropy(ctx.studentLogits, ctx.batch.y).mul(1 - kd.alpha);
+  return terms;
+}
+
+/** Each pair's student and teacher feature, with an error naming a feature the trainer did not provide. */
+export function pairFeatures(ctx: LossContext, pairs: LayerPair[], method: string): { s: Tensor; t: Tensor; weight: number }[] {
+  return pairs.map((p) => {
+    const s = ctx.studentFeatures[p.student], t = ctx.teacherFeatures[p.teacher];
+    if (!s || !t) throw new Error(`method '${method}': missing feature '${!s ? p.student : p.teacher}'`);
+    return { s, t, weight: p.weight };
+  });
 }
