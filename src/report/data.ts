@@ -80,6 +80,8 @@ export interface EvaluationInput {
   /** Weight files of the teacher(s), for the size column. */
   teacherFiles: string[];
   test: Dataset;
+  /** Predictions on `test` already made (the trainer's last evaluation), so they are not made again. */
+  predictions?: { student: Predictions; teacher?: Predictions };
 }
 export interface Evaluation {
   models: ModelRow[];
@@ -110,7 +112,7 @@ export function evaluateModels(o: EvaluationInput): Evaluation {
     };
     if (o.teacher) {
       const t = o.teacher;
-      tp = predict((x) => t.logits(x), o.test);
+      tp = o.predictions?.teacher ?? predict((x) => t.logits(x), o.test);
       bar.update(1, 'teacher');
       const m = classificationMetrics(tp, labels);
       const ms = inferenceMsPerSample((x) => t.logits(x), o.test, 100, 10);
@@ -122,7 +124,7 @@ export function evaluateModels(o: EvaluationInput): Evaluation {
         msPerSample: ms, checksum: t.checksum,
       }, tp);
     }
-    const sp = predict((x) => student.call(x), o.test);
+    const sp = o.predictions?.student ?? predict((x) => student.call(x), o.test);
     bar.update(o.teacher ? 3 : 1, 'student');
     const sm = classificationMetrics(sp, labels, tp);
     const ms = inferenceMsPerSample((x) => student.call(x), o.test, 100, 10);

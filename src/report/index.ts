@@ -5,6 +5,7 @@ import type { Module } from '../nn/module.js';
 import type { Dataset } from '../data/dataset.js';
 import type { Teacher } from '../teachers/teacher.js';
 import type { Experiment } from '../config/experiment.js';
+import type { Predictions } from '../train/metrics.js';
 import { atomicWrite } from '../util/fs.js';
 import { buildRunReport, evaluateModels, readCurves, teacherFiles } from './data.js';
 import { renderReportHtml } from './html.js';
@@ -17,12 +18,16 @@ export type { ReportData, RunReport } from './types.js';
 const now = (): string => new Date().toISOString().replace('T', ' ').slice(0, 19) + ' UTC';
 
 /** Called by the experiment runner once model.safetensors is saved: evaluates and writes report.html. */
-export function writeRunReport(o: { dir: string; experiment: Experiment; student: Module; teacher: Teacher | null; test: Dataset }): string {
+export function writeRunReport(o: {
+  dir: string; experiment: Experiment; student: Module; teacher: Teacher | null; test: Dataset;
+  /** The trainer's last predictions on `test`, reused instead of predicting again. */
+  predictions?: { student: Predictions; teacher?: Predictions };
+}): string {
   const dir = resolve(o.dir);
   const e = o.experiment;
   const ev = evaluateModels({
     student: o.student, studentName: `student (${e.name})`, studentFile: join(dir, 'model.safetensors'),
-    teacher: o.teacher, teacherFiles: teacherFiles(e), test: o.test,
+    teacher: o.teacher, teacherFiles: teacherFiles(e), test: o.test, ...(o.predictions ? { predictions: o.predictions } : {}),
   });
   const run: RunReport = {
     name: e.name, dir, method: e.method.name, status: 'finished', ...readCurves(dir), ...ev, experimentYaml: e.source,

@@ -307,7 +307,7 @@ export async function runExperiment(e: Experiment, o: RunOptions): Promise<Exper
   atomicWrite(join(e.output, 'result.json'), JSON.stringify(resultRec, null, 2) + '\n');
   // The HTML report (teacher vs student, curves, confusion, calibration); a failure there must not lose the run.
   try {
-    writeRunReport({ dir: e.output, experiment: e, student, teacher, test: data.test });
+    writeRunReport({ dir: e.output, experiment: e, student, teacher, test: data.test, ...(result.predictions ? { predictions: result.predictions } : {}) });
   } catch (err) {
     process.stderr.write(`${e.name}: report.html not written: ${(err as Error).message}\n`);
   }

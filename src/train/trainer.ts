@@ -113,6 +113,8 @@ export interface TrainResult {
   steps: number;
   /** True if stopAfterSteps ended the run early. */
   interrupted: boolean;
+  /** The evaluation set's predictions after the last epoch, for reports to reuse. */
+  predictions?: { student: Predictions; teacher?: Predictions };
 }
 
 export class NonFiniteLossError extends Error {}
@@ -163,6 +165,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 
   // Teacher predictions on the evaluation set never change: compute them once for agreement.
   const teacherEval: Predictions | undefined = o.teacher && o.evalSet && writer ? predict((x) => o.teacher!.logits(x), o.evalSet) : undefined;
+  let finalPredictions: TrainResult['predictions'];
 
   // Temp files of atomic writes cut short by a kill are garbage (the real files are whole): clear them.
   if (o.outDir && writer && existsSync(o.outDir)) {
@@ -256,7 +259,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const trainMeans = Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v / Math.max(1, count)]));
     const rec: EpochRecord = { type: 'epoch', epoch: state.epoch, step: state.step, lr, train: trainMeans, seconds: (Date.now() - t0) / 1000 };
     const last = state.epoch === o.epochs - 1;
-    if (o.evalSet && writer && (o.evalEvery !== 'end' || last)) rec.eval = evaluateModel(o.student, o.evalSet, teacherEval);
+    if (o.evalSet && writer && (o.evalEvery !== 'end' || last)) {
+      const sp = predictModel(o.student, o.evalSet);
+      rec.eval = classificationMetrics(sp, labelsOf(o.evalSet), teacherEval);
+      if (last) finalPredictions = { student: sp, ...(teacherEval ? { teacher: teacherEval } : {}) };
+    }
     epochs.push(rec);
     log?.write(rec);
     o.onEpoch?.(rec);
@@ -269,7 +276,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   } finally {
     for (const s of signals) process.off(s, onSignal);
   }
-  return { epochs, final: epochs[epochs.length - 1]?.eval, steps: state.step, interrupted };
+  return { epochs, final: epochs[epochs.length - 1]?.eval, steps: state.step, interrupted, ...(finalPredictions ? { predictions: finalPredictions } : {}) };
 }
 
 /** True if every element of every tensor is finite: one fused reduction, one sync. */
@@ -378,12 +385,23 @@ function firstSamples(d: Dataset, n: number): Tensor {
 }
 
 export function evaluateModel(model: Module, data: Dataset, teacherPreds?: Predictions): ClassificationMetrics {
+  return classificationMetrics(predictModel(model, data), labelsOf(data), teacherPreds);
+}
+
+/** The model's predictions on the data in eval mode; its mode is restored afterwards. */
+function predictModel(model: Module, data: Dataset): Predictions {
   const wasTraining = model.training;
   model.eval();
-  const p = predict((x) => model.call(x), data);
-  model.train(wasTraining);
+  try {
+    return predict((x) => model.call(x), data);
+  } finally {
+    model.train(wasTraining);
+  }
+}
+
+function labelsOf(data: Dataset): Int32Array {
   if (!data.y) throw new Error(`evaluation set ${data.name} has no labels`);
-  return classificationMetrics(p, data.y, teacherPreds);
+  return data.y;
 }
 
 export function readLogEpochs(outDir: string): EpochRecord[] {
