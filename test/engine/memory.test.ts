@@ -99,13 +99,15 @@ function rssMB(): number {
   return process.memoryUsage().rss / 2 ** 20;
 }
 
-test('a 1,500-step MLP training loop holds live tensors exactly flat and RSS bounded', (t) => {
+test('an 1,800-step MLP training loop holds live tensors exactly flat and RSS bounded', (t) => {
   torch.manualSeed(0);
   const model = makeMlp([64, 128, 128, 10], 0.1);
   const opt = makeOptimizer('adam', model.params);
   const x = torch.randn([64, 64]).keep();
   const y = torch.randint(0, 10, [64]).keep();
-  const warm = 300, total = 1500;
+  // The allocator keeps growing its arenas for a few hundred steps after start-up (seen up to
+  // +18 MB between steps 300 and 600 on a loaded machine, flat after); measure after that.
+  const warm = 600, total = 1800;
   let liveAtWarm = 0, first = 0, last = 0;
   const rss: number[] = [];
   for (let s = 0; s < total; s++) {
