@@ -4,6 +4,7 @@
       "target_name": "kdistill",
       "sources": [
         "native/addon.cc",
+        "native/allocator.cc",
         "native/tensor.cc",
         "native/dispatch.cc",
         "native/autograd.cc",

@@ -79,7 +79,7 @@ async function kdistillSide(): Promise<void> {
     `OPENBLAS_NUM_THREADS=${process.env.OPENBLAS_NUM_THREADS ?? '(unset)'}, libtorch ${torch.version}, node ${process.version}, gc ${gc ? 'exposed' : 'not exposed'}`);
   log('[kdistill] step     ms/step   rss MiB   heap MiB   live tensors   loss');
 
-  let stepMs = 0, intervalMs = 0, intervalSteps = 0, liveWarm = 0;
+  let stepMs = 0, intervalMs = 0, intervalSteps = 0, liveWarm = 0, heapInUseWarm = -1, heapReservedWarm = -1;
   const samples: RssSample[] = [];
   for (let s = 1; s <= steps; s++) {
     const b = (s - 1) % 16;
@@ -101,7 +101,7 @@ async function kdistillSide(): Promise<void> {
     if (!mark) continue;
     gc?.();
     const rss = rssMiB();
-    if (s === warmup) liveWarm = torch.liveTensors();
+    if (s === warmup) { liveWarm = torch.liveTensors(); heapInUseWarm = torch.nativeMemory().allocated; heapReservedWarm = torch.nativeMemory().reserved; }
     if (s >= warmup) samples.push({ step: s, rss });
     if (s % every === 0 || s === steps) {
       log(`[kdistill] ${String(s).padStart(6)}  ${(intervalMs / intervalSteps).toFixed(2).padStart(8)}  ${rss.toFixed(1).padStart(7)}  ` +
@@ -113,7 +113,9 @@ async function kdistillSide(): Promise<void> {
   const out: MemorySide = {
     side: 'kdistill', steps, warmupStep: warmup, samples, peakRss: peakRssMiB(),
     msPerStep: stepMs / Math.max(1, steps - warmup),
-    info: { libtorch: torch.version, node: process.version, threads: torch.getNumThreads(), liveTensorsWarm: liveWarm, liveTensorsEnd: torch.liveTensors(), gc: !!gc },
+    info: { libtorch: torch.version, node: process.version, threads: torch.getNumThreads(), liveTensorsWarm: liveWarm, liveTensorsEnd: torch.liveTensors(), gc: !!gc,
+      cHeapInUseWarm: heapInUseWarm, cHeapInUseEnd: torch.nativeMemory().allocated,
+      cHeapReservedWarm: heapReservedWarm, cHeapReservedEnd: torch.nativeMemory().reserved },
   };
   process.stdout.write(JSON.stringify(out) + '\n');
 }
@@ -137,6 +139,10 @@ function main(): void {
   const lw = Number(kd.info.liveTensorsWarm), le = Number(kd.info.liveTensorsEnd);
   console.log(`kdistill live native tensors: ${lw} after warm-up → ${le} at end (${le - lw >= 0 ? '+' : ''}${le - lw}); ` +
     `time per step = mean over the post-warm-up steps, sampling excluded`);
+  const hw = Number(kd.info.cHeapInUseWarm) / 2 ** 20, he = Number(kd.info.cHeapInUseEnd) / 2 ** 20;
+  const rw = Number(kd.info.cHeapReservedWarm) / 2 ** 20, re = Number(kd.info.cHeapReservedEnd) / 2 ** 20;
+  if (hw >= 0) console.log(`kdistill C heap (glibc mallinfo2, all arenas): in use ${hw.toFixed(2)} → ${he.toFixed(2)} MiB, ` +
+    `held from the OS ${rw.toFixed(2)} → ${re.toFixed(2)} MiB (after warm-up → end)`);
   const outFile = args.get('out');
   if (outFile) writeFileSync(outFile, JSON.stringify({ date: new Date().toISOString(), steps, every, optim: optimName, kdistill: kd, pytorch: py }, null, 2) + '\n');
 }

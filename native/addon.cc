@@ -4,7 +4,6 @@
 #include <ATen/Parallel.h>
 #include <torch/version.h>
 #ifdef __GLIBC__
-#include <malloc.h>
 #endif
 #include <cstdlib>
 
@@ -75,21 +74,8 @@ static Napi::Value GeneratorSeed(const Napi::CallbackInfo& info) {
   });
 }
 
-// glibc returns freed blocks above 128 KiB to the OS at once, so every training step page-faults
-// its activations and gradients back in (measured: ~5-8k faults and +40% time per small-CNN step).
-// Keeping up to 32 MiB blocks in the heap removes that; memory stays flat across steps.
-// KDISTILL_SYSTEM_MALLOC=1 keeps glibc's defaults.
-static void tuneAllocator() {
-#ifdef __GLIBC__
-  const char* opt = std::getenv("KDISTILL_SYSTEM_MALLOC");
-  if (opt && opt[0] == '1') return;
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 256 << 20);
-#endif
-}
-
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  tuneAllocator();
+  initAllocator(env, exports);  // first: tensors made from here on use it
   exports.Set("torchVersion", Napi::String::New(env, TORCH_VERSION));
   exports.Set("manualSeed", Napi::Function::New(env, ManualSeed));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));

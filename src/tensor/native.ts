@@ -30,6 +30,10 @@ export interface NativeAddon {
   liveTensors(): number;
   /** Tensor handles still holding native memory: not disposed and not yet garbage-collected. */
   heldTensors(): number;
+  /** Native bytes in use / held (C heap + tensor buffers; -1 if unknown), tensor buffers in use / cached. */
+  nativeMemory(): NativeMemory;
+  /** Unmaps the tensor allocator's cached free buffers. */
+  emptyCache(): void;
   device(t: Handle): string;
   toString(t: Handle): string;
   storageBytes(t: Handle): number;
@@ -110,3 +114,14 @@ function load(): NativeAddon {
 }
 
 export const native: NativeAddon = load();
+
+export interface NativeMemory {
+  /** Bytes handed out and not freed: the C heap (all arenas) plus tensor buffers. -1 if unknown. */
+  allocated: number;
+  /** Bytes held from the OS: `allocated`, the C heap's free space, and cached tensor buffers. -1 if unknown. */
+  reserved: number;
+  /** Tensor buffers of 64 KiB and more in use (their own page mappings). */
+  tensorInUse: number;
+  /** Freed tensor buffers kept for reuse (up to KDISTILL_TENSOR_CACHE_MB, default 512). */
+  tensorCached: number;
+}

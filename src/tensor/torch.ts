@@ -1,5 +1,5 @@
 // The `torch` namespace: what a PyTorch user would reach for, in camelCase.
-import { native } from './native.js';
+import { native, type NativeMemory } from './native.js';
 import * as factories from './factories.js';
 import * as autograd from './autograd.js';
 import * as functional from './functional.js';
@@ -43,6 +43,21 @@ export function liveTensors(): number {
 export function heldTensors(): number {
   return native.heldTensors();
 }
+/**
+ * The process's native memory: `allocated` bytes handed out and not freed (C heap and tensor
+ * buffers), `reserved` bytes held from the OS. A leak raises `allocated`; resident memory (RSS)
+ * is a poorer signal because freed memory is kept for reuse. -1 where unknown (non-glibc).
+ */
+export function nativeMemory(): NativeMemory {
+  return native.nativeMemory();
+}
+/**
+ * Returns the tensor allocator's cached free buffers to the OS (as `torch.cuda.empty_cache`
+ * does for GPU memory): for after a large phase whose buffer sizes will not come back.
+ */
+export function emptyCache(): void {
+  native.emptyCache();
+}
 export function dispose(...ts: (Tensor | Tensor[] | null | undefined)[]): void {
   for (const t of ts.flat()) t?.dispose();
 }
@@ -64,6 +79,8 @@ export const torch = {
   dispose,
   liveTensors,
   heldTensors,
+  nativeMemory,
+  emptyCache,
   manualSeed,
   setNumThreads,
   getNumThreads,
