@@ -60,7 +60,7 @@ test('idx: headers claiming a gigabyte are rejected without allocating it', () =
     const t0 = performance.now();
     const grew = arrayBufferGrowth(() => readIdx(fx(f)));
     assert.ok(grew < 16, `${f}: array buffers grew ${grew.toFixed(1)} MiB`);
-    assert.ok(performance.now() - t0 < 500, `${f}: took too long`);
+    assert.ok(performance.now() - t0 < 5000, `${f}: took too long (reading data it should have rejected?)`);
   }
   throwsData(() => readIdx(fx('idx/lying-dims-1g.idx')), 'lying-dims-1g.idx', /need 1073741824 bytes, file has 100/);
   throwsData(() => readIdx(fx('idx/lying-dims-1g.idx.gz')), 'lying-dims-1g.idx.gz', /gzip bytes can hold at most/);
