@@ -47,6 +47,12 @@ export function rssMiB(): number {
   const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN);
   return kb / 1024;
 }
+/** Resident memory by kind in MiB: anonymous (heaps, tensors) and file-backed (code of the loaded libraries, paged in as it runs). */
+export function rssKindsMiB(): { anon: number; file: number } {
+  const st = readFileSync('/proc/self/status', 'utf8');
+  const kb = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(st)?.[1] ?? NaN);
+  return { anon: kb('RssAnon') / 1024, file: kb('RssFile') / 1024 };
+}
 /** Peak resident set size of this process (VmHWM) in MiB. */
 export function peakRssMiB(): number {
   const kb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN);

@@ -17,7 +17,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { root, parseArgs, rssMiB, peakRssMiB, memoryTable, memoryMarks, runMemorySide, type MemorySide, type RssSample } from './_common.js';
+import { root, parseArgs, rssMiB, rssKindsMiB, peakRssMiB, memoryTable, memoryMarks, runMemorySide, type MemorySide, type RssSample } from './_common.js';
 
 export const benchmark = { name: 'memory-train', description: 'RSS drift over 20k KD steps through the trainer vs a PyTorch KD loop' };
 
@@ -30,7 +30,7 @@ const perEpoch = Math.ceil(nSamples / batch);
 const epochs = Math.max(2, Math.round(steps / perEpoch));
 const isMark = (epoch: number): boolean => (epoch + 1) % 10 === 0 || epoch === epochs - 1;
 
-interface Sample extends RssSample { heap?: number; tensors?: number }
+interface Sample extends RssSample { heap?: number; tensors?: number; nativeInUse?: number }
 
 // ---------------------------------------------------------------------------------------
 // The kdistill side (child process): the real trainer.
@@ -62,9 +62,11 @@ async function kdistillSide(): Promise<void> {
   const log = (s: string): boolean => process.stderr.write(s + '\n');
   const sample = (step: number): void => {
     gc?.();
-    const s = { step, rss: rssMiB(), heap: process.memoryUsage().heapUsed / 2 ** 20, tensors: liveTensors() };
+    const m = torch.nativeMemory(), k = rssKindsMiB();
+    const s = { step, rss: rssMiB(), heap: process.memoryUsage().heapUsed / 2 ** 20, tensors: liveTensors(), nativeInUse: m.allocated / 2 ** 20 };
     samples.push(s);
-    log(`[kdistill] step ${String(step).padEnd(7)} rss ${s.rss.toFixed(1).padStart(7)} MiB   heap ${s.heap.toFixed(1).padStart(6)} MiB   live tensors ${s.tensors}`);
+    log(`[kdistill] step ${String(step).padEnd(7)} rss ${s.rss.toFixed(1).padStart(7)} MiB (anon ${k.anon.toFixed(1)}, file ${k.file.toFixed(1)})   heap ${s.heap.toFixed(1).padStart(6)} MiB   ` +
+      `live tensors ${s.tensors}   native in use ${(m.allocated / 2 ** 20).toFixed(1)} MiB, held ${(m.reserved / 2 ** 20).toFixed(1)} MiB`);
   };
   log(`[kdistill] trainer: ${epochs} epochs × ${perEpoch} steps, batch ${batch}, libtorch ${torch.version}, node ${process.version}, gc ${gc ? 'exposed' : 'not exposed'}`);
   sample(0);
@@ -110,7 +112,8 @@ function main(): void {
   console.log();
   console.log(memoryTable(kd, py));
   const w = kd.all.find((p) => p.step === kd.warmupStep)!, l = kd.all[kd.all.length - 1]!;
-  console.log(`kdistill V8 heap ${(l.heap! - w.heap!) >= 0 ? '+' : ''}${(l.heap! - w.heap!).toFixed(1)} MiB, live native tensors ${w.tensors} → ${l.tensors} ` +
+  const signed = (v: number): string => `${v >= 0 ? '+' : ''}${v.toFixed(1)}`;
+  console.log(`kdistill V8 heap ${signed(l.heap! - w.heap!)} MiB, native memory in use ${signed(l.nativeInUse! - w.nativeInUse!)} MiB, live native tensors ${w.tensors} → ${l.tensors} ` +
     `after warm-up; time per step = whole run / steps (kdistill's includes checkpoints and the final evaluation)`);
   const outFile = args.get('out');
   if (outFile) writeFileSync(outFile, JSON.stringify({ date: new Date().toISOString(), steps, batch, epochs, kdistill: kd, pytorch: py }, null, 2) + '\n');
