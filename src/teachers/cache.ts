@@ -35,6 +35,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { tensor } from '../tensor/factories.js';
 import { enableGrad, noGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/scope.js';
+import type { Module } from '../nn/module.js';
 import { parseSafetensors, serializeSafetensors } from '../nn/safetensors.js';
 import { atomicWrite } from '../util/fs.js';
 import { sampleSize, type Dataset } from '../data/dataset.js';
@@ -417,6 +418,8 @@ export class CachedTeacher implements Teacher {
   readonly numParameters: number;
   features?: Teacher['features'];
   logitsWithGrad?: Teacher['logitsWithGrad'];
+  /** The live teacher's module, if it has one: methods that match its layers (DistilBERT, TinyBERT) read its spec. */
+  readonly model?: Module;
 
   constructor(readonly teacher: Teacher, readonly cache: TeacherOutputCache) {
     if (cache.numClasses !== teacher.numClasses) throw new Error(`CachedTeacher: cache has ${cache.numClasses} classes, the teacher ${teacher.numClasses}`);
@@ -424,6 +427,7 @@ export class CachedTeacher implements Teacher {
     this.checksum = teacher.checksum;
     this.numClasses = teacher.numClasses;
     this.numParameters = teacher.numParameters;
+    if ('model' in teacher) this.model = (teacher as { model: Module }).model;
     if (teacher.features) this.features = (x, names) => teacher.features!(x, names);
     // Input derivatives beyond the cached targets (targetsAt) need the live teacher's graph.
     if (teacher.logitsWithGrad) this.logitsWithGrad = (x) => teacher.logitsWithGrad!(x);

@@ -2,9 +2,9 @@
 // file, checks that they fit together before any training, trains, and writes the run folder:
 // log.jsonl, checkpoint.safetensors, model.safetensors, run.json (all that is needed to repeat
 // it) and result.json.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isChainDocument, loadExperiment, readExperimentDocument, type Experiment } from '../config/experiment.js';
+import { isChainDocument, loadExperiment, readExperimentDocument, TEXT_DATASETS, type Experiment, type TextDatasetName } from '../config/experiment.js';
 import { manualSeed, setNumThreads } from '../tensor/torch.js';
 import { native, packageRoot } from '../tensor/native.js';
 import { tensor } from '../tensor/factories.js';
@@ -17,11 +17,18 @@ import { split, take } from '../data/splits.js';
 import { DataLoader } from '../data/loader.js';
 import { randomCrop, horizontalFlip, normalize, type Augmentation } from '../data/augment.js';
 import { createModel, type ZooModel } from '../nn/zoo/index.js';
+import { BertEncoder, initStudentFromTeacher } from '../nn/zoo/transformer.js';
+import { prepareTextData } from '../text/prepare.js';
+import { pretrainMlm } from '../text/pretrain.js';
+import { MultiLabelBatches, type MultiLabelDataset } from '../text/data.js';
+import type { WordPieceTokenizer } from '../text/tokenizer.js';
+import { evaluateMultiLabel, type MultiLabelMetrics } from './multilabel-metrics.js';
+import { inferenceMsPerSample } from './timing.js';
 import { saveModel } from '../nn/safetensors.js';
 import { getMethod } from '../methods/registry.js';
 import { resolveParams, type CachedTarget } from '../methods/method.js';
 import type { Teacher } from '../teachers/teacher.js';
-import { checkpointTeacher, checkTeacherOutput, TorchScriptTeacher } from '../teachers/sources.js';
+import { checkpointTeacher, checkTeacherOutput, ModuleTeacher, TorchScriptTeacher } from '../teachers/sources.js';
 import { EnsembleTeacher } from '../teachers/ensemble.js';
 import { OnnxTeacher } from '../teachers/onnx.js';
 import { loadSpecialistBundle } from '../teachers/specialists/teacher.js';
@@ -63,9 +70,36 @@ export interface PreparedData {
   test: Dataset;
   transfer: Dataset;
   numClasses: number;
+  /** Text datasets: the validation split (multi-label: where the decision threshold is chosen). */
+  val?: Dataset;
+  /** Text datasets: per-label targets (debtags) instead of one class per sample. */
+  multiLabel?: boolean;
+  tokenizer?: WordPieceTokenizer;
+  /** What the data is, in a line (text datasets). */
+  describe?: string;
+}
+
+export function isTextExperiment(e: Experiment): boolean {
+  return (TEXT_DATASETS as readonly string[]).includes(e.data.dataset);
+}
+
+function prepareTextExperiment(e: Experiment): PreparedData {
+  const t0 = e.teachers[0];
+  const p = prepareTextData(e.data.dataset as TextDatasetName, e.data.text!, {
+    ...(e.data.path ? { path: e.data.path } : {}), ...(t0 && 'checkpoint' in t0 ? { teacherCheckpoint: t0.checkpoint } : {}),
+  });
+  const numClasses = e.data.numClasses ?? p.numClasses;
+  if (numClasses !== p.numClasses) throw new Error(`${e.file}: 'data.numClasses' is ${numClasses} but ${e.data.dataset} has ${p.numClasses} classes`);
+  const base = { test: p.test, val: p.val, numClasses, multiLabel: p.multiLabel, tokenizer: p.tokenizer, describe: p.describe };
+  if (p.multiLabel) {
+    if (e.data.heldOut > 0) throw new Error(`${e.file}: 'data.heldOut' does not apply to multi-label '${e.data.dataset}' (its transfer set is the training split)`);
+    return { ...base, train: p.train, transfer: p.train };
+  }
+  return { ...base, ...withTransferSet(e, p.train) };
 }
 
 export function prepareData(e: Experiment): PreparedData {
+  if (isTextExperiment(e)) return prepareTextExperiment(e);
   const d = e.data;
   let trainSet: Dataset, test: Dataset;
   if (d.dataset === 'csv') {
@@ -91,6 +125,12 @@ export function prepareData(e: Experiment): PreparedData {
     if (d.subset > trainSet.size) throw new Error(`${e.file}: 'data.subset' is ${d.subset} but the training set has ${trainSet.size} samples`);
     trainSet = take(trainSet, d.subset, e.seed, { stratified: true });
   }
+  return { ...withTransferSet(e, trainSet), test, numClasses };
+}
+
+/** The transfer set the student learns from: the training set, or a part held out of it (labels kept or dropped). */
+function withTransferSet(e: Experiment, trainSet: Dataset): { train: Dataset; transfer: Dataset } {
+  const d = e.data;
   let transfer = trainSet;
   if (d.heldOut > 0) {
     if (d.heldOut >= trainSet.size) throw new Error(`${e.file}: 'data.heldOut' (${d.heldOut}) must be smaller than the training set (${trainSet.size})`);
@@ -99,7 +139,7 @@ export function prepareData(e: Experiment): PreparedData {
     // The held-out part is the transfer set for 'held-out' (labels kept) and 'unlabeled' (dropped).
     transfer = d.transfer === 'train' ? s.train : d.transfer === 'held-out' ? s.heldOut : { ...s.heldOut, y: null, name: `${s.heldOut.name}/unlabeled` };
   }
-  return { train: trainSet, test, transfer, numClasses };
+  return { train: trainSet, transfer };
 }
 
 /**
@@ -248,11 +288,12 @@ export async function runExperiment(e: Experiment, o: RunOptions): Promise<Exper
   const sampleShape = data.train.sampleShape;
   let student: ZooModel;
   try {
-    student = createModel({ numClasses: data.numClasses, inputShape: sampleShape, ...e.student });
+    student = createModel(studentSpec(e, data));
   } catch (err) {
     throw new Error(`${e.file}: 'student': ${(err as Error).message}`);
   }
   const teacher = loadTeachers(e, data.numClasses);
+  if (e.init) initFromTeacher(e, student, teacher);
   // Fit checks before training: the student and teacher must take this data's samples and
   // predict its number of classes.
   const probe = tensor(data.train.x.subarray(0, 2 * sampleShape.reduce((a, b) => a * b, 1)), { shape: [2, ...sampleShape] });
@@ -271,7 +312,9 @@ export async function runExperiment(e: Experiment, o: RunOptions): Promise<Exper
   } finally {
     probe.dispose();
   }
-  if (data.transfer.y === null && spec.name === 'scratch') throw new Error(`${e.file}: method 'scratch' needs labels, but 'data.transfer' is 'unlabeled'`);
+  if (data.transfer.y === null && spec.name === 'scratch' && !data.multiLabel) throw new Error(`${e.file}: method 'scratch' needs labels, but 'data.transfer' is 'unlabeled'`);
+  if (data.multiLabel && spec.name === 'scratch') throw new Error(`${e.file}: multi-label '${e.data.dataset}' trains with method 'multilabel-kd' (alpha 0 without a teacher: plain BCE), not 'scratch'`);
+  if (e.mlm && o.distributed && o.distributed.worldSize > 1) throw new Error(`${e.file}: 'mlm' pre-training runs in one process; pre-train first, then distill with --nproc`);
 
   const method = spec.create(params);
   // Joined after the checks above, so a bad experiment fails at once rather than at the rendezvous.
@@ -280,19 +323,28 @@ export async function runExperiment(e: Experiment, o: RunOptions): Promise<Exper
   if (writer) {
     mkdirSync(e.output, { recursive: true });
     writeRunRecord(e, data, teacher, pg?.size ?? 1);
+    data.tokenizer?.save(join(e.output, 'tokenizer.json'));
   }
+  const mlmLosses = e.mlm ? pretrainIfFresh(e, student as BertEncoder, data, o.resume ?? true) : null;
   const augment = augmentations(e);
-  const trainTeacher = teacher ? withTeacherCache(e, teacher, data.transfer, augment, method.features?.teacher ?? [], pg, method.cachedTargets) : null;
+  // Multi-label batches are served by row index from their own source; the teacher cache keys
+  // rows of a DataLoader's dataset, so it serves single-label data only.
+  const trainTeacher = teacher && !data.multiLabel ? withTeacherCache(e, teacher, data.transfer, augment, method.features?.teacher ?? [], pg, method.cachedTargets) : teacher;
   const loader = new DataLoader(data.transfer, { batchSize: e.data.batchSize, seed: e.seed, shuffle: true, augment });
+  const source = data.multiLabel ? new MultiLabelBatches(data.transfer as MultiLabelDataset, e.data.batchSize, e.seed) : loaderSource(loader);
+  const setupRows = data.multiLabel ? tensor(data.train.x.subarray(0, 2 * sampleShape[0]!), { shape: [2, ...sampleShape] }) : null;
   let result: TrainResult;
   try {
     result = await train({
-      student, teacher: trainTeacher, method, train: pg ? shardedSource(loaderSource(loader), pg.rank, pg.size) : loaderSource(loader), evalSet: data.test, numClasses: data.numClasses,
+      student, teacher: trainTeacher, method, train: pg ? shardedSource(source, pg.rank, pg.size) : source, numClasses: data.numClasses,
+      // Per-epoch test metrics are single-label ones; multi-label runs are scored once at the end.
+      ...(setupRows ? { sample: setupRows } : { evalSet: data.test }),
       epochs: e.epochs, optimizer: e.optimizer, schedule: e.schedule, outDir: e.output, resume: o.resume ?? true,
       checkpointEvery: e.checkpointEvery, onNonFinite: e.onNonFinite, checkGradients: e.checkGradients, label: e.name,
       ...(pg ? { parallel: new DataParallel(pg) } : {}),
     });
   } finally {
+    setupRows?.dispose();
     await loader.close();
     pg?.destroy();
   }
@@ -300,22 +352,78 @@ export async function runExperiment(e: Experiment, o: RunOptions): Promise<Exper
   if (!writer) return { experiment: e, result, student, teacher, summary: '' };
   saveModel(join(e.output, 'model.safetensors'), student, { experiment: e.name });
   const final = result.final;
+  // Multi-label: the decision threshold is chosen on the validation split, metrics are on test.
+  const multi: MultiLabelMetrics | null = data.multiLabel ? evaluateMultiLabel(student, data.val as MultiLabelDataset, data.test as MultiLabelDataset) : null;
+  const nParams = inferenceParameters(student);
   const resultRec = {
     name: e.name, method: e.method.name, seed: e.seed, epochs: e.epochs, steps: result.steps,
-    studentParameters: student.numParameters(), teacherParameters: teacher?.numParameters ?? null, test: final ?? null,
+    studentParameters: nParams, teacherParameters: teacher?.numParameters ?? null, test: multi ?? final ?? null,
+    // Median ms per sample at batch size 1 (src/train/timing.ts), for tables that weigh speed against quality.
+    msPerSample: inferenceMsPerSample((x) => student.call(x), data.test, 100, 10),
+    ...(data.describe ? { data: data.describe } : {}), ...(mlmLosses ? { mlmLosses } : {}),
   };
   atomicWrite(join(e.output, 'result.json'), JSON.stringify(resultRec, null, 2) + '\n');
   // The HTML report (teacher vs student, curves, confusion, calibration); a failure there must not lose the run.
-  try {
-    writeRunReport({ dir: e.output, experiment: e, student, teacher, test: data.test, ...(result.predictions ? { predictions: result.predictions } : {}) });
-  } catch (err) {
-    process.stderr.write(`${e.name}: report.html not written: ${(err as Error).message}\n`);
+  if (data.multiLabel) {
+    if (process.env.KDISTILL_QUIET !== '1') process.stderr.write(`${e.name}: report.html covers single-label runs; multi-label metrics are in result.json\n`);
+  } else {
+    try {
+      writeRunReport({ dir: e.output, experiment: e, student, teacher, test: data.test, ...(result.predictions ? { predictions: result.predictions } : {}) });
+    } catch (err) {
+      process.stderr.write(`${e.name}: report.html not written: ${(err as Error).message}\n`);
+    }
   }
-  const summary = formatTable(
-    ['run', 'method', 'params', 'test acc', 'NLL', 'ECE', 'agreement'],
-    [[e.name, e.method.name, String(student.numParameters()), pct(final?.accuracy), num(final?.nll), num(final?.ece), pct(final?.agreement)]],
-  ) + `\noutputs: ${e.output}`;
+  const summary = (multi
+    ? formatTable(
+      ['run', 'method', 'params', 'micro F1', 'macro F1', 'subset acc', 'mAP', 'threshold'],
+      [[e.name, e.method.name, String(nParams), num(multi.microF1), num(multi.macroF1), pct(multi.subsetAccuracy), num(multi.mAP), multi.threshold.toFixed(2)]],
+    )
+    : formatTable(
+      ['run', 'method', 'params', 'test acc', 'NLL', 'ECE', 'agreement'],
+      [[e.name, e.method.name, String(nParams), pct(final?.accuracy), num(final?.nll), num(final?.ece), pct(final?.agreement)]],
+    )) + `\noutputs: ${e.output}`;
   return { experiment: e, result, student, teacher, summary };
+}
+
+/** What inference needs: a BERT's MLM head (pre-training only) is not counted. */
+function inferenceParameters(m: ZooModel): number {
+  return m instanceof BertEncoder ? m.numInferenceParameters() : m.numParameters();
+}
+
+/** The student's model spec: a bert on text data takes its vocabulary, length and head type from the data. */
+function studentSpec(e: Experiment, data: PreparedData): Record<string, unknown> {
+  if (e.student.arch !== 'bert') return { numClasses: data.numClasses, inputShape: data.train.sampleShape, ...e.student };
+  if (!data.tokenizer) throw new Error("arch 'bert' reads token ids: use a text dataset (data.dataset: spam-assassin or debtags)");
+  const fromData: Record<string, unknown> = { vocabSize: data.tokenizer.vocabSize, maxLen: e.data.text!.maxLen, multiLabel: data.multiLabel === true };
+  for (const [k, v] of Object.entries(fromData)) {
+    if (e.student[k] !== undefined && e.student[k] !== v) throw new Error(`'${k}' is ${JSON.stringify(e.student[k])} but the data gives ${JSON.stringify(v)} (leave it out: it is taken from the data)`);
+  }
+  return { numClasses: data.numClasses, ...e.student, ...fromData, ...(e.mlm ? { mlm: true } : {}) };
+}
+
+/** DistilBERT's initialisation of a bert student from the (single, checkpoint) bert teacher. */
+function initFromTeacher(e: Experiment, student: ZooModel, teacher: Teacher | null): void {
+  const t = teacher instanceof ModuleTeacher ? teacher.model : null;
+  if (!(t instanceof BertEncoder) || !(student instanceof BertEncoder)) throw new Error(`${e.file}: 'init': needs a bert student and a bert teacher checkpoint`);
+  try {
+    initStudentFromTeacher(student, t, e.init!.layers);
+  } catch (err) {
+    throw new Error(`${e.file}: 'init': ${(err as Error).message}`);
+  }
+}
+
+/**
+ * MLM pre-training before the supervised training, skipped when resuming: the checkpoint holds
+ * the weights training had reached, pre-training included.
+ */
+function pretrainIfFresh(e: Experiment, model: BertEncoder, data: PreparedData, resume: boolean): number[] | null {
+  if (resume && existsSync(join(e.output, 'checkpoint.safetensors'))) return null;
+  const m = e.mlm!;
+  const quiet = process.env.KDISTILL_QUIET === '1';
+  return pretrainMlm(model, data.train, {
+    epochs: m.epochs, batchSize: e.data.batchSize, lr: m.lr, maskProb: m.maskProb, seed: e.seed,
+    onEpoch: (ep, loss, sec) => { if (!quiet) process.stderr.write(`${e.name}: MLM epoch ${ep + 1}/${m.epochs}: loss ${loss.toFixed(4)} (${sec.toFixed(1)} s)\n`); },
+  });
 }
 
 function writeRunRecord(e: Experiment, data: PreparedData, teacher: Teacher | null, worldSize = 1): void {
