@@ -22,9 +22,10 @@ export interface PreparedText {
   describe: string;
 }
 
-/** The tokenizer saved next to a teacher checkpoint by the run that trained it, if any. */
-export function teacherTokenizer(checkpoint: string): string | null {
-  const p = join(dirname(checkpoint), 'tokenizer.json');
+/** The tokenizer a run saved in its folder (next to its model.safetensors), if any. */
+export function runTokenizer(runDirOrModelFile: string): string | null {
+  const dir = runDirOrModelFile.endsWith('.safetensors') ? dirname(runDirOrModelFile) : runDirOrModelFile;
+  const p = join(dir, 'tokenizer.json');
   return existsSync(p) ? p : null;
 }
 
@@ -52,11 +53,12 @@ function tokenizerFor(t: TextSpec, trainTexts: () => string[], fallback: string 
 }
 
 /**
- * `teacherCheckpoint`: a teacher's model file; its run's tokenizer.json is used when data.text
- * names none, so teacher and student see the same ids.
+ * The tokenizer, when data.text names none: `runDir`'s own (a resumed run, or a finished one being
+ * evaluated, keeps the ids it trained with), else the teacher checkpoint's run's (teacher and
+ * student see the same ids), else one trained on the training split.
  */
-export function prepareTextData(dataset: TextDatasetName, t: TextSpec, o: { path?: string; teacherCheckpoint?: string } = {}): PreparedText {
-  const fallback = o.teacherCheckpoint ? teacherTokenizer(o.teacherCheckpoint) : null;
+export function prepareTextData(dataset: TextDatasetName, t: TextSpec, o: { path?: string; runDir?: string; teacherCheckpoint?: string } = {}): PreparedText {
+  const fallback = (o.runDir ? runTokenizer(o.runDir) : null) ?? (o.teacherCheckpoint ? runTokenizer(o.teacherCheckpoint) : null);
   if (dataset === 'spam-assassin') {
     const ex = subsample(readSpamAssassin(o.path), t.maxExamples, t.splitSeed);
     const s = splitIndices(ex.length, t);

@@ -86,7 +86,7 @@ export function isTextExperiment(e: Experiment): boolean {
 function prepareTextExperiment(e: Experiment): PreparedData {
   const t0 = e.teachers[0];
   const p = prepareTextData(e.data.dataset as TextDatasetName, e.data.text!, {
-    ...(e.data.path ? { path: e.data.path } : {}), ...(t0 && 'checkpoint' in t0 ? { teacherCheckpoint: t0.checkpoint } : {}),
+    runDir: e.output, ...(e.data.path ? { path: e.data.path } : {}), ...(t0 && 'checkpoint' in t0 ? { teacherCheckpoint: t0.checkpoint } : {}),
   });
   const numClasses = e.data.numClasses ?? p.numClasses;
   if (numClasses !== p.numClasses) throw new Error(`${e.file}: 'data.numClasses' is ${numClasses} but ${e.data.dataset} has ${p.numClasses} classes`);

@@ -77,6 +77,8 @@ test('spam: an MLM-pre-trained teacher run keeps its tokenizer; a DistilBERT-ini
     assert.ok(tr.test.accuracy >= 0 && tr.test.accuracy <= 1 && tr.msPerSample > 0);
     assert.equal(tr.studentParameters, (t.student as unknown as { numInferenceParameters(): number }).numInferenceParameters(), 'the MLM head is not counted');
     assert.match(t.summary, /test acc/);
+    const again = prepareTextData('spam-assassin', t.experiment.data.text!, { path: SPAM, runDir: teacherRun });
+    assert.equal(again.tokenizerSource, join(teacherRun, 'tokenizer.json'), 'a resumed or re-evaluated run reads the tokenizer it trained with');
 
     // lr 0: the student keeps its initialisation, which must be the teacher's (narrowed) weights.
     const studentFile = join(root, 'student.yaml');
