@@ -98,8 +98,8 @@ class Worker {
   readonly rl: Interface;
   readonly lines: AsyncIterator<string>;
   stderr = '';
-  constructor(readonly label: string, cmd: string, args: string[]) {
-    this.proc = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env } });
+  constructor(readonly label: string, cmd: string, args: string[], env: NodeJS.ProcessEnv) {
+    this.proc = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env });
     this.proc.stderr.on('data', (d: Buffer) => { this.stderr += d.toString(); });
     this.rl = createInterface({ input: this.proc.stdout });
     this.lines = this.rl[Symbol.asyncIterator]();
@@ -135,8 +135,12 @@ async function orchestrate(args: Map<string, string>): Promise<void> {
   console.log(`sobolev benchmark: teacher MLP 784-256-256-10, student 784-128-10 (tanh), batch ${BATCH}, ${threads} thread(s); ` +
     `${repeats} runs × (${warmup} warm-up + ${steps} timed steps), alternating sides`);
   console.log(`machine: ${cpus().length} cpus, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-  const kd = new Worker('kdistill', process.execPath, [fileURLToPath(import.meta.url), '--worker']);
-  const py = new Worker('pytorch', PYTHON, [join(root, 'bench', 'python', 'sobolev.py')]);
+  // Both sides get the same OpenBLAS threads (kdistill's default, 1): left unset, PyTorch's
+  // OpenBLAS starts one thread per core whatever torch.set_num_threads says.
+  const env: NodeJS.ProcessEnv = { ...process.env, OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? '1' };
+  console.log(`OPENBLAS_NUM_THREADS=${env.OPENBLAS_NUM_THREADS} for both sides`);
+  const kd = new Worker('kdistill', process.execPath, [fileURLToPath(import.meta.url), '--worker'], env);
+  const py = new Worker('pytorch', PYTHON, [join(root, 'bench', 'python', 'sobolev.py')], env);
   await kd.next();
   await py.next();
   const res: Record<Mode, { kd: number[]; py: number[]; loss: [number, number] }> = {
