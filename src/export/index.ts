@@ -39,6 +39,8 @@ export interface StudentConfig {
   normalization: { mean: number[]; std: number[] } | null;
   onnx: { file: string; input: string; output: string; opset: number } | null;
   safetensors: { file: string } | null;
+  /** arch 'bert': the run's WordPiece tokenizer (src/text/tokenizer.ts), which made the token ids. */
+  tokenizer?: string;
   /** The output is logits (apply softmax for probabilities). */
   output: 'logits';
   source: string;
@@ -63,8 +65,9 @@ export interface ExportResult {
 function classesFor(model: ZooModel, e: Experiment | null, runDir: string | null): string[] {
   const n = Number(model.spec.numClasses);
   if (runDir) {
-    const rj = join(runDir, 'report.json');
-    if (existsSync(rj)) {
+    for (const f of ['report.json', 'result.json']) {
+      const rj = join(runDir, f);
+      if (!existsSync(rj)) continue;
       try {
         const names = (JSON.parse(readFileSync(rj, 'utf8')) as { classNames?: string[] }).classNames;
         if (names && names.length === n) return names;
@@ -122,6 +125,13 @@ export async function exportStudent(source: string, o: ExportOptions = {}): Prom
       saveModel(f, model, { name });
       files.push(f);
       config.safetensors = { file: 'model.safetensors' };
+    }
+    const tok = runDir ? join(runDir, 'tokenizer.json') : null;
+    if (tokens && tok && existsSync(tok)) {
+      const f = join(out, 'tokenizer.json');
+      atomicWrite(f, readFileSync(tok));
+      files.push(f);
+      config.tokenizer = 'tokenizer.json';
     }
     const cf = join(out, 'config.json');
     atomicWrite(cf, JSON.stringify(config, null, 2) + '\n');

@@ -361,6 +361,7 @@ export async function runExperiment(e: Experiment, o: RunOptions): Promise<Exper
     // Median ms per sample at batch size 1 (src/train/timing.ts), for tables that weigh speed against quality.
     msPerSample: inferenceMsPerSample((x) => student.call(x), data.test, 100, 10),
     ...(data.describe ? { data: data.describe } : {}), ...(mlmLosses ? { mlmLosses } : {}),
+    ...(classNames(data.test) ? { classNames: classNames(data.test) } : {}),
   };
   atomicWrite(join(e.output, 'result.json'), JSON.stringify(resultRec, null, 2) + '\n');
   // The HTML report (teacher vs student, curves, confusion, calibration); a failure there must not lose the run.
@@ -383,6 +384,11 @@ export async function runExperiment(e: Experiment, o: RunOptions): Promise<Exper
       [[e.name, e.method.name, String(nParams), pct(final?.accuracy), num(final?.nll), num(final?.ece), pct(final?.agreement)]],
     )) + `\noutputs: ${e.output}`;
   return { experiment: e, result, student, teacher, summary };
+}
+
+/** The class (or, multi-label, the label) names of a dataset, when it has them. */
+function classNames(d: Dataset): string[] | undefined {
+  return d.classNames ?? (d as Partial<MultiLabelDataset>).labelNames;
 }
 
 /** What inference needs: a BERT's MLM head (pre-training only) is not counted. */

@@ -13,6 +13,7 @@ import { runExperiment } from '../../src/train/experiment.js';
 import { compare } from '../../src/train/compare.js';
 import { prepareTextData } from '../../src/text/prepare.js';
 import { loadModel } from '../../src/nn/safetensors.js';
+import { exportStudent } from '../../src/export/index.js';
 import { torch } from '../../src/index.js';
 
 const FIX = fileURLToPath(new URL('../../../test/fixtures/text/', import.meta.url));
@@ -77,6 +78,11 @@ test('spam: an MLM-pre-trained teacher run keeps its tokenizer; a DistilBERT-ini
     assert.ok(tr.test.accuracy >= 0 && tr.test.accuracy <= 1 && tr.msPerSample > 0);
     assert.equal(tr.studentParameters, (t.student as unknown as { numInferenceParameters(): number }).numInferenceParameters(), 'the MLM head is not counted');
     assert.match(t.summary, /test acc/);
+    const ex = await exportStudent(teacherRun, { formats: ['safetensors'], verify: false });
+    assert.equal(ex.config.tokenizer, 'tokenizer.json', 'a text model is exported with the tokenizer that made its ids');
+    assert.equal(readFileSync(join(ex.dir, 'tokenizer.json'), 'utf8'), readFileSync(join(teacherRun, 'tokenizer.json'), 'utf8'));
+    assert.deepEqual(ex.config.classes, ['ham', 'spam']);
+    assert.equal(ex.config.inputDtype, 'int64');
     const again = prepareTextData('spam-assassin', t.experiment.data.text!, { path: SPAM, runDir: teacherRun });
     assert.equal(again.tokenizerSource, join(teacherRun, 'tokenizer.json'), 'a resumed or re-evaluated run reads the tokenizer it trained with');
 
@@ -116,6 +122,8 @@ test('debtags: multi-label runs train with BCE / Bernoulli KD and report F1s and
     const res = JSON.parse(readFileSync(join(root, 'tags', 'result.json'), 'utf8'));
     for (const k of ['microF1', 'macroF1', 'subsetAccuracy', 'mAP', 'threshold']) assert.ok(typeof res.test[k] === 'number' && res.test[k] >= 0 && res.test[k] <= 1, k);
     assert.equal(existsSync(join(root, 'tags', 'report.html')), false, 'the HTML report covers single-label runs');
+    assert.equal(res.classNames.length, 6);
+    assert.ok(res.classNames.every((n: string) => n.includes('::')), 'label names are the tags');
     assert.match(r.summary, /micro F1/);
     const last = readFileSync(join(root, 'tags', 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.bce !== undefined);
     assert.ok(last.length > 0, 'BCE logged per step');
