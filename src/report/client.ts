@@ -115,6 +115,41 @@ export function reportClient(initial: ReportData, live: { url: string; everyMs: 
     return `<svg class="chart cm" viewBox="0 0 ${w} ${h}" width="${w}" height="${h}" role="img" aria-label="${esc(title)}">${s}${d}${nums}</svg>`;
   }
 
+  /** Horizontal grouped bars in [0, 1], one group per label (multi-label F1 / AP per model). */
+  function barChart(title: string, labels: string[], series: { label: string; values: number[]; color: string }[]): string {
+    const LW = 170, bh = 7, gap = 5, gh = series.length * bh + gap, w = 560, top = 44;
+    const h = top + labels.length * gh + 30, sx = (v: number): number => LW + Math.max(0, Math.min(1, v)) * (w - LW - 20);
+    let s = `<text x="${w / 2}" y="16" class="t">${esc(title)}</text>`;
+    for (const t of [0, 0.25, 0.5, 0.75, 1]) s += `<line x1="${sx(t)}" x2="${sx(t)}" y1="${top - 4}" y2="${h - 24}" class="g"/><text x="${sx(t)}" y="${h - 12}" class="xl">${t}</text>`;
+    labels.forEach((l, i) => {
+      const y = top + i * gh;
+      s += `<text x="${LW - 6}" y="${y + (series.length * bh) / 2 + 3}" class="yl">${esc(l)}</text>`;
+      series.forEach((se, k) => {
+        const v = se.values[i]!;
+        if (Number.isFinite(v)) s += `<rect x="${LW}" y="${y + k * bh}" width="${sx(v) - LW}" height="${bh - 1}" fill="${se.color}"><title>${esc(se.label)}: ${esc(l)} ${v.toFixed(3)}</title></rect>`;
+      });
+    });
+    series.forEach((se, k) => { s += `<text x="${LW + k * 170}" y="${top - 12}" class="lgl" fill="${se.color}">■ ${esc(se.label)}</text>`; });
+    return `<svg class="chart" aria-label="${esc(title)}" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}">${s}</svg>`;
+  }
+
+  /** Multi-label runs: metrics per model at the validation-chosen threshold, and F1 / AP per label. */
+  function multiLabelSection(runs: ReportData['runs']): string {
+    let html = '';
+    for (const r of runs) {
+      const ml = r.multiLabel;
+      if (!ml) continue;
+      const rows = ml.models.map((m) => `<tr><td>${esc(m.model)}</td><td>${num(m.microF1)}</td><td>${num(m.macroF1)}</td><td>${pct(m.subsetAccuracy)}</td><td>${num(m.mAP)}</td><td>${num(m.threshold, 2)}</td></tr>`).join('');
+      html += `<h3>${esc(r.name)} <small>multi-label, ${ml.labels.length} labels; test set, decision threshold chosen on the validation split</small></h3>` +
+        `<table><thead><tr><th>model</th><th>micro F1</th><th>macro F1</th><th>subset accuracy</th><th>mAP</th><th>threshold</th></tr></thead><tbody>${rows}</tbody></table>` +
+        '<div class="grid">' +
+        barChart('F1 per label', ml.labels.map((l, i) => `${l} (${ml.support[i]})`), ml.models.map((m, k) => ({ label: m.model, values: m.f1, color: COLORS[k % COLORS.length]! }))) +
+        barChart('average precision per label', ml.labels.map((l, i) => `${l} (${ml.support[i]})`), ml.models.map((m, k) => ({ label: m.model, values: m.ap, color: COLORS[k % COLORS.length]! }))) +
+        '</div>';
+    }
+    return html ? `<h2>Multi-label metrics</h2>${html}` : '';
+  }
+
   function render(data: ReportData): void {
     const runs = data.runs;
     const color = (i: number): string => COLORS[i % COLORS.length]!;
@@ -145,6 +180,8 @@ export function reportClient(initial: ReportData, live: { url: string; everyMs: 
     }
     set('table', `<table><thead><tr><th>role</th><th>model</th><th>method</th><th>accuracy</th><th>agreement</th><th>ECE</th><th>NLL</th><th>parameters</th><th>file size</th><th>ms / sample</th></tr></thead><tbody>${rows.join('')}</tbody></table>`);
 
+    set('multilabel', multiLabelSection(runs));
+
     // Curves: one chart per loss term and per metric, runs overlaid.
     const terms: string[] = [];
     for (const r of runs) for (const k of Object.keys(r.steps.terms)) if (!terms.includes(k)) terms.push(k);
@@ -172,8 +209,9 @@ export function reportClient(initial: ReportData, live: { url: string; everyMs: 
       for (const c of r.confusion) cms += confusionChart(multi ? `${r.name}: ${c.model}` : c.model, c.matrix, r.classNames);
       if (r.reliability.length) rels += reliabilityChart(multi ? `reliability: ${r.name}` : 'reliability diagram', r.reliability);
     }
-    set('confusion', cms || '<p class="empty">computed when the run has saved its model</p>');
-    set('reliability', rels || '<p class="empty">computed when the run has saved its model</p>');
+    const none = runs.every((r) => r.multiLabel) ? '<p class="empty">not drawn for multi-label runs (see the per-label charts above)</p>' : '<p class="empty">computed when the run has saved its model</p>';
+    set('confusion', cms || none);
+    set('reliability', rels || none);
     set('experiments', runs.map((r) => `<h3>${esc(r.name)} <small>${esc(r.dir)}</small></h3><pre>${esc(r.experimentYaml)}</pre>`).join(''));
     document.body.setAttribute('data-rendered', String(Date.now()));
   }

@@ -6,6 +6,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Module } from '../nn/module.js';
+import type { Tensor } from '../tensor/tensor.js';
 import type { Dataset } from '../data/dataset.js';
 import type { Teacher } from '../teachers/teacher.js';
 import type { Experiment } from '../config/experiment.js';
@@ -16,7 +17,9 @@ import { classificationMetrics, confusionMatrix, reliability, type Predictions }
 import { inferenceMsPerSample } from '../train/timing.js';
 import { parseLog } from '../train/log.js';
 import { ProgressBar } from '../train/progress.js';
-import type { Confusion, EpochCurves, ModelRow, Reliability, RunReport, StepCurves } from './types.js';
+import type { Confusion, EpochCurves, ModelRow, MultiLabelReport, Reliability, RunReport, StepCurves } from './types.js';
+import { evaluateMultiLabelPerLabel } from '../train/multilabel-metrics.js';
+import type { MultiLabelDataset } from '../text/data.js';
 import { bundleFiles } from '../teachers/specialists/teacher.js';
 
 /** Step curves keep at most this many points (bucket means) per series. */
@@ -88,6 +91,44 @@ export interface Evaluation {
   confusion: Confusion[];
   reliability: Reliability[];
   classNames: string[];
+  multiLabel?: MultiLabelReport;
+}
+
+/** Multi-label test data carries per-label targets (src/text/data.ts). */
+export function isMultiLabelData(d: Dataset): d is MultiLabelDataset {
+  return 'targets' in d;
+}
+
+/**
+ * Multi-label runs: F1s, subset accuracy and mAP of the teacher and student at thresholds chosen
+ * on `val`, per label too, with parameters, sizes and latency. No confusion or calibration.
+ */
+export function evaluateMultiLabelModels(o: EvaluationInput & { val: MultiLabelDataset; test: MultiLabelDataset }): Evaluation {
+  const bar = new ProgressBar('report: evaluating', o.teacher ? 2 : 1);
+  const rows: ModelRow[] = [];
+  const ml: MultiLabelReport = { labels: o.test.labelNames, support: [], models: [] };
+  const add = (row: Omit<ModelRow, 'accuracy' | 'agreement' | 'nll' | 'ece' | 'msPerSample'>, forward: (x: Tensor) => Tensor): void => {
+    const { metrics: m, perLabel } = evaluateMultiLabelPerLabel(forward, o.val, o.test);
+    ml.support = perLabel.support;
+    ml.models.push({ model: row.name, threshold: m.threshold, microF1: m.microF1, macroF1: m.macroF1, subsetAccuracy: m.subsetAccuracy, mAP: m.mAP, f1: perLabel.f1, ap: perLabel.ap });
+    rows.push({ ...row, accuracy: null, agreement: null, nll: null, ece: null, msPerSample: inferenceMsPerSample(forward, o.test, 100, 10) });
+  };
+  const was = o.student.training;
+  o.student.eval();
+  try {
+    if (o.teacher) {
+      const t = o.teacher;
+      const sizes = o.teacherFiles.map(fileSize);
+      add({ role: 'teacher', name: 'teacher', source: t.description, parameters: t.numParameters, checksum: t.checksum,
+        fileBytes: sizes.every((x) => x !== null) && sizes.length ? sizes.reduce((a, b) => a! + b!, 0) : null }, (x) => t.logits(x));
+      bar.update(1, 'teacher');
+    }
+    add({ role: 'student', name: o.studentName, source: o.studentFile, parameters: o.student.numParameters(), fileBytes: fileSize(o.studentFile) }, (x) => o.student.call(x));
+    bar.done();
+    return { models: rows, confusion: [], reliability: [], classNames: o.test.labelNames, multiLabel: ml };
+  } finally {
+    o.student.train(was);
+  }
 }
 
 const fileSize = (f: string): number | null => (existsSync(f) ? statSync(f).size : null);
@@ -203,7 +244,10 @@ export async function buildRunReport(dir: string, o: { evaluate?: boolean } = {}
     process.stderr.write(`report: ${name}: teacher not loaded (${(err as Error).message}); the table shows the student only\n`);
   }
   try {
-    const ev = evaluateModels({ student: model, studentName: `student (${name})`, studentFile: modelFile, teacher, teacherFiles: teacher ? teacherFiles(e) : [], test: data.test });
+    const input = { student: model, studentName: `student (${name})`, studentFile: modelFile, teacher, teacherFiles: teacher ? teacherFiles(e) : [], test: data.test };
+    const ev = data.val && isMultiLabelData(data.test) && isMultiLabelData(data.val)
+      ? evaluateMultiLabelModels({ ...input, val: data.val, test: data.test })
+      : evaluateModels(input);
     return { ...report, ...ev };
   } finally {
     model.dispose();

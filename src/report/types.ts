@@ -46,6 +46,14 @@ export interface Confusion {
   matrix: number[][];
 }
 
+/** Multi-label runs: metrics at the decision threshold chosen on the validation split, per model and per label. */
+export interface MultiLabelReport {
+  labels: string[];
+  /** Positives of each label in the test set. */
+  support: number[];
+  models: { model: string; threshold: number; microF1: number; macroF1: number; subsetAccuracy: number; mAP: number; f1: number[]; ap: number[] }[];
+}
+
 export interface RunReport {
   name: string;
   dir: string;
@@ -58,6 +66,7 @@ export interface RunReport {
   confusion: Confusion[];
   reliability: Reliability[];
   classNames: string[];
+  multiLabel?: MultiLabelReport;
   experimentYaml: string;
 }
 

@@ -365,14 +365,10 @@ export async function runExperiment(e: Experiment, o: RunOptions): Promise<Exper
   };
   atomicWrite(join(e.output, 'result.json'), JSON.stringify(resultRec, null, 2) + '\n');
   // The HTML report (teacher vs student, curves, confusion, calibration); a failure there must not lose the run.
-  if (data.multiLabel) {
-    if (process.env.KDISTILL_QUIET !== '1') process.stderr.write(`${e.name}: report.html covers single-label runs; multi-label metrics are in result.json\n`);
-  } else {
-    try {
-      writeRunReport({ dir: e.output, experiment: e, student, teacher, test: data.test, ...(result.predictions ? { predictions: result.predictions } : {}) });
-    } catch (err) {
-      process.stderr.write(`${e.name}: report.html not written: ${(err as Error).message}\n`);
-    }
+  try {
+    writeRunReport({ dir: e.output, experiment: e, student, teacher, test: data.test, ...(data.val ? { val: data.val } : {}), ...(result.predictions ? { predictions: result.predictions } : {}) });
+  } catch (err) {
+    process.stderr.write(`${e.name}: report.html not written: ${(err as Error).message}\n`);
   }
   const summary = (multi
     ? formatTable(

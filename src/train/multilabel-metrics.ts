@@ -11,6 +11,7 @@ import { tensor } from '../tensor/factories.js';
 import { noGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/scope.js';
 import type { Module } from '../nn/module.js';
+import type { Tensor } from '../tensor/tensor.js';
 
 export interface MultiLabelScores {
   /** Row-major [n, c] probabilities. */
@@ -36,8 +37,8 @@ function check(s: MultiLabelScores, targets: Float32Array): void {
 
 const f1 = (tp: number, fp: number, fn: number): number => (tp + fp + fn === 0 ? 1 : (2 * tp) / (2 * tp + fp + fn));
 
-/** Thresholded metrics at `threshold` (a label is predicted when its probability is ≥ it). */
-export function thresholdMetrics(s: MultiLabelScores, targets: Float32Array, threshold: number): Omit<MultiLabelMetrics, 'mAP'> {
+/** Per-label true/false positive and false negative counts at `threshold`, and exact-match / wrong-cell counts. */
+function labelCounts(s: MultiLabelScores, targets: Float32Array, threshold: number): { tp: Float64Array; fp: Float64Array; fn: Float64Array; exact: number; wrong: number } {
   check(s, targets);
   const tp = new Float64Array(s.c), fp = new Float64Array(s.c), fn = new Float64Array(s.c);
   let exact = 0, wrong = 0;
@@ -51,6 +52,12 @@ export function thresholdMetrics(s: MultiLabelScores, targets: Float32Array, thr
     }
     if (ok) exact++;
   }
+  return { tp, fp, fn, exact, wrong };
+}
+
+/** Thresholded metrics at `threshold` (a label is predicted when its probability is ≥ it). */
+export function thresholdMetrics(s: MultiLabelScores, targets: Float32Array, threshold: number): Omit<MultiLabelMetrics, 'mAP'> {
+  const { tp, fp, fn, exact, wrong } = labelCounts(s, targets, threshold);
   let TP = 0, FP = 0, FN = 0, macro = 0;
   for (let j = 0; j < s.c; j++) {
     TP += tp[j]!; FP += fp[j]!; FN += fn[j]!;
@@ -70,17 +77,32 @@ export function averagePrecision(scores: ArrayLike<number>, positives: ArrayLike
   return hits === 0 ? NaN : sum / hits;
 }
 
-/** Mean of the per-label average precision over labels with at least one positive. */
-export function meanAveragePrecision(s: MultiLabelScores, targets: Float32Array): number {
+/** Average precision of every label (NaN for a label without positives). */
+function labelAveragePrecisions(s: MultiLabelScores, targets: Float32Array): number[] {
   check(s, targets);
-  let sum = 0, k = 0;
+  const aps: number[] = [];
   for (let j = 0; j < s.c; j++) {
     const sc = new Float32Array(s.n), pos = new Array<boolean>(s.n);
     for (let i = 0; i < s.n; i++) { sc[i] = s.probs[i * s.c + j]!; pos[i] = targets[i * s.c + j]! > 0.5; }
-    const ap = averagePrecision(sc, pos);
-    if (!Number.isNaN(ap)) { sum += ap; k++; }
+    aps.push(averagePrecision(sc, pos));
   }
-  return k ? sum / k : NaN;
+  return aps;
+}
+
+/** Mean of the per-label average precision over labels with at least one positive. */
+export function meanAveragePrecision(s: MultiLabelScores, targets: Float32Array): number {
+  const aps = labelAveragePrecisions(s, targets).filter((ap) => !Number.isNaN(ap));
+  return aps.length ? aps.reduce((a, b) => a + b, 0) / aps.length : NaN;
+}
+
+/** Per label: F1 at `threshold`, average precision (NaN without positives) and the number of positives. */
+export function perLabelMetrics(s: MultiLabelScores, targets: Float32Array, threshold: number): { f1: number[]; ap: number[]; support: number[] } {
+  const { tp, fp, fn } = labelCounts(s, targets, threshold);
+  return {
+    f1: Array.from({ length: s.c }, (_, j) => f1(tp[j]!, fp[j]!, fn[j]!)),
+    ap: labelAveragePrecisions(s, targets),
+    support: Array.from({ length: s.c }, (_, j) => tp[j]! + fn[j]!),
+  };
 }
 
 /** The threshold in {0.05, 0.10, …, 0.95} maximising micro F1 on held-out data (ties: the one nearest 0.5). */
@@ -97,31 +119,43 @@ export function multiLabelMetrics(s: MultiLabelScores, targets: Float32Array, th
   return { ...thresholdMetrics(s, targets, threshold), mAP: meanAveragePrecision(s, targets) };
 }
 
-/** Sigmoid probabilities of a model over id rows [n, L], batched, in eval mode, without gradients. */
-export function predictMultiLabel(model: Module, x: Float32Array, sampleShape: number[], batchSize = 256): MultiLabelScores {
+/**
+ * Sigmoid probabilities over id rows [n, L], batched, without gradients: of a model (in eval mode,
+ * its mode restored after) or of a forward function (e.g. a teacher's logits).
+ */
+export function predictMultiLabel(model: Module | ((x: Tensor) => Tensor), x: Float32Array, sampleShape: number[], batchSize = 256): MultiLabelScores {
   const per = sampleShape.reduce((a, b) => a * b, 1), n = x.length / per;
-  const was = model.training;
-  model.eval();
+  const forward = typeof model === 'function' ? model : (t: Tensor): Tensor => model.call(t);
+  const was = typeof model === 'function' ? null : model.training;
+  if (typeof model !== 'function') model.eval();
   let probs: Float32Array | null = null, c = 0;
   try {
     noGrad(() => {
       for (let s = 0; s < n; s += batchSize) {
         const m = Math.min(batchSize, n - s);
-        const p = tidy(() => model.call(tensor(x.subarray(s * per, (s + m) * per), { shape: [m, ...sampleShape] })).sigmoid().data<Float32Array>());
+        const p = tidy(() => forward(tensor(x.subarray(s * per, (s + m) * per), { shape: [m, ...sampleShape] })).sigmoid().data<Float32Array>());
         if (!probs) { c = p.length / m; probs = new Float32Array(n * c); }
         probs.set(p, s * c);
       }
     });
   } finally {
-    model.train(was);
+    if (was !== null) (model as Module).train(was);
   }
   return { probs: probs ?? new Float32Array(0), n, c };
 }
 
+type Rows = { x: Float32Array; targets: Float32Array; sampleShape: number[] };
+
 /** Chooses the threshold on `held` (validation) and reports the metrics on `test` at it. */
-export function evaluateMultiLabel(model: Module, held: { x: Float32Array; targets: Float32Array; sampleShape: number[] },
-  test: { x: Float32Array; targets: Float32Array; sampleShape: number[] }): MultiLabelMetrics {
+export function evaluateMultiLabel(model: Module | ((x: Tensor) => Tensor), held: Rows, test: Rows): MultiLabelMetrics {
+  return evaluateMultiLabelPerLabel(model, held, test).metrics;
+}
+
+/** evaluateMultiLabel plus the per-label F1 / AP / support on `test` (for reports). */
+export function evaluateMultiLabelPerLabel(model: Module | ((x: Tensor) => Tensor), held: Rows, test: Rows):
+  { metrics: MultiLabelMetrics; perLabel: { f1: number[]; ap: number[]; support: number[] } } {
   const threshold = chooseThreshold(predictMultiLabel(model, held.x, held.sampleShape), held.targets);
-  return multiLabelMetrics(predictMultiLabel(model, test.x, test.sampleShape), test.targets, threshold);
+  const s = predictMultiLabel(model, test.x, test.sampleShape);
+  return { metrics: multiLabelMetrics(s, test.targets, threshold), perLabel: perLabelMetrics(s, test.targets, threshold) };
 }
 

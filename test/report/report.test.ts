@@ -130,6 +130,34 @@ test('kdistill report puts several runs side by side: one table, overlaid curves
   await page.close();
 });
 
+test('a multi-label run (debtags) reports F1s and mAP per model and draws F1 / AP per label', async () => {
+  const packages = resolve('test/fixtures/text/Packages');
+  const base = (name: string, extra: string): string => `name: ${name}
+seed: 1
+epochs: 2
+data: { dataset: debtags, path: ${packages}, batchSize: 16, text: { vocabSize: 300, maxLen: 24, topTags: 5 } }
+student: { arch: bert, layers: 1, hidden: 16, heads: 2, ffn: 32, dropout: 0 }
+optimizer: { name: adamw, lr: 0.002 }
+output: ${join(root, name)}
+${extra}`;
+  await run(base('tags-teacher', 'method: { name: multilabel-kd, params: { alpha: 0 } }\n'), 'train');
+  await run(base('tags-kd', `teacher: { checkpoint: ${join(root, 'tags-teacher', 'model.safetensors')} }\nmethod: { name: multilabel-kd }\n`), 'distill');
+  const data = JSON.parse(readFileSync(join(root, 'tags-kd', 'report.json'), 'utf8'));
+  assert.equal(data.multiLabel.labels.length, 5);
+  assert.deepEqual(data.multiLabel.models.map((m: { model: string }) => m.model), ['teacher', 'student (tags-kd)']);
+  const res = JSON.parse(readFileSync(join(root, 'tags-kd', 'result.json'), 'utf8'));
+  assert.equal(data.multiLabel.models[1].microF1, res.test.microF1, "the report's numbers are the run's own");
+  const errors: string[] = [];
+  const page = await openPage(pathToFileURL(join(root, 'tags-kd', 'report.html')).href, errors);
+  assert.deepEqual(errors, []);
+  const bars = await page.$$eval('#multilabel svg.chart', (svgs) => svgs.map((s) => [s.getAttribute('aria-label'), s.querySelectorAll('rect').length]));
+  assert.deepEqual(bars.map((b) => b[0]), ['F1 per label', 'average precision per label']);
+  assert.ok(bars.every((b) => (b[1] as number) > 0), `bars drawn: ${JSON.stringify(bars)}`);
+  assert.match(await page.textContent('#multilabel') ?? '', /micro F1.*teacher.*student \(tags-kd\)/s);
+  assert.match(await page.textContent('#confusion') ?? '', /not drawn for multi-label runs/);
+  await page.close();
+});
+
 test('kdistill serve shows a running experiment and redraws as its log grows (loopback only)', async () => {
   // A copy of the run without its model: what a run in progress looks like.
   const live = join(root, 'live');
