@@ -8,6 +8,7 @@ import type { Dataset } from '../data/dataset.js';
 import { AdamW } from '../optim/optimizer.js';
 import type { BertEncoder } from '../nn/zoo/transformer.js';
 import { mlmMask } from './data.js';
+import { ProgressBar } from '../train/progress.js';
 
 export interface MlmOptions {
   epochs: number;
@@ -30,7 +31,9 @@ export function pretrainMlm(model: BertEncoder, data: Dataset, o: MlmOptions): n
     const rng = new Rng(o.seed ?? 0, 0x3d1, e);
     const perm = rng.permutation(data.size);
     let sum = 0, n = 0;
+    const bar = new ProgressBar(`MLM epoch ${e + 1}/${o.epochs}`, Math.ceil(data.size / o.batchSize));
     for (let s = 0; s < data.size; s += o.batchSize) {
+      bar.update(s / o.batchSize, n ? `loss ${(sum / n).toFixed(4)}` : '');
       const idx = perm.subarray(s, Math.min(data.size, s + o.batchSize));
       const ids = new Float32Array(idx.length * L);
       idx.forEach((j, i) => ids.set(data.x.subarray(j * L, (j + 1) * L), i * L));
@@ -48,6 +51,7 @@ export function pretrainMlm(model: BertEncoder, data: Dataset, o: MlmOptions): n
       });
       n++;
     }
+    bar.done();
     losses.push(sum / Math.max(1, n));
     o.onEpoch?.(e, losses[e]!, (Date.now() - t0) / 1000);
   }
