@@ -97,8 +97,12 @@ export interface Experiment {
   teacherCache: TeacherCacheSpec;
   /** Masked-language-model pre-training of the model on the training texts before training (text, arch bert). */
   mlm?: { epochs: number; lr: number; maskProb: number };
-  /** DistilBERT's student initialisation from the teacher's layers (default every other one). */
-  init?: { from: 'teacher'; layers?: number[] };
+  /**
+   * The student's starting weights: DistilBERT's initialisation from the teacher's layers (default
+   * every other one), or a saved model of the student's architecture (e.g. a general-distillation
+   * run before task-specific distillation, as TinyBERT does).
+   */
+  init?: { from: 'teacher'; layers?: number[] } | { from: 'file'; path: string };
   /** The document as written, kept with the run. */
   source: string;
 }
@@ -270,12 +274,18 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
   }
   if (o.init !== undefined) {
     const io = typeof o.init === 'string' ? { from: o.init } : c.object(o.init, 'init', ['from', 'layers']);
-    c.string(io, 'from', 'init', { choices: ['teacher'] });
-    if ((student as Obj).arch !== 'bert') c.fail('init', 'initialises a bert student from a bert teacher only');
-    if (teachers.length !== 1 || !('checkpoint' in teachers[0]!)) c.fail('init', "needs exactly one teacher given as 'checkpoint' (a kdistill bert model)");
-    const layers = c.numberList(io, 'layers', 'init');
-    if (layers && layers.some((l) => !Number.isInteger(l) || l < 0)) c.fail('init.layers', 'must be teacher layer indices (integers >= 0)');
-    extra.init = { from: 'teacher', ...(layers ? { layers } : {}) };
+    const from = c.string(io, 'from', 'init');
+    if (from !== 'teacher') {
+      if (!/\.safetensors$/.test(from)) c.fail('init.from', `must be 'teacher' or a model file (.safetensors), got '${from}'`);
+      if (io.layers !== undefined) c.fail('init.layers', "applies to 'init: teacher' only");
+      extra.init = { from: 'file', path: rel(from) };
+    } else {
+      if ((student as Obj).arch !== 'bert') c.fail('init', 'initialises a bert student from a bert teacher only (or give a model file: init: {from: path.safetensors})');
+      if (teachers.length !== 1 || !('checkpoint' in teachers[0]!)) c.fail('init', "needs exactly one teacher given as 'checkpoint' (a kdistill bert model)");
+      const layers = c.numberList(io, 'layers', 'init');
+      if (layers && layers.some((l) => !Number.isInteger(l) || l < 0)) c.fail('init.layers', 'must be teacher layer indices (integers >= 0)');
+      extra.init = { from: 'teacher', ...(layers ? { layers } : {}) };
+    }
   }
   const name = c.string(o, 'name', '', { default: (file.split('/').pop() ?? 'run').replace(/\.ya?ml$/, '') });
   const output = o.output !== undefined ? rel(c.string(o, 'output', '')) : resolve('runs', name);

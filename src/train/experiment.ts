@@ -24,7 +24,7 @@ import { MultiLabelBatches, type MultiLabelDataset } from '../text/data.js';
 import type { WordPieceTokenizer } from '../text/tokenizer.js';
 import { evaluateMultiLabel, type MultiLabelMetrics } from './multilabel-metrics.js';
 import { inferenceMsPerSample } from './timing.js';
-import { saveModel } from '../nn/safetensors.js';
+import { loadSafetensors, saveModel } from '../nn/safetensors.js';
 import { getMethod } from '../methods/registry.js';
 import { resolveParams, type CachedTarget } from '../methods/method.js';
 import type { Teacher } from '../teachers/teacher.js';
@@ -293,7 +293,7 @@ export async function runExperiment(e: Experiment, o: RunOptions): Promise<Exper
     throw new Error(`${e.file}: 'student': ${(err as Error).message}`);
   }
   const teacher = loadTeachers(e, data.numClasses);
-  if (e.init) initFromTeacher(e, student, teacher);
+  if (e.init) initStudent(e, student, teacher);
   // Fit checks before training: the student and teacher must take this data's samples and
   // predict its number of classes.
   const probe = tensor(data.train.x.subarray(0, 2 * sampleShape.reduce((a, b) => a * b, 1)), { shape: [2, ...sampleShape] });
@@ -403,12 +403,31 @@ function studentSpec(e: Experiment, data: PreparedData): Record<string, unknown>
   return { numClasses: data.numClasses, ...e.student, ...fromData, ...(e.mlm ? { mlm: true } : {}) };
 }
 
-/** DistilBERT's initialisation of a bert student from the (single, checkpoint) bert teacher. */
-function initFromTeacher(e: Experiment, student: ZooModel, teacher: Teacher | null): void {
-  const t = teacher instanceof ModuleTeacher ? teacher.model : null;
-  if (!(t instanceof BertEncoder) || !(student instanceof BertEncoder)) throw new Error(`${e.file}: 'init': needs a bert student and a bert teacher checkpoint`);
+/**
+ * The student's starting weights: DistilBERT's initialisation from the (single, checkpoint) bert
+ * teacher, or every tensor of a saved model of the same architecture (an MLM head it has and the
+ * student lacks is left out: it serves pre-training only).
+ */
+function initStudent(e: Experiment, student: ZooModel, teacher: Teacher | null): void {
+  const init = e.init!;
   try {
-    initStudentFromTeacher(student, t, e.init!.layers);
+    if (init.from === 'file') {
+      if (!existsSync(init.path)) throw new Error(`model file not found: ${init.path}`);
+      const { tensors } = loadSafetensors(init.path);
+      const own = student.stateDict();
+      const state = new Map([...tensors].filter(([k]) => own.has(k) || !k.startsWith('mlm.')));
+      try {
+        student.loadStateDict(state, true);
+      } catch (err) {
+        throw new Error(`${init.path} does not fit the student: ${(err as Error).message}`);
+      } finally {
+        for (const t of tensors.values()) t.dispose();
+      }
+      return;
+    }
+    const t = teacher instanceof ModuleTeacher ? teacher.model : null;
+    if (!(t instanceof BertEncoder) || !(student instanceof BertEncoder)) throw new Error('needs a bert student and a bert teacher checkpoint');
+    initStudentFromTeacher(student, t, init.layers);
   } catch (err) {
     throw new Error(`${e.file}: 'init': ${(err as Error).message}`);
   }

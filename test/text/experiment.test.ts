@@ -39,7 +39,7 @@ test('text experiment files are validated whole: text options, augmentation, mlm
   assert.match(err({ data: { ...spam, text: { vocab: 10 } } }), /'data\.text\.vocab' is not a known key/);
   assert.match(err({ data: spam, student: { arch: 'mlp' }, mlm: { epochs: 1 } }), /'mlm' pre-trains a bert model on a text dataset only/);
   assert.match(err({ data: spam, init: 'teacher' }), /'init' needs exactly one teacher given as 'checkpoint'/);
-  assert.match(err({ data: spam, init: 'student' }), /'init\.from' must be one of teacher/);
+  assert.match(err({ data: spam, init: 'student' }), /'init\.from' must be 'teacher' or a model file/);
   assert.match(err({ data: { dataset: 'debtags', transfer: 'held-out' } }), /multi-label 'debtags' supports transfer 'train' only/);
   const e = parseExperiment({ epochs: 1, optimizer: adamw, student: bert(1, 8), data: spam, mlm: { epochs: 2 } }, 'text.yaml');
   assert.deepEqual(e.data.text, { vocabSize: 3000, maxLen: 64, tokenizerChars: 2000, splitSeed: 1, valFraction: 0.1, testFraction: 0.2, topTags: 20, excludeTags: [] });
