@@ -359,7 +359,7 @@ export async function runExperiment(e: Experiment, o: RunOptions): Promise<Exper
     name: e.name, method: e.method.name, seed: e.seed, epochs: e.epochs, steps: result.steps,
     studentParameters: nParams, teacherParameters: teacher?.numParameters ?? null, test: multi ?? final ?? null,
     // Median ms per sample at batch size 1 (src/train/timing.ts), for tables that weigh speed against quality.
-    msPerSample: inferenceMsPerSample((x) => student.call(x), data.test, 100, 10),
+    msPerSample: latency(student, data.test),
     ...(data.describe ? { data: data.describe } : {}), ...(mlmLosses ? { mlmLosses } : {}),
     ...(classNames(data.test) ? { classNames: classNames(data.test) } : {}),
   };
@@ -380,6 +380,17 @@ export async function runExperiment(e: Experiment, o: RunOptions): Promise<Exper
       [[e.name, e.method.name, String(nParams), pct(final?.accuracy), num(final?.nll), num(final?.ece), pct(final?.agreement)]],
     )) + `\noutputs: ${e.output}`;
   return { experiment: e, result, student, teacher, summary };
+}
+
+/** Batch-1 inference latency in eval mode (batch norm on one sample needs its running statistics); the mode is restored. */
+function latency(model: ZooModel, data: Dataset): number {
+  const modes = model.namedModules().map(([, m]) => [m, m.training] as const);
+  model.eval();
+  try {
+    return inferenceMsPerSample((x) => model.call(x), data, 100, 10);
+  } finally {
+    for (const [m, t] of modes) m.training = t;
+  }
 }
 
 /** The class (or, multi-label, the label) names of a dataset, when it has them. */
