@@ -327,9 +327,7 @@ export async function runExperiment(e: Experiment, o: RunOptions): Promise<Exper
   }
   const mlmLosses = e.mlm ? pretrainIfFresh(e, student as BertEncoder, data, o.resume ?? true) : null;
   const augment = augmentations(e);
-  // Multi-label batches are served by row index from their own source; the teacher cache keys
-  // rows of a DataLoader's dataset, so it serves single-label data only.
-  const trainTeacher = teacher && !data.multiLabel ? withTeacherCache(e, teacher, data.transfer, augment, method.features?.teacher ?? [], pg, method.cachedTargets) : teacher;
+  const trainTeacher = teacher ? withTeacherCache(e, teacher, data.transfer, augment, method.features?.teacher ?? [], pg, method.cachedTargets) : null;
   const loader = new DataLoader(data.transfer, { batchSize: e.data.batchSize, seed: e.seed, shuffle: true, augment });
   const source = data.multiLabel ? new MultiLabelBatches(data.transfer as MultiLabelDataset, e.data.batchSize, e.seed) : loaderSource(loader);
   const setupRows = data.multiLabel ? tensor(data.train.x.subarray(0, 2 * sampleShape[0]!), { shape: [2, ...sampleShape] }) : null;

@@ -4,7 +4,7 @@
 // `kdistill serve` redraws as log.jsonl grows; the web demo classifies a known image correctly.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { extname, join, resolve } from 'node:path';
@@ -141,7 +141,12 @@ optimizer: { name: adamw, lr: 0.002 }
 output: ${join(root, name)}
 ${extra}`;
   await run(base('tags-teacher', 'method: { name: multilabel-kd, params: { alpha: 0 } }\n'), 'train');
-  await run(base('tags-kd', `teacher: { checkpoint: ${join(root, 'tags-teacher', 'model.safetensors')} }\nmethod: { name: multilabel-kd }\n`), 'distill');
+  await run(base('tags-kd', `teacher: { checkpoint: ${join(root, 'tags-teacher', 'model.safetensors')} }\nmethod: { name: multilabel-kd }\nteacherCache: { dir: ${join(root, 'tags-cache')} }\n`), 'distill');
+  // The teacher-output cache serves multi-label batches by row index: the same run with the live teacher ends identically.
+  await run(base('tags-kd-live', `teacher: { checkpoint: ${join(root, 'tags-teacher', 'model.safetensors')} }\nmethod: { name: multilabel-kd }\nteacherCache: off\n`), 'distill');
+  const cachedRes = JSON.parse(readFileSync(join(root, 'tags-kd', 'result.json'), 'utf8')), liveRes = JSON.parse(readFileSync(join(root, 'tags-kd-live', 'result.json'), 'utf8'));
+  assert.deepEqual(cachedRes.test, liveRes.test);
+  assert.equal(readdirSync(join(root, 'tags-cache')).filter((f) => f.startsWith('debtags_train')).length, 1, 'the cached run used the cache');
   const data = JSON.parse(readFileSync(join(root, 'tags-kd', 'report.json'), 'utf8'));
   assert.equal(data.multiLabel.labels.length, 5);
   assert.deepEqual(data.multiLabel.models.map((m: { model: string }) => m.model), ['teacher', 'student (tags-kd)']);
