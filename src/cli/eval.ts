@@ -1,38 +1,77 @@
-// `kdistill eval <model.safetensors>`: test-set metrics of a saved model, optionally with its
-// agreement with a teacher.
+// `kdistill eval <run-dir | model.safetensors>`: test-set metrics of a saved model, optionally with
+// its agreement with a teacher. A run folder is evaluated on its own experiment's test data (any
+// dataset, text and multi-label included, with the run's tokenizer); a bare model file on
+// Fashion-MNIST or MNIST.
 import { parseArgs } from 'node:util';
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadModel } from '../nn/safetensors.js';
+import type { Dataset } from '../data/dataset.js';
 import { loadFashionMnist, loadMnist } from '../data/fashion-mnist.js';
 import { predict } from '../train/evaluate.js';
 import { classificationMetrics } from '../train/metrics.js';
 import { checkpointTeacher } from '../teachers/sources.js';
+import type { Teacher } from '../teachers/teacher.js';
 import { formatTable } from '../train/table.js';
-import { pct, num } from '../train/experiment.js';
+import { inferenceParameters, loadTeachers, pct, num, prepareData } from '../train/experiment.js';
 import { inferenceMsPerSample } from '../train/timing.js';
+import { evaluateMultiLabel } from '../train/multilabel-metrics.js';
+import { runExperimentOf } from '../report/data.js';
+import type { MultiLabelDataset } from '../text/data.js';
+
+interface EvalData { test: Dataset; val?: Dataset; multiLabel: boolean; teacher: Teacher | null }
+
+/** The run's own test data (and, without --teacher, its teacher for agreement). */
+function runData(dir: string, teacherFile: string | undefined): EvalData {
+  const e = runExperimentOf(dir);
+  if (!e) throw new Error(`${dir}: no experiment.yaml or run.json, so its data is unknown; evaluate the model file with --data`);
+  const data = prepareData({ ...e, output: dir });
+  const teacher = teacherFile ? checkpointTeacher(teacherFile) : loadTeachers(e, data.numClasses);
+  return { test: data.test, ...(data.val ? { val: data.val } : {}), multiLabel: data.multiLabel === true, teacher };
+}
+
+function imageData(name: string | undefined, dir: string | undefined, teacherFile: string | undefined): EvalData {
+  if (name !== 'fashion-mnist' && name !== 'mnist') throw new Error(`--data must be fashion-mnist or mnist, got '${name}' (for other data, evaluate the run folder)`);
+  const test = (name === 'mnist' ? loadMnist : loadFashionMnist)({ split: 'test', ...(dir ? { dir } : {}) });
+  return { test, multiLabel: false, teacher: teacherFile ? checkpointTeacher(teacherFile) : null };
+}
 
 export function evalCommand(argv: string[]): number {
   const { values, positionals } = parseArgs({
     args: argv, allowPositionals: true,
-    options: { data: { type: 'string', default: 'fashion-mnist' }, teacher: { type: 'string' }, 'data-dir': { type: 'string' } },
+    options: { data: { type: 'string' }, teacher: { type: 'string' }, 'data-dir': { type: 'string' } },
   });
-  if (positionals.length !== 1) throw new Error('expects one model file, e.g. kdistill eval runs/kd/model.safetensors');
-  const file = positionals[0]!;
-  if (values.data !== 'fashion-mnist' && values.data !== 'mnist') throw new Error(`--data must be fashion-mnist or mnist, got '${values.data}'`);
-  const load = values.data === 'mnist' ? loadMnist : loadFashionMnist;
-  const test = load({ split: 'test', ...(values['data-dir'] ? { dir: values['data-dir'] } : {}) });
+  if (positionals.length !== 1) throw new Error('expects one run folder or model file, e.g. kdistill eval runs/kd (or runs/kd/model.safetensors)');
+  const target = positionals[0]!;
+  if (!existsSync(target)) throw new Error(`${target} not found`);
+  const isDir = statSync(target).isDirectory();
+  const file = isDir ? join(target, 'model.safetensors') : target;
+  if (!existsSync(file)) throw new Error(`${target} has no model.safetensors yet (has the run finished?)`);
+  if (isDir && values.data) throw new Error('--data applies to a model file; a run folder is evaluated on its own experiment\'s data');
+  const d = isDir ? runData(target, values.teacher) : imageData(values.data ?? 'fashion-mnist', values['data-dir'], values.teacher);
   const { model } = loadModel(file);
   model.eval();
-  const p = predict((x) => model.call(x), test);
-  const teacher = values.teacher ? checkpointTeacher(values.teacher) : null;
-  const tp = teacher ? predict((x) => teacher.logits(x), test) : undefined;
-  const m = classificationMetrics(p, test.y!, tp);
-  const ms = inferenceMsPerSample((x) => model.call(x), test);
+  const ms = inferenceMsPerSample((x) => model.call(x), d.test);
+  const size = kib(statSync(file).size);
+  if (d.multiLabel) {
+    const val = d.val as MultiLabelDataset, test = d.test as MultiLabelDataset;
+    const rows = [[file, String(inferenceParameters(model)), size, ...multiLabelCells(evaluateMultiLabel(model, val, test)), ms.toFixed(3)]];
+    if (d.teacher) rows.push([`teacher: ${d.teacher.description}`, String(d.teacher.numParameters), '–', ...multiLabelCells(evaluateMultiLabel((x) => d.teacher!.logits(x), val, test)), '–']);
+    process.stdout.write(formatTable(['model', 'params', 'size', 'micro F1', 'macro F1', 'subset acc', 'mAP', 'threshold', 'ms/sample'], rows) + '\n');
+    return 0;
+  }
+  const p = predict((x) => model.call(x), d.test);
+  const tp = d.teacher ? predict((x) => d.teacher!.logits(x), d.test) : undefined;
+  const m = classificationMetrics(p, d.test.y!, tp);
   process.stdout.write(formatTable(
-    ['model', 'params', 'size', 'test acc', 'top-5', 'NLL', 'ECE', 'agreement', 'ms/image'],
-    [[file, String(model.numParameters()), kib(statSync(file).size), pct(m.accuracy), pct(m.top5), num(m.nll), num(m.ece), pct(m.agreement), ms.toFixed(3)]],
+    ['model', 'params', 'size', 'test acc', 'top-5', 'NLL', 'ECE', 'agreement', 'ms/sample'],
+    [[file, String(inferenceParameters(model)), size, pct(m.accuracy), pct(m.top5), num(m.nll), num(m.ece), pct(m.agreement), ms.toFixed(3)]],
   ) + '\n');
   return 0;
+}
+
+function multiLabelCells(m: { microF1: number; macroF1: number; subsetAccuracy: number; mAP: number; threshold: number }): string[] {
+  return [num(m.microF1), num(m.macroF1), pct(m.subsetAccuracy), num(m.mAP), m.threshold.toFixed(2)];
 }
 
 export const kib = (bytes: number): string => (bytes >= 1 << 20 ? `${(bytes / (1 << 20)).toFixed(2)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`);

@@ -17,6 +17,7 @@ import { split, take } from '../data/splits.js';
 import { DataLoader } from '../data/loader.js';
 import { randomCrop, horizontalFlip, normalize, type Augmentation } from '../data/augment.js';
 import { createModel, type ZooModel } from '../nn/zoo/index.js';
+import type { Module } from '../nn/module.js';
 import { BertEncoder, initStudentFromTeacher } from '../nn/zoo/transformer.js';
 import { prepareTextData } from '../text/prepare.js';
 import { pretrainMlm } from '../text/pretrain.js';
@@ -397,7 +398,7 @@ function classNames(d: Dataset): string[] | undefined {
 }
 
 /** What inference needs: a BERT's MLM head (pre-training only) is not counted. */
-function inferenceParameters(m: ZooModel): number {
+export function inferenceParameters(m: Module): number {
   return m instanceof BertEncoder ? m.numInferenceParameters() : m.numParameters();
 }
 

@@ -59,6 +59,16 @@ test('kdistill train runs a small real experiment and writes the run folder', ()
   const ev = kdistill('eval', join(dir, 'out', 'model.safetensors'));
   assert.equal(ev.code, 0, ev.err);
   assert.match(ev.out, /\d+\.\d+%/);
+  // A run folder is evaluated on its own experiment's test data: the same numbers here.
+  const evDir = kdistill('eval', join(dir, 'out'));
+  assert.equal(evDir.code, 0, evDir.err);
+  const acc = (out: string): string => /(\d+\.\d+)%/.exec(out)![1]!;
+  assert.equal(acc(evDir.out), acc(ev.out));
+  const result = JSON.parse(readFileSync(join(dir, 'out', 'result.json'), 'utf8')) as { test: { accuracy: number } };
+  assert.equal(acc(evDir.out), (result.test.accuracy * 100).toFixed(2), "the run's own result");
+  const both = kdistill('eval', join(dir, 'out'), '--data', 'mnist');
+  assert.equal(both.code, 1);
+  assert.match(both.err, /--data applies to a model file/);
 });
 
 test('kdistill demo prints the teacher / scratch / distilled table (on a small subset)', () => {

@@ -14,6 +14,7 @@ import { compare } from '../../src/train/compare.js';
 import { prepareTextData } from '../../src/text/prepare.js';
 import { loadModel } from '../../src/nn/safetensors.js';
 import { exportStudent } from '../../src/export/index.js';
+import { evalCommand } from '../../src/cli/eval.js';
 import { torch } from '../../src/index.js';
 
 const FIX = fileURLToPath(new URL('../../../test/fixtures/text/', import.meta.url));
@@ -122,6 +123,17 @@ test('debtags: multi-label runs train with BCE / Bernoulli KD and report F1s and
     const res = JSON.parse(readFileSync(join(root, 'tags', 'result.json'), 'utf8'));
     for (const k of ['microF1', 'macroF1', 'subsetAccuracy', 'mAP', 'threshold']) assert.ok(typeof res.test[k] === 'number' && res.test[k] >= 0 && res.test[k] <= 1, k);
     assert.ok(existsSync(join(root, 'tags', 'report.html')), 'multi-label runs write a report too');
+    // `kdistill eval <run folder>` scores it again on its own data, to the same numbers.
+    let printed = '';
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((chunk: string) => { printed += chunk; return true; }) as typeof process.stdout.write;
+    try {
+      assert.equal(evalCommand([join(root, 'tags')]), 0);
+    } finally {
+      process.stdout.write = write;
+    }
+    assert.match(printed, /micro F1/);
+    assert.ok(printed.includes(res.test.microF1.toFixed(4)) && printed.includes(res.test.mAP.toFixed(4)), printed);
     assert.equal(res.classNames.length, 6);
     assert.ok(res.classNames.every((n: string) => n.includes('::')), 'label names are the tags');
     assert.match(r.summary, /micro F1/);
