@@ -34,18 +34,12 @@ export function probeWidths(ctx: SetupContext, student: string[], teacher: strin
   if (!ctx.teacher?.features) throw new Error(`method '${method}' needs a teacher that returns intermediate features`);
   if (!ctx.sample) throw new Error(`method '${method}': setup needs a sample batch (pass 'sample' or 'evalSet' to train())`);
   const sample = ctx.sample, t = ctx.teacher;
-  const modes = ctx.student.namedModules().map(([, m]) => [m, m.training] as const);
-  ctx.student.eval();
-  try {
-    return tidy(() => noGrad(() => {
-      const s = ctx.student.forwardWithFeatures(sample, student).features;
-      const f = t.features!(sample, teacher).features;
-      const w = (x: Tensor): number => x.shape[x.ndim - 1]!;
-      return { student: student.map((n) => w(s[n]!)), teacher: teacher.map((n) => w(f[n]!)) };
-    }));
-  } finally {
-    for (const [m, tr] of modes) m.training = tr;
-  }
+  return ctx.student.inEvalMode(() => tidy(() => noGrad(() => {
+    const s = ctx.student.forwardWithFeatures(sample, student).features;
+    const f = t.features!(sample, teacher).features;
+    const w = (x: Tensor): number => x.shape[x.ndim - 1]!;
+    return { student: student.map((n) => w(s[n]!)), teacher: teacher.map((n) => w(f[n]!)) };
+  })));
 }
 
 /** A learned linear map from the student's width to the teacher's (null when they agree). */

@@ -42,20 +42,14 @@ export function probeFeatureShapes(ctx: SetupContext, pairs: LayerPair[], method
   if (!ctx.teacher.features) throw new Error(`method '${method}': the teacher (${ctx.teacher.description}) cannot return intermediate features`);
   if (!ctx.sample) throw new Error(`method '${method}': setup needs a sample batch to probe feature shapes (pass 'sample' or 'evalSet' to train())`);
   const sample = ctx.sample, teacher = ctx.teacher;
-  const modes = ctx.student.namedModules().map(([, m]) => [m, m.training] as const);
-  ctx.student.eval();
-  try {
-    return tidy(() => noGrad(() => {
-      const s = ctx.student.forwardWithFeatures(sample, pairs.map((p) => p.student)).features;
-      const t = teacher.features!(sample, pairs.map((p) => p.teacher)).features;
-      return {
-        student: pairs.map((p) => s[p.student]!.shape.slice(1)),
-        teacher: pairs.map((p) => t[p.teacher]!.shape.slice(1)),
-      };
-    }));
-  } finally {
-    for (const [m, t] of modes) m.training = t;
-  }
+  return ctx.student.inEvalMode(() => tidy(() => noGrad(() => {
+    const s = ctx.student.forwardWithFeatures(sample, pairs.map((p) => p.student)).features;
+    const t = teacher.features!(sample, pairs.map((p) => p.teacher)).features;
+    return {
+      student: pairs.map((p) => s[p.student]!.shape.slice(1)),
+      teacher: pairs.map((p) => t[p.teacher]!.shape.slice(1)),
+    };
+  })));
 }
 
 /**

@@ -119,6 +119,16 @@ export abstract class Module {
   eval(): this {
     return this.train(false);
   }
+  /** Runs fn with every module in eval mode, then gives each module back its own mode (also when fn throws). */
+  inEvalMode<T>(fn: () => T): T {
+    const modes = this.namedModules().map(([, m]) => [m, m.training] as const);
+    this.eval();
+    try {
+      return fn();
+    } finally {
+      for (const [m, t] of modes) m.training = t;
+    }
+  }
   /** Stops gradients to every parameter (frozen teachers). */
   freeze(): this {
     for (const p of this.parameters()) p.requiresGrad_(false);

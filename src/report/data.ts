@@ -113,9 +113,7 @@ export function evaluateMultiLabelModels(o: EvaluationInput & { val: MultiLabelD
     ml.models.push({ model: row.name, threshold: m.threshold, microF1: m.microF1, macroF1: m.macroF1, subsetAccuracy: m.subsetAccuracy, mAP: m.mAP, f1: perLabel.f1, ap: perLabel.ap });
     rows.push({ ...row, accuracy: null, agreement: null, nll: null, ece: null, msPerSample: inferenceMsPerSample(forward, o.test, 100, 10) });
   };
-  const was = o.student.training;
-  o.student.eval();
-  try {
+  return o.student.inEvalMode(() => {
     if (o.teacher) {
       const t = o.teacher;
       const sizes = o.teacherFiles.map(fileSize);
@@ -126,9 +124,7 @@ export function evaluateMultiLabelModels(o: EvaluationInput & { val: MultiLabelD
     add({ role: 'student', name: o.studentName, source: o.studentFile, parameters: o.student.numParameters(), fileBytes: fileSize(o.studentFile) }, (x) => o.student.call(x));
     bar.done();
     return { models: rows, confusion: [], reliability: [], classNames: o.test.labelNames, multiLabel: ml };
-  } finally {
-    o.student.train(was);
-  }
+  });
 }
 
 const fileSize = (f: string): number | null => (existsSync(f) ? statSync(f).size : null);
@@ -139,9 +135,7 @@ export function evaluateModels(o: EvaluationInput): Evaluation {
   if (!labels) throw new Error(`report: the test set ${o.test.name} has no labels`);
   const bar = new ProgressBar('report: evaluating', o.teacher ? 4 : 2);
   const student = o.student;
-  const modes = student.namedModules().map(([, m]) => [m, m.training] as const);
-  student.eval();
-  try {
+  return student.inEvalMode(() => {
     let tp: Predictions | undefined;
     const models: ModelRow[] = [];
     const confusion: Confusion[] = [];
@@ -177,9 +171,7 @@ export function evaluateModels(o: EvaluationInput): Evaluation {
     bar.done();
     const classNames = o.test.classNames ?? Array.from({ length: sp.c }, (_, i) => String(i));
     return { models, confusion, reliability: rel, classNames };
-  } finally {
-    for (const [m, t] of modes) m.training = t;
-  }
+  });
 }
 
 /** The weight files an experiment's teachers load from. */

@@ -383,13 +383,7 @@ export async function runExperiment(e: Experiment, o: RunOptions): Promise<Exper
 
 /** Batch-1 inference latency in eval mode (batch norm on one sample needs its running statistics); the mode is restored. */
 function latency(model: ZooModel, data: Dataset): number {
-  const modes = model.namedModules().map(([, m]) => [m, m.training] as const);
-  model.eval();
-  try {
-    return inferenceMsPerSample((x) => model.call(x), data, 100, 10);
-  } finally {
-    for (const [m, t] of modes) m.training = t;
-  }
+  return model.inEvalMode(() => inferenceMsPerSample((x) => model.call(x), data, 100, 10));
 }
 
 /** The class (or, multi-label, the label) names of a dataset, when it has them. */

@@ -125,22 +125,16 @@ export function multiLabelMetrics(s: MultiLabelScores, targets: Float32Array, th
  */
 export function predictMultiLabel(model: Module | ((x: Tensor) => Tensor), x: Float32Array, sampleShape: number[], batchSize = 256): MultiLabelScores {
   const per = sampleShape.reduce((a, b) => a * b, 1), n = x.length / per;
-  const forward = typeof model === 'function' ? model : (t: Tensor): Tensor => model.call(t);
-  const was = typeof model === 'function' ? null : model.training;
-  if (typeof model !== 'function') model.eval();
+  if (typeof model !== 'function') return model.inEvalMode(() => predictMultiLabel((t) => model.call(t), x, sampleShape, batchSize));
   let probs: Float32Array | null = null, c = 0;
-  try {
-    noGrad(() => {
-      for (let s = 0; s < n; s += batchSize) {
-        const m = Math.min(batchSize, n - s);
-        const p = tidy(() => forward(tensor(x.subarray(s * per, (s + m) * per), { shape: [m, ...sampleShape] })).sigmoid().data<Float32Array>());
-        if (!probs) { c = p.length / m; probs = new Float32Array(n * c); }
-        probs.set(p, s * c);
-      }
-    });
-  } finally {
-    if (was !== null) (model as Module).train(was);
-  }
+  noGrad(() => {
+    for (let s = 0; s < n; s += batchSize) {
+      const m = Math.min(batchSize, n - s);
+      const p = tidy(() => model(tensor(x.subarray(s * per, (s + m) * per), { shape: [m, ...sampleShape] })).sigmoid().data<Float32Array>());
+      if (!probs) { c = p.length / m; probs = new Float32Array(n * c); }
+      probs.set(p, s * c);
+    }
+  });
   return { probs: probs ?? new Float32Array(0), n, c };
 }
 

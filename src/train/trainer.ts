@@ -390,13 +390,7 @@ export function evaluateModel(model: Module, data: Dataset, teacherPreds?: Predi
 
 /** The model's predictions on the data in eval mode; its mode is restored afterwards. */
 function predictModel(model: Module, data: Dataset): Predictions {
-  const wasTraining = model.training;
-  model.eval();
-  try {
-    return predict((x) => model.call(x), data);
-  } finally {
-    model.train(wasTraining);
-  }
+  return model.inEvalMode(() => predict((x) => model.call(x), data));
 }
 
 function labelsOf(data: Dataset): Int32Array {

@@ -26,19 +26,13 @@ export abstract class ZooModel extends Module {
    * pass on a zero batch of 2 in eval mode; every module's mode is restored afterwards.
    */
   featureShapes(names: string[] = [...this.featureNames, this.embeddingName, this.headName]): Record<string, number[]> {
-    const modes = this.namedModules().map(([, m]) => [m, m.training] as const);
-    this.eval();
-    try {
-      return tidy(() => noGrad(() => {
-        const x: Tensor = zeros([2, ...this.inputShape]);
-        const { features } = this.forwardWithFeatures(x, names);
-        const out: Record<string, number[]> = {};
-        for (const n of names) out[n] = features[n]!.shape.slice(1);
-        return out;
-      }));
-    } finally {
-      for (const [m, t] of modes) m.training = t;
-    }
+    return this.inEvalMode(() => tidy(() => noGrad(() => {
+      const x: Tensor = zeros([2, ...this.inputShape]);
+      const { features } = this.forwardWithFeatures(x, names);
+      const out: Record<string, number[]> = {};
+      for (const n of names) out[n] = features[n]!.shape.slice(1);
+      return out;
+    })));
   }
 }
 
