@@ -13,7 +13,7 @@ import { classificationMetrics } from '../train/metrics.js';
 import { checkpointTeacher } from '../teachers/sources.js';
 import type { Teacher } from '../teachers/teacher.js';
 import { formatTable } from '../train/table.js';
-import { inferenceParameters, loadTeachers, pct, num, prepareData } from '../train/experiment.js';
+import { loadTeachers, pct, num, prepareData } from '../train/experiment.js';
 import { inferenceMsPerSample } from '../train/timing.js';
 import { evaluateMultiLabel } from '../train/multilabel-metrics.js';
 import { runExperimentOf } from '../report/data.js';
@@ -55,7 +55,7 @@ export function evalCommand(argv: string[]): number {
   const size = kib(statSync(file).size);
   if (d.multiLabel) {
     const val = d.val as MultiLabelDataset, test = d.test as MultiLabelDataset;
-    const rows = [[file, String(inferenceParameters(model)), size, ...multiLabelCells(evaluateMultiLabel(model, val, test)), ms.toFixed(3)]];
+    const rows = [[file, String(model.numInferenceParameters()), size, ...multiLabelCells(evaluateMultiLabel(model, val, test)), ms.toFixed(3)]];
     if (d.teacher) rows.push([`teacher: ${d.teacher.description}`, String(d.teacher.numParameters), '–', ...multiLabelCells(evaluateMultiLabel((x) => d.teacher!.logits(x), val, test)), '–']);
     process.stdout.write(formatTable(['model', 'params', 'size', 'micro F1', 'macro F1', 'subset acc', 'mAP', 'threshold', 'ms/sample'], rows) + '\n');
     return 0;
@@ -65,7 +65,7 @@ export function evalCommand(argv: string[]): number {
   const m = classificationMetrics(p, d.test.y!, tp);
   process.stdout.write(formatTable(
     ['model', 'params', 'size', 'test acc', 'top-5', 'NLL', 'ECE', 'agreement', 'ms/sample'],
-    [[file, String(inferenceParameters(model)), size, pct(m.accuracy), pct(m.top5), num(m.nll), num(m.ece), pct(m.agreement), ms.toFixed(3)]],
+    [[file, String(model.numInferenceParameters()), size, pct(m.accuracy), pct(m.top5), num(m.nll), num(m.ece), pct(m.agreement), ms.toFixed(3)]],
   ) + '\n');
   return 0;
 }

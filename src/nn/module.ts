@@ -110,6 +110,10 @@ export abstract class Module {
   numParameters(): number {
     return this.parameters().reduce((a, t) => a + t.numel(), 0);
   }
+  /** The scalars inference uses: numParameters() unless a model carries parts for training only (a BERT's MLM head). */
+  numInferenceParameters(): number {
+    return this.numParameters();
+  }
 
   // ---- modes -------------------------------------------------------------------------
   train(mode = true): this {

@@ -121,7 +121,7 @@ export function evaluateMultiLabelModels(o: EvaluationInput & { val: MultiLabelD
         fileBytes: sizes.every((x) => x !== null) && sizes.length ? sizes.reduce((a, b) => a! + b!, 0) : null }, (x) => t.logits(x));
       bar.update(1, 'teacher');
     }
-    add({ role: 'student', name: o.studentName, source: o.studentFile, parameters: o.student.numParameters(), fileBytes: fileSize(o.studentFile) }, (x) => o.student.call(x));
+    add({ role: 'student', name: o.studentName, source: o.studentFile, parameters: o.student.numInferenceParameters(), fileBytes: fileSize(o.studentFile) }, (x) => o.student.call(x));
     bar.done();
     return { models: rows, confusion: [], reliability: [], classNames: o.test.labelNames, multiLabel: ml };
   });
@@ -166,7 +166,7 @@ export function evaluateModels(o: EvaluationInput): Evaluation {
     bar.update(o.teacher ? 4 : 2, 'student timing');
     add({
       role: 'student', name: o.studentName, source: o.studentFile, accuracy: sm.accuracy, agreement: sm.agreement ?? null, nll: sm.nll, ece: sm.ece,
-      parameters: student.numParameters(), fileBytes: fileSize(o.studentFile), msPerSample: ms,
+      parameters: student.numInferenceParameters(), fileBytes: fileSize(o.studentFile), msPerSample: ms,
     }, sp);
     bar.done();
     const classNames = o.test.classNames ?? Array.from({ length: sp.c }, (_, i) => String(i));

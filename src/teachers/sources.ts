@@ -14,9 +14,7 @@ export class ModuleTeacher implements Teacher {
   readonly numParameters: number;
   constructor(readonly model: Module, readonly numClasses: number, readonly description: string, readonly checksum: string) {
     model.eval().freeze();
-    // What the teacher computes with: a BERT's MLM head (pre-training only) is not counted.
-    const inference = (model as { numInferenceParameters?: () => number }).numInferenceParameters?.();
-    this.numParameters = inference ?? (model.numParameters() || model.parameters().reduce((a, t) => a + t.numel(), 0));
+    this.numParameters = model.numInferenceParameters() || model.parameters().reduce((a, t) => a + t.numel(), 0);
   }
   logits(x: Tensor): Tensor {
     return noGrad(() => this.model.call(x));

@@ -17,7 +17,6 @@ import { split, take } from '../data/splits.js';
 import { DataLoader } from '../data/loader.js';
 import { randomCrop, horizontalFlip, normalize, type Augmentation } from '../data/augment.js';
 import { createModel, type ZooModel } from '../nn/zoo/index.js';
-import type { Module } from '../nn/module.js';
 import { BertEncoder, initStudentFromTeacher } from '../nn/zoo/transformer.js';
 import { prepareTextData } from '../text/prepare.js';
 import { pretrainMlm } from '../text/pretrain.js';
@@ -353,7 +352,7 @@ export async function runExperiment(e: Experiment, o: RunOptions): Promise<Exper
   const final = result.final;
   // Multi-label: the decision threshold is chosen on the validation split, metrics are on test.
   const multi: MultiLabelMetrics | null = data.multiLabel ? evaluateMultiLabel(student, data.val as MultiLabelDataset, data.test as MultiLabelDataset) : null;
-  const nParams = inferenceParameters(student);
+  const nParams = student.numInferenceParameters();
   const resultRec = {
     name: e.name, method: e.method.name, seed: e.seed, epochs: e.epochs, steps: result.steps,
     studentParameters: nParams, teacherParameters: teacher?.numParameters ?? null, test: multi ?? final ?? null,
@@ -389,11 +388,6 @@ function latency(model: ZooModel, data: Dataset): number {
 /** The class (or, multi-label, the label) names of a dataset, when it has them. */
 function classNames(d: Dataset): string[] | undefined {
   return d.classNames ?? (d as Partial<MultiLabelDataset>).labelNames;
-}
-
-/** What inference needs: a BERT's MLM head (pre-training only) is not counted. */
-export function inferenceParameters(m: Module): number {
-  return m instanceof BertEncoder ? m.numInferenceParameters() : m.numParameters();
 }
 
 /** The student's model spec: a bert on text data takes its vocabulary, length and head type from the data. */

@@ -250,7 +250,7 @@ export class BertEncoder extends ZooModel {
   }
 
   /** Trainable scalars without the MLM head (what the classifier needs at inference). */
-  numInferenceParameters(): number {
+  override numInferenceParameters(): number {
     return this.namedParameters().filter(([n]) => !n.startsWith('mlm.')).reduce((a, [, t]) => a + t.numel(), 0);
   }
 }
