@@ -18,7 +18,7 @@ import { inferenceMsPerSample } from '../train/timing.js';
 import { parseLog } from '../train/log.js';
 import { ProgressBar } from '../train/progress.js';
 import type { Confusion, EpochCurves, ModelRow, MultiLabelReport, Reliability, RunReport, StepCurves } from './types.js';
-import { evaluateMultiLabelPerLabel } from '../train/multilabel-metrics.js';
+import { evaluateMultiLabelPerLabel, type MultiLabelEvaluation } from '../train/multilabel-metrics.js';
 import type { MultiLabelDataset } from '../text/data.js';
 import { bundleFiles } from '../teachers/specialists/teacher.js';
 
@@ -85,6 +85,12 @@ export interface EvaluationInput {
   test: Dataset;
   /** Predictions on `test` already made (the trainer's last evaluation), so they are not made again. */
   predictions?: { student: Predictions; teacher?: Predictions };
+  /** The student's batch-1 latency, when the caller measured it already (the runner, for result.json). */
+  studentMsPerSample?: number;
+  /** Multi-label: the student's scores already computed (the runner, for result.json). */
+  studentMultiLabel?: MultiLabelEvaluation;
+  /** Multi-label runs: the validation split, where the decision thresholds are chosen. */
+  val?: Dataset;
 }
 export interface Evaluation {
   models: ModelRow[];
@@ -95,39 +101,50 @@ export interface Evaluation {
 }
 
 /** Multi-label test data carries per-label targets (src/text/data.ts). */
-export function isMultiLabelData(d: Dataset): d is MultiLabelDataset {
+function isMultiLabelData(d: Dataset): d is MultiLabelDataset {
   return 'targets' in d;
+}
+
+/** What a run's report shows of its models: multi-label scores when the data has per-label targets and a validation split, else single-label ones. */
+export function evaluateRun(o: EvaluationInput): Evaluation {
+  const val = o.val;
+  return val && isMultiLabelData(o.test) && isMultiLabelData(val) ? evaluateMultiLabelModels({ ...o, val, test: o.test }) : evaluateModels(o);
 }
 
 /**
  * Multi-label runs: F1s, subset accuracy and mAP of the teacher and student at thresholds chosen
  * on `val`, per label too, with parameters, sizes and latency. No confusion or calibration.
  */
-export function evaluateMultiLabelModels(o: EvaluationInput & { val: MultiLabelDataset; test: MultiLabelDataset }): Evaluation {
+function evaluateMultiLabelModels(o: EvaluationInput & { val: MultiLabelDataset; test: MultiLabelDataset }): Evaluation {
   const bar = new ProgressBar('report: evaluating', o.teacher ? 2 : 1);
   const rows: ModelRow[] = [];
   const ml: MultiLabelReport = { labels: o.test.labelNames, support: [], models: [] };
-  const add = (row: Omit<ModelRow, 'accuracy' | 'agreement' | 'nll' | 'ece' | 'msPerSample'>, forward: (x: Tensor) => Tensor): void => {
-    const { metrics: m, perLabel } = evaluateMultiLabelPerLabel(forward, o.val, o.test);
+  const add = (row: Omit<ModelRow, 'accuracy' | 'agreement' | 'nll' | 'ece' | 'msPerSample'>, forward: (x: Tensor) => Tensor,
+    done: { scores?: MultiLabelEvaluation; ms?: number } = {}): void => {
+    const { metrics: m, perLabel } = done.scores ?? evaluateMultiLabelPerLabel(forward, o.val, o.test);
     ml.support = perLabel.support;
     ml.models.push({ model: row.name, threshold: m.threshold, microF1: m.microF1, macroF1: m.macroF1, subsetAccuracy: m.subsetAccuracy, mAP: m.mAP, f1: perLabel.f1, ap: perLabel.ap });
-    rows.push({ ...row, accuracy: null, agreement: null, nll: null, ece: null, msPerSample: inferenceMsPerSample(forward, o.test, 100, 10) });
+    rows.push({ ...row, accuracy: null, agreement: null, nll: null, ece: null, msPerSample: done.ms ?? inferenceMsPerSample(forward, o.test, 100, 10) });
   };
   return o.student.inEvalMode(() => {
     if (o.teacher) {
       const t = o.teacher;
-      const sizes = o.teacherFiles.map(fileSize);
-      add({ role: 'teacher', name: 'teacher', source: t.description, parameters: t.numParameters, checksum: t.checksum,
-        fileBytes: sizes.every((x) => x !== null) && sizes.length ? sizes.reduce((a, b) => a! + b!, 0) : null }, (x) => t.logits(x));
+      add({ role: 'teacher', name: 'teacher', source: t.description, parameters: t.numParameters, checksum: t.checksum, fileBytes: totalFileBytes(o.teacherFiles) }, (x) => t.logits(x));
       bar.update(1, 'teacher');
     }
-    add({ role: 'student', name: o.studentName, source: o.studentFile, parameters: o.student.numInferenceParameters(), fileBytes: fileSize(o.studentFile) }, (x) => o.student.call(x));
+    add({ role: 'student', name: o.studentName, source: o.studentFile, parameters: o.student.numInferenceParameters(), fileBytes: fileSize(o.studentFile) },
+      (x) => o.student.call(x), { ...(o.studentMultiLabel ? { scores: o.studentMultiLabel } : {}), ...(o.studentMsPerSample !== undefined ? { ms: o.studentMsPerSample } : {}) });
     bar.done();
     return { models: rows, confusion: [], reliability: [], classNames: o.test.labelNames, multiLabel: ml };
   });
 }
 
 const fileSize = (f: string): number | null => (existsSync(f) ? statSync(f).size : null);
+/** Summed size of a model's files; null when any is missing (or there are none). */
+const totalFileBytes = (files: string[]): number | null => {
+  const sizes = files.map(fileSize);
+  return sizes.length && sizes.every((s) => s !== null) ? sizes.reduce((a, b) => a! + b!, 0) : null;
+};
 
 /** Test-set metrics, latency, sizes, confusion matrices and reliability of the student and teacher. */
 export function evaluateModels(o: EvaluationInput): Evaluation {
@@ -152,17 +169,15 @@ export function evaluateModels(o: EvaluationInput): Evaluation {
       const m = classificationMetrics(tp, labels);
       const ms = inferenceMsPerSample((x) => t.logits(x), o.test, 100, 10);
       bar.update(2, 'teacher timing');
-      const sizes = o.teacherFiles.map(fileSize);
       add({
         role: 'teacher', name: 'teacher', source: t.description, accuracy: m.accuracy, agreement: null, nll: m.nll, ece: m.ece,
-        parameters: t.numParameters, fileBytes: sizes.every((s) => s !== null) && sizes.length ? sizes.reduce((a, b) => a! + b!, 0) : null,
-        msPerSample: ms, checksum: t.checksum,
+        parameters: t.numParameters, fileBytes: totalFileBytes(o.teacherFiles), msPerSample: ms, checksum: t.checksum,
       }, tp);
     }
     const sp = o.predictions?.student ?? predict((x) => student.call(x), o.test);
     bar.update(o.teacher ? 3 : 1, 'student');
     const sm = classificationMetrics(sp, labels, tp);
-    const ms = inferenceMsPerSample((x) => student.call(x), o.test, 100, 10);
+    const ms = o.studentMsPerSample ?? inferenceMsPerSample((x) => student.call(x), o.test, 100, 10);
     bar.update(o.teacher ? 4 : 2, 'student timing');
     add({
       role: 'student', name: o.studentName, source: o.studentFile, accuracy: sm.accuracy, agreement: sm.agreement ?? null, nll: sm.nll, ece: sm.ece,
@@ -236,10 +251,10 @@ export async function buildRunReport(dir: string, o: { evaluate?: boolean } = {}
     process.stderr.write(`report: ${name}: teacher not loaded (${(err as Error).message}); the table shows the student only\n`);
   }
   try {
-    const input = { student: model, studentName: `student (${name})`, studentFile: modelFile, teacher, teacherFiles: teacher ? teacherFiles(e) : [], test: data.test };
-    const ev = data.val && isMultiLabelData(data.test) && isMultiLabelData(data.val)
-      ? evaluateMultiLabelModels({ ...input, val: data.val, test: data.test })
-      : evaluateModels(input);
+    const ev = evaluateRun({
+      student: model, studentName: `student (${name})`, studentFile: modelFile, teacher, teacherFiles: teacher ? teacherFiles(e) : [], test: data.test,
+      ...(data.val ? { val: data.val } : {}),
+    });
     return { ...report, ...ev };
   } finally {
     model.dispose();

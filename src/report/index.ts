@@ -5,9 +5,8 @@ import type { Module } from '../nn/module.js';
 import type { Dataset } from '../data/dataset.js';
 import type { Teacher } from '../teachers/teacher.js';
 import type { Experiment } from '../config/experiment.js';
-import type { Predictions } from '../train/metrics.js';
 import { atomicWrite } from '../util/fs.js';
-import { buildRunReport, evaluateModels, evaluateMultiLabelModels, isMultiLabelData, readCurves, teacherFiles } from './data.js';
+import { buildRunReport, evaluateRun, readCurves, teacherFiles, type EvaluationInput } from './data.js';
 import { renderReportHtml } from './html.js';
 import type { ReportData, RunReport } from './types.js';
 
@@ -20,20 +19,10 @@ const now = (): string => new Date().toISOString().replace('T', ' ').slice(0, 19
 /** Called by the experiment runner once model.safetensors is saved: evaluates and writes report.html. */
 export function writeRunReport(o: {
   dir: string; experiment: Experiment; student: Module; teacher: Teacher | null; test: Dataset;
-  /** Multi-label runs: the validation split, where the decision thresholds are chosen. */
-  val?: Dataset;
-  /** The trainer's last predictions on `test`, reused instead of predicting again. */
-  predictions?: { student: Predictions; teacher?: Predictions };
-}): string {
-  const dir = resolve(o.dir);
-  const e = o.experiment;
-  const input = {
-    student: o.student, studentName: `student (${e.name})`, studentFile: join(dir, 'model.safetensors'),
-    teacher: o.teacher, teacherFiles: teacherFiles(e), test: o.test, ...(o.predictions ? { predictions: o.predictions } : {}),
-  };
-  const ev = o.val && isMultiLabelData(o.test) && isMultiLabelData(o.val)
-    ? evaluateMultiLabelModels({ ...input, val: o.val, test: o.test })
-    : evaluateModels(input);
+} & Pick<EvaluationInput, 'val' | 'predictions' | 'studentMsPerSample' | 'studentMultiLabel'>): string {
+  const { dir: runDir, experiment: e, ...input } = o;
+  const dir = resolve(runDir);
+  const ev = evaluateRun({ ...input, studentName: `student (${e.name})`, studentFile: join(dir, 'model.safetensors'), teacherFiles: teacherFiles(e) });
   const run: RunReport = {
     name: e.name, dir, method: e.method.name, status: 'finished', ...readCurves(dir), ...ev, experimentYaml: e.source,
   };

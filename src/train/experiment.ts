@@ -22,7 +22,7 @@ import { prepareTextData } from '../text/prepare.js';
 import { pretrainMlm } from '../text/pretrain.js';
 import { MultiLabelBatches, type MultiLabelDataset } from '../text/data.js';
 import type { WordPieceTokenizer } from '../text/tokenizer.js';
-import { evaluateMultiLabel, type MultiLabelMetrics } from './multilabel-metrics.js';
+import { evaluateMultiLabelPerLabel } from './multilabel-metrics.js';
 import { inferenceMsPerSample } from './timing.js';
 import { loadSafetensors, saveModel } from '../nn/safetensors.js';
 import { getMethod } from '../methods/registry.js';
@@ -351,20 +351,25 @@ export async function runExperiment(e: Experiment, o: RunOptions): Promise<Exper
   saveModel(join(e.output, 'model.safetensors'), student, { experiment: e.name });
   const final = result.final;
   // Multi-label: the decision threshold is chosen on the validation split, metrics are on test.
-  const multi: MultiLabelMetrics | null = data.multiLabel ? evaluateMultiLabel(student, data.val as MultiLabelDataset, data.test as MultiLabelDataset) : null;
+  // Computed once, for result.json and the report.
+  const scores = data.multiLabel ? evaluateMultiLabelPerLabel(student, data.val as MultiLabelDataset, data.test as MultiLabelDataset) : null;
+  const multi = scores?.metrics ?? null;
+  // Median ms per sample at batch size 1 (src/train/timing.ts), for tables that weigh speed against quality.
+  const msPerSample = latency(student, data.test);
   const nParams = student.numInferenceParameters();
   const resultRec = {
     name: e.name, method: e.method.name, seed: e.seed, epochs: e.epochs, steps: result.steps,
-    studentParameters: nParams, teacherParameters: teacher?.numParameters ?? null, test: multi ?? final ?? null,
-    // Median ms per sample at batch size 1 (src/train/timing.ts), for tables that weigh speed against quality.
-    msPerSample: latency(student, data.test),
+    studentParameters: nParams, teacherParameters: teacher?.numParameters ?? null, test: multi ?? final ?? null, msPerSample,
     ...(data.describe ? { data: data.describe } : {}), ...(mlmLosses ? { mlmLosses } : {}),
     ...(classNames(data.test) ? { classNames: classNames(data.test) } : {}),
   };
   atomicWrite(join(e.output, 'result.json'), JSON.stringify(resultRec, null, 2) + '\n');
   // The HTML report (teacher vs student, curves, confusion, calibration); a failure there must not lose the run.
   try {
-    writeRunReport({ dir: e.output, experiment: e, student, teacher, test: data.test, ...(data.val ? { val: data.val } : {}), ...(result.predictions ? { predictions: result.predictions } : {}) });
+    writeRunReport({
+      dir: e.output, experiment: e, student, teacher, test: data.test, studentMsPerSample: msPerSample,
+      ...(data.val ? { val: data.val } : {}), ...(result.predictions ? { predictions: result.predictions } : {}), ...(scores ? { studentMultiLabel: scores } : {}),
+    });
   } catch (err) {
     process.stderr.write(`${e.name}: report.html not written: ${(err as Error).message}\n`);
   }

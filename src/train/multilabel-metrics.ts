@@ -145,9 +145,11 @@ export function evaluateMultiLabel(model: Module | ((x: Tensor) => Tensor), held
   return evaluateMultiLabelPerLabel(model, held, test).metrics;
 }
 
+/** Multi-label scores on a test set, overall and per label. */
+export interface MultiLabelEvaluation { metrics: MultiLabelMetrics; perLabel: { f1: number[]; ap: number[]; support: number[] } }
+
 /** evaluateMultiLabel plus the per-label F1 / AP / support on `test` (for reports). */
-export function evaluateMultiLabelPerLabel(model: Module | ((x: Tensor) => Tensor), held: Rows, test: Rows):
-  { metrics: MultiLabelMetrics; perLabel: { f1: number[]; ap: number[]; support: number[] } } {
+export function evaluateMultiLabelPerLabel(model: Module | ((x: Tensor) => Tensor), held: Rows, test: Rows): MultiLabelEvaluation {
   const threshold = chooseThreshold(predictMultiLabel(model, held.x, held.sampleShape), held.targets);
   const s = predictMultiLabel(model, test.x, test.sampleShape);
   return { metrics: multiLabelMetrics(s, test.targets, threshold), perLabel: perLabelMetrics(s, test.targets, threshold) };
