@@ -3,9 +3,6 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <torch/version.h>
-#ifdef __GLIBC__
-#endif
-#include <cstdlib>
 
 namespace kd {
 

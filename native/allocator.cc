@@ -58,12 +58,10 @@ class TensorAllocator final : public c10::Allocator {
   }
   c10::DeleterFnPtr raw_deleter() const override { return &TensorAllocator::release; }
 
-  Napi::Object stats(Napi::Env env) {
+  struct Stats { size_t inUse; size_t cached; };
+  Stats stats() {
     std::lock_guard<std::mutex> lock(mu_);
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("tensorInUse", Napi::Number::New(env, static_cast<double>(inUse_)));
-    o.Set("tensorCached", Napi::Number::New(env, static_cast<double>(cached_)));
-    return o;
+    return {inUse_, cached_};
   }
 
   void emptyCache() {
@@ -204,13 +202,11 @@ void install() {
 // -1 where glibc's mallinfo2 is not available.
 Napi::Value NativeMemory(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Napi::Object out = TensorAllocator::instance ? TensorAllocator::instance->stats(env) : Napi::Object::New(env);
-  if (!TensorAllocator::instance) {
-    out.Set("tensorInUse", Napi::Number::New(env, 0));
-    out.Set("tensorCached", Napi::Number::New(env, 0));
-  }
-  double tensors = out.Get("tensorInUse").As<Napi::Number>().DoubleValue();
-  double cached = out.Get("tensorCached").As<Napi::Number>().DoubleValue();
+  auto s = TensorAllocator::instance ? TensorAllocator::instance->stats() : TensorAllocator::Stats{0, 0};
+  double tensors = static_cast<double>(s.inUse), cached = static_cast<double>(s.cached);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("tensorInUse", Napi::Number::New(env, tensors));
+  out.Set("tensorCached", Napi::Number::New(env, cached));
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
   struct mallinfo2 m = mallinfo2();
   out.Set("allocated", Napi::Number::New(env, static_cast<double>(m.uordblks + m.hblkhd) + tensors));

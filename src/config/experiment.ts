@@ -9,6 +9,9 @@ import type { OptimizerSpec } from '../train/trainer.js';
 
 export const TEXT_DATASETS = ['spam-assassin', 'debtags'] as const;
 export type TextDatasetName = (typeof TEXT_DATASETS)[number];
+export function isTextDataset(name: string): name is TextDatasetName {
+  return (TEXT_DATASETS as readonly string[]).includes(name);
+}
 
 /** How a text corpus becomes token-id rows, and how it is split (text corpora have no fixed test set). */
 export interface TextSpec {
@@ -185,7 +188,7 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
     data.normalize = { mean, std };
   }
   if (transfer !== 'train' && data.heldOut < 1) c.fail('data.heldOut', `must be >= 1 for transfer '${transfer}'`);
-  const isText = (TEXT_DATASETS as readonly string[]).includes(data.dataset);
+  const isText = isTextDataset(data.dataset);
   if (isText) {
     data.text = parseText(c, d.text ?? {}, rel);
     if (data.augment.crop || data.augment.flip || data.normalize) c.fail('data.augment', `image augmentation and normalize do not apply to text ('${data.dataset}')`);

@@ -4,7 +4,7 @@
 // it) and result.json.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isChainDocument, loadExperiment, readExperimentDocument, TEXT_DATASETS, type Experiment, type TextDatasetName } from '../config/experiment.js';
+import { isChainDocument, isTextDataset, loadExperiment, readExperimentDocument, type Experiment, type TextDatasetName } from '../config/experiment.js';
 import { manualSeed, setNumThreads } from '../tensor/torch.js';
 import { native, packageRoot } from '../tensor/native.js';
 import { tensor } from '../tensor/factories.js';
@@ -79,13 +79,9 @@ export interface PreparedData {
   describe?: string;
 }
 
-export function isTextExperiment(e: Experiment): boolean {
-  return (TEXT_DATASETS as readonly string[]).includes(e.data.dataset);
-}
-
-function prepareTextExperiment(e: Experiment): PreparedData {
+function prepareTextExperiment(e: Experiment, dataset: TextDatasetName): PreparedData {
   const t0 = e.teachers[0];
-  const p = prepareTextData(e.data.dataset as TextDatasetName, e.data.text!, {
+  const p = prepareTextData(dataset, e.data.text!, {
     runDir: e.output, ...(e.data.path ? { path: e.data.path } : {}), ...(t0 && 'checkpoint' in t0 ? { teacherCheckpoint: t0.checkpoint } : {}),
   });
   const numClasses = e.data.numClasses ?? p.numClasses;
@@ -99,7 +95,7 @@ function prepareTextExperiment(e: Experiment): PreparedData {
 }
 
 export function prepareData(e: Experiment): PreparedData {
-  if (isTextExperiment(e)) return prepareTextExperiment(e);
+  if (isTextDataset(e.data.dataset)) return prepareTextExperiment(e, e.data.dataset);
   const d = e.data;
   let trainSet: Dataset, test: Dataset;
   if (d.dataset === 'csv') {
