@@ -3,6 +3,7 @@
 import gzip
 
 import numpy as np
+import torch
 import torch.nn.functional as F
 
 FASHION_MNIST = "/usr/share/datasets/fashion-mnist/"
@@ -22,6 +23,17 @@ def hinton_kd_loss(student_logits, teacher_logits, labels, T, alpha):
     kd = F.kl_div(F.log_softmax(student_logits / T, 1), F.log_softmax(teacher_logits / T, 1),
                   reduction="batchmean", log_target=True) * T * T
     return (1 - alpha) * F.cross_entropy(student_logits, labels) + alpha * kd
+
+
+def kd_train_step(teacher, student, opt, xb, yb, T, alpha):
+    """One Hinton KD step on a batch: the teacher without gradients, the student updated; returns the loss."""
+    with torch.no_grad():
+        tl = teacher(xb)
+    loss = hinton_kd_loss(student(xb), tl, yb, T, alpha)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss
 
 
 def status_mib(key):

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from _common import fashion_mnist_train_uint8, hinton_kd_loss
+from _common import fashion_mnist_train_uint8, kd_train_step
 
 threads, epochs = int(sys.argv[1]), int(sys.argv[2])
 torch.set_num_threads(threads)
@@ -39,13 +39,6 @@ for e in range(epochs):
     perm = torch.randperm(x.shape[0])
     for i in range(0, x.shape[0], B):
         idx = perm[i:i + B]
-        xb, yb = x[idx], y[idx]
-        with torch.no_grad():
-            tl = teacher(xb)
-        s = student(xb)
-        loss = hinton_kd_loss(s, tl, yb, T, ALPHA)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        kd_train_step(teacher, student, opt, x[idx], y[idx], T, ALPHA)
     out.append(time.perf_counter() - t0)
 print(json.dumps({"seconds": out}))

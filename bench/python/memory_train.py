@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from _common import fashion_mnist_train_uint8, hinton_kd_loss, status_mib
+from _common import fashion_mnist_train_uint8, kd_train_step, status_mib
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--steps", type=int, default=20000)
@@ -79,14 +79,7 @@ for e in range(epochs):
     perm = torch.randperm(n)
     for i in range(0, n, B):
         bi = perm[i:i + B]
-        xb, yb = x[bi], y[bi]
-        with torch.no_grad():
-            tl = teacher(xb)
-        s = student(xb)
-        loss = hinton_kd_loss(s, tl, yb, T, ALPHA)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        kd_train_step(teacher, student, opt, x[bi], y[bi], T, ALPHA)
         step += 1
     sched.step()
     if (e + 1) % 10 == 0 or e == epochs - 1:

@@ -22,7 +22,7 @@ import type { Teacher } from '../../src/teachers/teacher.js';
 import { CachedTeacher, TeacherOutputCache, cachedTeacher, planTeacherCache, isDeterministic } from '../../src/teachers/cache.js';
 import { train } from '../../src/train/trainer.js';
 import { parseExperiment } from '../../src/config/experiment.js';
-import { assertClose, rowsOf, syntheticData } from './helpers.js';
+import { assertClose, rowsOf, syntheticData, CountingTeacher } from './helpers.js';
 
 setNumThreads(1);
 const SHAPE = [1, 6, 6];
@@ -30,26 +30,10 @@ const D = 36;
 
 const data = (n: number, seed: number, name = 'synthetic'): Dataset => syntheticData(n, seed, { shape: SHAPE, hotStride: 1, name });
 
-/** Counts the live teacher's forward passes and rows. */
-class Counting implements Teacher {
-  calls = 0;
-  rows = 0;
-  constructor(readonly inner: Teacher) {}
-  get description(): string { return this.inner.description; }
-  get checksum(): string { return this.inner.checksum; }
-  get numClasses(): number { return this.inner.numClasses; }
-  get numParameters(): number { return this.inner.numParameters; }
-  logits(x: Tensor): Tensor {
-    this.calls++;
-    this.rows += x.shape[0]!;
-    return this.inner.logits(x);
-  }
-}
-
-function teacher(seed: number, checksum = `test-teacher-${seed}`): Counting {
+function teacher(seed: number, checksum = `test-teacher-${seed}`): CountingTeacher {
   manualSeed(seed);
   const m = createModel({ arch: 'mlp', hidden: [16], numClasses: 4, inputShape: SHAPE });
-  return new Counting(new ModuleTeacher(m, 4, `mlp seed ${seed}`, checksum));
+  return new CountingTeacher(new ModuleTeacher(m, 4, `mlp seed ${seed}`, checksum));
 }
 
 /** Live teacher logits on dataset rows (no augmentation), as float32. */
@@ -68,15 +52,15 @@ test('the cache is built in one batched pass, reused by the next open, and serve
   const a = TeacherOutputCache.open(t, ds, { dir, batchSize: 128, notice: quiet(notes) });
   assert.equal(a.status, 'built');
   assert.equal(a.computed, 300);
-  assert.equal(t.calls, 3, 'ceil(300 / 128) teacher passes');
-  assert.equal(t.rows, 300);
+  assert.equal(t.logitCalls, 3, 'ceil(300 / 128) teacher passes');
+  assert.equal(t.logitRows, 300);
   assert.ok(existsSync(a.path) && a.path.startsWith(dir));
   assert.equal(notes.length, 1);
   assert.match(notes[0]!, /computing the teacher's outputs on 300 samples/);
 
   const b = TeacherOutputCache.open(t, ds, { dir, notice: quiet(notes) });
   assert.equal(b.status, 'loaded');
-  assert.equal(t.calls, 3, 'a valid cache needs no teacher pass');
+  assert.equal(t.logitCalls, 3, 'a valid cache needs no teacher pass');
   assert.equal(notes.length, 1, 'loading is silent');
 
   const rows = [5, 0, 299, 17, 17, 123];
@@ -103,12 +87,12 @@ test('training with the cached teacher never runs the teacher and matches traini
     return student.parameters().map((p) => p.data<Float32Array>());
   };
   const wLive = await run(t);
-  const liveCalls = t.calls;
+  const liveCalls = t.logitCalls;
   assert.ok(liveCalls >= 12, 'the live teacher runs every step');
   const ct = cachedTeacher(t, ds, { dir, notice: () => {} });
-  const built = t.calls - liveCalls;
+  const built = t.logitCalls - liveCalls;
   const wCached = await run(ct);
-  assert.equal(t.calls - liveCalls, built, 'no teacher pass during 3 cached epochs');
+  assert.equal(t.logitCalls - liveCalls, built, 'no teacher pass during 3 cached epochs');
   wLive.forEach((w, i) => assertClose(wCached[i]!, w, 1e-4, `parameter ${i}`));
 });
 
@@ -122,7 +106,7 @@ test('a subset is keyed through origin: it reuses the full set\'s cache, and a l
   // subset first: computes 4 samples
   const a = TeacherOutputCache.open(t, part, { dir, notice: () => {} });
   assert.equal(a.status, 'built');
-  assert.equal(t.rows, 4);
+  assert.equal(t.logitRows, 4);
   assertClose(a.gather([0, 1, 2, 3]), live(t.inner, full, [150, 3, 77, 9]), 1e-5, 'subset rows map to origin rows');
 
   // the full set then computes only the other 196, in the same file
@@ -130,13 +114,13 @@ test('a subset is keyed through origin: it reuses the full set\'s cache, and a l
   assert.equal(b.status, 'extended');
   assert.equal(b.computed, 196);
   assert.equal(b.path, a.path);
-  assert.equal(t.rows, 200);
+  assert.equal(t.logitRows, 200);
 
   // a split of a split still resolves to the source rows, with no teacher pass
   const s = split(full, { heldOut: 50, seed: 4 });
   const c = TeacherOutputCache.open(t, s.heldOut, { dir, notice: () => {} });
   assert.equal(c.status, 'loaded');
-  assert.equal(t.rows, 200);
+  assert.equal(t.logitRows, 200);
   const rows = Array.from(s.heldOut.origin!.indices.subarray(0, 10));
   assertClose(c.gather([...Array(10).keys()]), live(t.inner, full, rows), 1e-5, 'held-out split via origin');
 });
@@ -182,10 +166,10 @@ test('a corrupt cache (truncated, bit-flipped, garbage) is rebuilt, not a crash'
   for (const [what, bytes, re] of cases) {
     writeFileSync(a.path, bytes);
     const notes: string[] = [];
-    const before = t.calls;
+    const before = t.logitCalls;
     const c = TeacherOutputCache.open(t, ds, { dir, notice: quiet(notes) });
     assert.equal(c.status, 'built', what);
-    assert.ok(t.calls > before, `${what}: the teacher ran again`);
+    assert.ok(t.logitCalls > before, `${what}: the teacher ran again`);
     assert.equal(notes.length, 2, `${what}: one notice for the problem, one for the rebuild`);
     assert.match(notes[0]!, re, what);
     assert.match(notes[0]!, /rebuilding$/, what);
@@ -241,12 +225,12 @@ test('CachedTeacher: training rows come from the cache, anything else from the l
   const t = teacher(8);
   const ct = new CachedTeacher(t, TeacherOutputCache.open(t, ds, { dir, notice: () => {} }));
   assert.equal(ct.checksum, t.checksum);
-  const calls = t.calls;
+  const calls = t.logitCalls;
   const x = tensor(ds.x.slice(0, 2 * D), { shape: [2, ...SHAPE] });
   const viaCache = tidy(() => ct.logitsAt(Int32Array.from([0, 1]), x).data<Float32Array>());
-  assert.equal(t.calls, calls);
+  assert.equal(t.logitCalls, calls);
   const viaLive = tidy(() => ct.logits(x).data<Float32Array>());
-  assert.equal(t.calls, calls + 1);
+  assert.equal(t.logitCalls, calls + 1);
   assertClose(viaCache, viaLive, 1e-5, 'cache vs live');
   assert.throws(() => ct.logitsAt(Int32Array.from([0, 1, 2]), x), /batch of 2 with 3 indices/);
   assert.throws(() => ct.cache.gather([32]), /outside the cached dataset/);

@@ -19,7 +19,7 @@ import { ModuleTeacher } from '../../src/teachers/sources.js';
 import type { Teacher } from '../../src/teachers/teacher.js';
 import { CachedTeacher, FeatureCacheTooLarge, TeacherOutputCache, cachedTeacher } from '../../src/teachers/cache.js';
 import { train } from '../../src/train/trainer.js';
-import { assertClose, rowsOf, syntheticData } from './helpers.js';
+import { assertClose, rowsOf, syntheticData, CountingTeacher } from './helpers.js';
 
 setNumThreads(1);
 const SHAPE = [1, 8, 8];
@@ -28,31 +28,10 @@ const NAMES = ['stage1', 'fc1'];
 
 const data = (n: number, seed: number, name = 'synthetic-img'): Dataset => syntheticData(n, seed, { shape: SHAPE, hotStride: 9, name });
 
-/** Counts the live teacher's logits and features passes. */
-class Counting implements Teacher {
-  logitCalls = 0;
-  featureCalls = 0;
-  featureRows = 0;
-  constructor(readonly inner: ModuleTeacher) {}
-  get description(): string { return this.inner.description; }
-  get checksum(): string { return this.inner.checksum; }
-  get numClasses(): number { return this.inner.numClasses; }
-  get numParameters(): number { return this.inner.numParameters; }
-  logits(x: Tensor): Tensor {
-    this.logitCalls++;
-    return this.inner.logits(x);
-  }
-  features(x: Tensor, names: string[]): { output: Tensor; features: Record<string, Tensor> } {
-    this.featureCalls++;
-    this.featureRows += x.shape[0]!;
-    return this.inner.features(x, names);
-  }
-}
-
-function teacher(seed: number, checksum = `feat-teacher-${seed}`): Counting {
+function teacher(seed: number, checksum = `feat-teacher-${seed}`): CountingTeacher {
   manualSeed(seed);
   const m = createModel({ arch: 'cnn', numClasses: 4, inChannels: 1, inputSize: [8, 8], channels: [4, 4], hidden: 16 });
-  return new Counting(new ModuleTeacher(m, 4, `cnn seed ${seed}`, checksum));
+  return new CountingTeacher(new ModuleTeacher(m, 4, `cnn seed ${seed}`, checksum));
 }
 
 /** The live teacher's logits and features on dataset rows, as float32 arrays. */

@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import { tensor } from '../../src/tensor/factories.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import type { Dataset } from '../../src/data/dataset.js';
+import type { ModuleTeacher } from '../../src/teachers/sources.js';
+import type { Teacher } from '../../src/teachers/teacher.js';
 
 /**
  * n seeded uniform samples of `shape`, labels i mod 4; the class lights up pixel `hotStride·y`
@@ -32,4 +34,32 @@ export function assertClose(a: Float32Array, b: Float32Array, tol: number, msg: 
   let worst = 0;
   for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
   assert.ok(worst <= tol, `${msg}: max |diff| ${worst} > ${tol}`);
+}
+
+/** A teacher that counts its live passes: logits (calls and rows), features (calls and rows) and logits with gradients. */
+export class CountingTeacher implements Teacher {
+  logitCalls = 0;
+  logitRows = 0;
+  featureCalls = 0;
+  featureRows = 0;
+  gradCalls = 0;
+  constructor(readonly inner: ModuleTeacher) {}
+  get description(): string { return this.inner.description; }
+  get checksum(): string { return this.inner.checksum; }
+  get numClasses(): number { return this.inner.numClasses; }
+  get numParameters(): number { return this.inner.numParameters; }
+  logits(x: Tensor): Tensor {
+    this.logitCalls++;
+    this.logitRows += x.shape[0]!;
+    return this.inner.logits(x);
+  }
+  logitsWithGrad(x: Tensor): Tensor {
+    this.gradCalls++;
+    return this.inner.logitsWithGrad(x);
+  }
+  features(x: Tensor, names: string[]): { output: Tensor; features: Record<string, Tensor> } {
+    this.featureCalls++;
+    this.featureRows += x.shape[0]!;
+    return this.inner.features(x, names);
+  }
 }

@@ -27,7 +27,7 @@ import { train } from '../../src/train/trainer.js';
 import { saveModel } from '../../src/nn/safetensors.js';
 import { parseExperiment } from '../../src/config/experiment.js';
 import { runExperiment } from '../../src/train/experiment.js';
-import { assertClose, syntheticData } from './helpers.js';
+import { assertClose, syntheticData, CountingTeacher } from './helpers.js';
 
 setNumThreads(1);
 const SHAPE = [1, 8, 8];
@@ -37,29 +37,10 @@ const T_NAME = SOBOLEV_TARGET_GRAD;
 const data = (n: number, seed: number, labelled = true, name = 'synthetic-grad'): Dataset =>
   syntheticData(n, seed, { shape: SHAPE, hotStride: 9, name, labelled });
 
-/** Counts the live teacher's no-grad and with-grad passes. */
-class Counting implements Teacher {
-  logitCalls = 0;
-  gradCalls = 0;
-  constructor(readonly inner: ModuleTeacher) {}
-  get description(): string { return this.inner.description; }
-  get checksum(): string { return this.inner.checksum; }
-  get numClasses(): number { return this.inner.numClasses; }
-  get numParameters(): number { return this.inner.numParameters; }
-  logits(x: Tensor): Tensor {
-    this.logitCalls++;
-    return this.inner.logits(x);
-  }
-  logitsWithGrad(x: Tensor): Tensor {
-    this.gradCalls++;
-    return this.inner.logitsWithGrad(x);
-  }
-}
-
-function teacher(seed: number, checksum = `grad-teacher-${seed}`): Counting {
+function teacher(seed: number, checksum = `grad-teacher-${seed}`): CountingTeacher {
   manualSeed(seed);
   const m = createModel({ arch: 'cnn', numClasses: 4, inChannels: 1, inputSize: [8, 8], channels: [4, 4], hidden: 16 });
-  return new Counting(new ModuleTeacher(m, 4, `cnn seed ${seed}`, checksum));
+  return new CountingTeacher(new ModuleTeacher(m, 4, `cnn seed ${seed}`, checksum));
 }
 
 function sobolevMethod(p: Params) {
