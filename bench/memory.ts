@@ -79,7 +79,8 @@ async function kdistillSide(): Promise<void> {
     `OPENBLAS_NUM_THREADS=${process.env.OPENBLAS_NUM_THREADS ?? '(unset)'}, libtorch ${torch.version}, node ${process.version}, gc ${gc ? 'exposed' : 'not exposed'}`);
   log('[kdistill] step     ms/step   rss MiB   heap MiB   live tensors   loss');
 
-  let stepMs = 0, intervalMs = 0, intervalSteps = 0, liveWarm = 0, heapInUseWarm = -1, heapReservedWarm = -1;
+  let stepMs = 0, intervalMs = 0, intervalSteps = 0, liveWarm = 0;
+  let memWarm: ReturnType<typeof torch.nativeMemory> | null = null;
   const samples: RssSample[] = [];
   for (let s = 1; s <= steps; s++) {
     const b = (s - 1) % 16;
@@ -101,7 +102,7 @@ async function kdistillSide(): Promise<void> {
     if (!mark) continue;
     gc?.();
     const rss = rssMiB();
-    if (s === warmup) { liveWarm = torch.liveTensors(); heapInUseWarm = torch.nativeMemory().allocated; heapReservedWarm = torch.nativeMemory().reserved; }
+    if (s === warmup) { liveWarm = torch.liveTensors(); memWarm = torch.nativeMemory(); }
     if (s >= warmup) samples.push({ step: s, rss });
     if (s % every === 0 || s === steps) {
       log(`[kdistill] ${String(s).padStart(6)}  ${(intervalMs / intervalSteps).toFixed(2).padStart(8)}  ${rss.toFixed(1).padStart(7)}  ` +
@@ -114,8 +115,7 @@ async function kdistillSide(): Promise<void> {
     side: 'kdistill', steps, warmupStep: warmup, samples, peakRss: peakRssMiB(),
     msPerStep: stepMs / Math.max(1, steps - warmup),
     info: { libtorch: torch.version, node: process.version, threads: torch.getNumThreads(), liveTensorsWarm: liveWarm, liveTensorsEnd: torch.liveTensors(), gc: !!gc,
-      cHeapInUseWarm: heapInUseWarm, cHeapInUseEnd: torch.nativeMemory().allocated,
-      cHeapReservedWarm: heapReservedWarm, cHeapReservedEnd: torch.nativeMemory().reserved },
+      nativeMemoryWarm: memWarm, nativeMemoryEnd: torch.nativeMemory() },
   };
   process.stdout.write(JSON.stringify(out) + '\n');
 }
@@ -139,10 +139,11 @@ function main(): void {
   const lw = Number(kd.info.liveTensorsWarm), le = Number(kd.info.liveTensorsEnd);
   console.log(`kdistill live native tensors: ${lw} after warm-up → ${le} at end (${le - lw >= 0 ? '+' : ''}${le - lw}); ` +
     `time per step = mean over the post-warm-up steps, sampling excluded`);
-  const hw = Number(kd.info.cHeapInUseWarm) / 2 ** 20, he = Number(kd.info.cHeapInUseEnd) / 2 ** 20;
-  const rw = Number(kd.info.cHeapReservedWarm) / 2 ** 20, re = Number(kd.info.cHeapReservedEnd) / 2 ** 20;
-  if (hw >= 0) console.log(`kdistill C heap (glibc mallinfo2, all arenas): in use ${hw.toFixed(2)} → ${he.toFixed(2)} MiB, ` +
-    `held from the OS ${rw.toFixed(2)} → ${re.toFixed(2)} MiB (after warm-up → end)`);
+  type Mem = { allocated: number; reserved: number } | null;
+  const w = kd.info.nativeMemoryWarm as Mem, e = kd.info.nativeMemoryEnd as Mem;
+  const mib = (b: number): string => (b / 2 ** 20).toFixed(2);
+  if (w && e && w.allocated >= 0) console.log(`kdistill native memory (C heap, all arenas, + tensor buffers): in use ${mib(w.allocated)} → ${mib(e.allocated)} MiB, ` +
+    `held from the OS ${mib(w.reserved)} → ${mib(e.reserved)} MiB (after warm-up → end)`);
   const outFile = args.get('out');
   if (outFile) writeFileSync(outFile, JSON.stringify({ date: new Date().toISOString(), steps, every, optim: optimName, kdistill: kd, pytorch: py }, null, 2) + '\n');
 }
