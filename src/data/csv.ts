@@ -1,6 +1,8 @@
 // CSV reader for tabular classification data: numeric feature columns plus one label column.
 // Quoted fields (RFC 4180, with "" escapes and embedded newlines), CRLF, a UTF-8 BOM and gzip
-// input are handled. Every defect is reported as file:line:column with the column's name.
+// input are handled; lines starting with '#' are comments and skipped; a first line with more
+// ';' than ',' makes ';' the separator. Every defect is reported as file:line:column with the
+// column's name. The format as users see it is documented in docs/data.md.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -12,11 +14,13 @@ export interface CsvOptions {
   header?: boolean | 'auto';
   /** Label column by name or index (negative counts from the end); null for unlabeled data. Default: last column. */
   label?: string | number | null;
-  /** One character; default ','. */
+  /** One character; default: ';' if the first line has more ';' than ',', else ','. */
   delimiter?: string;
   /**
-   * The class ids: label strings are looked up in this list. Without it, labels that are all
-   * non-negative integers are used as ids directly; any other labels become classes in sorted order.
+   * The class ids: label strings are looked up in this list (a numeric label also by value, so
+   * '3.0' finds '3'). Without it, labels whose values are all non-negative integers ('3' or '3.0')
+   * are used as ids directly; other numeric labels become classes in numeric order, any other
+   * labels classes in code-unit order.
    */
   classNames?: readonly string[];
   /** Dataset name; default the file's base name. */
@@ -34,6 +38,16 @@ function* rows(text: string, delim: string, file: string): Generator<Row> {
   let line = 1;
   let lineStart = i;
   while (i < n) {
+    // A comment line: '#' first (after spaces), as pandas' comment='#' and many exporters write.
+    let c = i;
+    while (c < n && text[c] === ' ') c++;
+    if (text[c] === '#') {
+      while (c < n && text[c] !== '\n') c++;
+      i = c + 1;
+      line++;
+      lineStart = i;
+      continue;
+    }
     const fields: string[] = [];
     const cols: number[] = [];
     const rowLine = line;
@@ -89,9 +103,19 @@ function isNumber(s: string): boolean {
   return s !== '' && Number.isFinite(Number(s));
 }
 
+/** ';' when the first non-comment line has more of them than ',' (a European-locale export), else ','. */
+function sniffDelimiter(text: string): string {
+  const first = /^\ufeff?(?:[ \t]*#.*\r?\n|[ \t]*\r?\n)*(.*)/.exec(text)?.[1] ?? '';
+  const count = (ch: string): number => first.split(ch).length - 1;
+  return count(';') > count(',') ? ';' : ',';
+}
+
+/** Code-unit order, not localeCompare, so class ids do not depend on the machine's locale. */
+const byCodeUnits = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
 /** Parses CSV text read from `file` into a Dataset of float32 features [F] and int labels. */
 export function parseCsv(text: string, file: string, o: CsvOptions = {}): Dataset {
-  const delim = o.delimiter ?? ',';
+  const delim = o.delimiter ?? sniffDelimiter(text);
   if (delim.length !== 1 || delim === '"' || delim === '\n' || delim === '\r') throw new TypeError(`readCsv: delimiter must be one character other than a quote or newline, got ${JSON.stringify(delim)}`);
   const it = rows(text, delim, file);
   const first = it.next();
@@ -130,6 +154,7 @@ export function parseCsv(text: string, file: string, o: CsvOptions = {}): Datase
   let cap = 1024;
   let x = new Float32Array(cap * nf);
   const labels: string[] = [];
+  const labelLines: number[] = [];
   let size = 0;
   const take = (r: Row): void => {
     if (r.fields.length !== ncol) throw new DataError(file, `line ${r.line}: ${r.fields.length} columns, expected ${ncol}`);
@@ -145,11 +170,19 @@ export function parseCsv(text: string, file: string, o: CsvOptions = {}): Datase
       if (k === lc) {
         if (f === '') throw new DataError(file, `line ${r.line}, column ${r.cols[k]} (${colName(k)}): empty label`);
         labels.push(f);
+        labelLines.push(r.line);
         continue;
       }
       const v = Number(f);
-      if (f === '' || !Number.isFinite(v)) {
-        throw new DataError(file, `line ${r.line}, column ${r.cols[k]} (${colName(k)}): ${f === '' ? 'empty field' : `'${f.length > 40 ? f.slice(0, 40) + '…' : f}' is not a finite number`}`);
+      // Math.fround: a value beyond float32's range would be stored as ±Inf.
+      if (f === '' || !Number.isFinite(Math.fround(v))) {
+        const at = `line ${r.line}, column ${r.cols[k]} (${colName(k)})`;
+        if (f === '') throw new DataError(file, `${at}: empty field`);
+        const shown = `'${f.length > 40 ? f.slice(0, 40) + '…' : f}'`;
+        if (Number.isFinite(v)) throw new DataError(file, `${at}: ${shown} is beyond float32's range (±3.4e38); rescale this column`);
+        const hint = f.includes(';') ? ` (it contains ';': give data.delimiter, or separate the columns with ',')`
+          : delim === ';' && /^-?\d+,\d+$/.test(f) ? " (a decimal comma: write decimals with '.')" : '';
+        throw new DataError(file, `${at}: ${shown} is not a finite number${hint}`);
       }
       x[o2++] = v;
     }
@@ -166,21 +199,31 @@ export function parseCsv(text: string, file: string, o: CsvOptions = {}): Datase
   let classNames: string[] | undefined;
   if (lc !== null) {
     y = sharedInt32(size);
+    const values = labels.every(isNumber) ? labels.map(Number) : null;
     if (o.classNames) {
       classNames = [...o.classNames];
-      const ids = new Map(classNames.map((c, i) => [c, i]));
+      const lookup = classLookup(classNames);
       labels.forEach((l, i) => {
-        const id = ids.get(l);
-        if (id === undefined) throw new DataError(file, `label '${l}' (row ${i + 1}) is not one of the given classNames`);
+        const id = lookup(l);
+        if (id === undefined) throw new DataError(file, `line ${labelLines[i]}: label '${l}' is not one of the given classNames (${classNames!.slice(0, 10).join(', ')}${classNames!.length > 10 ? ', …' : ''})`);
         y![i] = id;
       });
       numClasses = classNames.length;
-    } else if (labels.every((l) => /^\d{1,9}$/.test(l))) {
-      labels.forEach((l, i) => { y![i] = Number(l); });
+    } else if (values && values.every((v) => Number.isInteger(v) && v >= 0 && v < 1e9)) {
+      // '3' and '3.0' (as pandas writes integer columns with gaps) are both class 3.
+      values.forEach((v, i) => { y![i] = v; });
       numClasses = y.reduce((a, b) => Math.max(a, b), -1) + 1;
+    } else if (values) {
+      // Other numeric labels (e.g. -1/1) in numeric order, named by their first spelling.
+      const first = new Map<number, string>();
+      labels.forEach((l, i) => { if (!first.has(values[i]!)) first.set(values[i]!, l); });
+      const order = [...first.keys()].sort((a, b) => a - b);
+      classNames = order.map((v) => first.get(v)!);
+      const ids = new Map(order.map((v, i) => [v, i]));
+      values.forEach((v, i) => { y![i] = ids.get(v)!; });
+      numClasses = classNames.length;
     } else {
-      // Code-unit order, not localeCompare, so class ids do not depend on the machine's locale.
-      classNames = [...new Set(labels)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      classNames = [...new Set(labels)].sort(byCodeUnits);
       const ids = new Map(classNames.map((c, i) => [c, i]));
       labels.forEach((l, i) => { y![i] = ids.get(l)!; });
       numClasses = classNames.length;
@@ -195,6 +238,14 @@ export function parseCsv(text: string, file: string, o: CsvOptions = {}): Datase
     numClasses,
     ...(classNames ? { classNames } : {}),
   };
+}
+
+/** Finds a label's class id in `names`: by its text, else a numeric label by value ('3.0' finds '3'). */
+function classLookup(names: readonly string[]): (label: string) => number | undefined {
+  const byText = new Map(names.map((c, i) => [c, i]));
+  const byValue = new Map<number, number>();
+  names.forEach((c, i) => { if (isNumber(c) && !byValue.has(Number(c))) byValue.set(Number(c), i); });
+  return (l) => byText.get(l) ?? (isNumber(l) ? byValue.get(Number(l)) : undefined);
 }
 
 /** Reads a CSV file (gzip detected by its magic bytes). */

@@ -32,7 +32,7 @@ test('csv: header, quoted names and labels, CRLF, BOM, blank lines, label by nam
   assert.deepEqual(Array.from(byIndex.y!), [0, 1, 2, 0]);
   const fixed = readCsv(fx('csv/with-header.csv'), { label: 'species', classNames: ['virginica', 'setosa', 'versicolor'] });
   assert.deepEqual(Array.from(fixed.y!), [1, 2, 0, 1]);
-  throwsData(() => readCsv(fx('csv/with-header.csv'), { label: 'species', classNames: ['setosa'] }), 'with-header.csv', /label 'versicolor' \(row 2\)/);
+  throwsData(() => readCsv(fx('csv/with-header.csv'), { label: 'species', classNames: ['setosa'] }), 'with-header.csv', /line 3: label 'versicolor' is not one of the given classNames/);
   throwsData(() => readCsv(fx('csv/with-header.csv'), { label: 'kind' }), 'with-header.csv', /no column named 'kind' \(columns: sepal length, sepal width, species, petal, length\)/);
 });
 
@@ -49,6 +49,34 @@ test('csv: integer labels are class ids; no header; unlabeled data', () => {
   assert.deepEqual([Array.from(semi.x), Array.from(semi.y!)], [[1, 2], [0, 1]]);
   const quoted = parseCsv('"1","a ""b"",\nc"\n2,d\n', 'mem.csv', { header: false });
   assert.deepEqual(quoted.classNames, ['a "b",\nc', 'd']);
+});
+
+test('csv: integer labels written as floats (pandas) are ids by value, not text order; other numeric labels sort by value', () => {
+  // Before: '10.0' sorted before '2.0' as text, permuting the classes against any teacher.
+  const rows = Array.from({ length: 12 }, (_, i) => `${i},${(i * 7) % 12}.0`).join('\n');
+  const ds = parseCsv(rows, 'mem.csv');
+  assert.deepEqual(Array.from(ds.y!), Array.from({ length: 12 }, (_, i) => (i * 7) % 12), "'3.0' is class 3");
+  assert.equal(ds.classNames, undefined);
+  assert.equal(ds.numClasses, 12);
+  const signed = parseCsv('1,1\n2,-1\n3,10\n4,2.5\n', 'mem.csv');
+  assert.deepEqual(signed.classNames, ['-1', '1', '2.5', '10']);
+  assert.deepEqual(Array.from(signed.y!), [1, 0, 3, 2]);
+  // Given class names fix the order; a numeric label finds its class by value too.
+  const named = parseCsv('1,2.0\n2,10\n3,0\n', 'mem.csv', { classNames: ['10', '2', '0'] });
+  assert.deepEqual(Array.from(named.y!), [1, 0, 2]);
+  throwsData(() => parseCsv('1,2\n2,7\n', 'mem.csv', { classNames: ['2', '3'] }), 'mem.csv', /line 2: label '7' is not one of the given classNames \(2, 3\)/);
+});
+
+test("csv: '#' comment lines are skipped, ';' separators detected, float32 overflow named by line and column", () => {
+  const commented = parseCsv('# exported 2024-01-01\nx,y,label\n  # a note\n1,2,a\n3,4,b\n', 'mem.csv');
+  assert.deepEqual([commented.size, Array.from(commented.x)], [2, [1, 2, 3, 4]]);
+  throwsData(() => parseCsv('# c\n1,2,a\n1,x,b\n', 'mem.csv'), 'mem.csv', /line 3, column 3/);
+  const semi = parseCsv('x;y;label\n1.5;2;a\n3;4;b\n', 'mem.csv');
+  assert.deepEqual([semi.sampleShape, Array.from(semi.x)], [[2], [1.5, 2, 3, 4]]);
+  throwsData(() => parseCsv('x;y;label\n1,5;2;a\n', 'mem.csv'), 'mem.csv', /line 2, column 1 \('x'\): '1,5' is not a finite number \(a decimal comma/);
+  throwsData(() => parseCsv('x,y,label\n1;2,3,a\n', 'mem.csv', { delimiter: ',' }), 'mem.csv', /line 2, column 1 \('x'\): '1;2' is not a finite number \(it contains ';'/);
+  throwsData(() => parseCsv('x,y,label\n1,2,a\n3,1e39,b\n', 'mem.csv'), 'mem.csv', /line 3, column 3 \('y'\): '1e39' is beyond float32's range/);
+  assert.equal(parseCsv('1,3.4e38,0\n2,-3.4e38,1\n', 'mem.csv').size, 2, 'the largest float32 values are accepted');
 });
 
 test('csv: defects are reported with file, line, column and column name', () => {
