@@ -2,7 +2,7 @@
 // with config.json describing how to feed it (arch spec, classes, input shape, normalisation).
 // Only the student's own module tree is written; a method's connectors and discriminators are
 // not part of model.safetensors and so never reach an exported file.
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { loadModel, saveModel } from '../nn/safetensors.js';
 import type { ZooModel } from '../nn/zoo/common.js';
@@ -11,7 +11,7 @@ import { FASHION_MNIST_CLASSES, MNIST_CLASSES } from '../data/fashion-mnist.js';
 import { randn, tensor } from '../tensor/factories.js';
 import { noGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/scope.js';
-import { atomicWrite } from '../util/fs.js';
+import { atomicWrite, ensureDir } from '../util/fs.js';
 import { runExperimentOf } from '../report/data.js';
 import type { Experiment } from '../config/experiment.js';
 import { OnnxTeacher } from '../teachers/onnx.js';
@@ -98,7 +98,7 @@ export async function exportStudent(source: string, o: ExportOptions = {}): Prom
   const bad = formats.filter((f) => f !== 'onnx' && f !== 'safetensors');
   if (bad.length || formats.length === 0) throw new Error(`export: --format takes onnx and/or safetensors, got '${formats.join(',')}'`);
   const out = resolve(o.out ?? (runDir ? join(runDir, 'export') : join(dirname(src), `${basename(src, '.safetensors')}-export`)));
-  mkdirSync(out, { recursive: true });
+  ensureDir(out, o.out !== undefined ? 'export: --out' : 'export');
 
   const { model } = loadModel(modelFile);
   try {

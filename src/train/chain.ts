@@ -17,14 +17,14 @@
 // model.safetensors and result.json exist and whose hash matches is skipped on a rerun; the hash
 // covers the merged config and the teacher's weights, so redoing a stage redoes those after it.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { isChainDocument, parseExperiment, readExperimentDocument, type Experiment } from '../config/experiment.js';
 import { ConfigError, type Obj } from '../config/validate.js';
 import { fileSha256 } from '../data/errors.js';
 import { loadModel } from '../nn/safetensors.js';
 import type { ZooModel } from '../nn/zoo/index.js';
-import { atomicWrite } from '../util/fs.js';
+import { atomicWrite, ensureDir } from '../util/fs.js';
 import { formatTable } from './table.js';
 import { readLogEpochs, type TrainResult } from './trainer.js';
 import { loadTeachers, num, pct, runExperiment, type ExperimentResult, type RunOptions } from './experiment.js';
@@ -150,7 +150,7 @@ export async function runChainFile(file: string, o: RunOptions): Promise<ChainRe
 
 /** Runs the stages in order, skipping those already finished with the same config and teacher. */
 export async function runChain(plan: { name: string; output: string; stages: PlannedStage[] }, o: RunOptions): Promise<ChainResult> {
-  mkdirSync(plan.output, { recursive: true });
+  ensureDir(plan.output, `${plan.name}: 'output'`);
   const outcomes: StageOutcome[] = [];
   let last: ExperimentResult | null = null;
   for (const st of plan.stages) {
@@ -167,7 +167,7 @@ export async function runChain(plan: { name: string; output: string; stages: Pla
     // A checkpoint left by an interrupted run of this same stage is resumed; one from another
     // config would not fit (or would silently continue the wrong run), so it is started over.
     const resume = o.resume !== false && rec !== null && rec.hash === hash;
-    mkdirSync(st.dir, { recursive: true });
+    ensureDir(st.dir, `${plan.name}: 'output'`);
     atomicWrite(join(st.dir, 'stage.json'), JSON.stringify({ index: st.index, name: st.name, hash, complete: false }, null, 2) + '\n');
     last = await runExperiment(e, { ...o, mode: e.teachers.length ? 'distill' : 'train', resume });
     atomicWrite(join(st.dir, 'stage.json'), JSON.stringify({ index: st.index, name: st.name, hash, complete: true }, null, 2) + '\n');

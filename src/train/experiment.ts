@@ -2,7 +2,7 @@
 // file, checks that they fit together before any training, trains, and writes the run folder:
 // log.jsonl, checkpoint.safetensors, model.safetensors, run.json (all that is needed to repeat
 // it) and result.json.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isChainDocument, isTextDataset, loadExperiment, readExperimentDocument, type Experiment, type TextDatasetName } from '../config/experiment.js';
 import { manualSeed, setNumThreads } from '../tensor/torch.js';
@@ -33,7 +33,9 @@ import { EnsembleTeacher } from '../teachers/ensemble.js';
 import { OnnxTeacher } from '../teachers/onnx.js';
 import { loadSpecialistBundle } from '../teachers/specialists/teacher.js';
 import { cachedTeacher, planTeacherCache, FeatureCacheTooLarge } from '../teachers/cache.js';
-import { atomicWrite } from '../util/fs.js';
+import { atomicWrite, ensureDir } from '../util/fs.js';
+import { lockFolder } from '../util/lock.js';
+import { checkResumable, runSettings, type RecordedInputs } from './resume.js';
 import { train, type BatchSource, type TrainResult } from './trainer.js';
 import { formatTable } from './table.js';
 import { runChainFile } from './chain.js';
@@ -266,6 +268,19 @@ function loaderSource(loader: DataLoader): BatchSource {
 }
 
 export async function runExperiment(e: Experiment, o: RunOptions): Promise<ExperimentResult> {
+  // Rank 0 alone writes the folder, so it alone takes its lock (one per run). Both come before
+  // the data is read, so an unwritable output or a folder in use fails at once.
+  if ((o.distributed?.rank ?? 0) !== 0) return runLocked(e, o);
+  ensureDir(e.output, `${e.file}: 'output'`);
+  const lock = lockFolder(e.output, e.file);
+  try {
+    return await runLocked(e, o);
+  } finally {
+    lock.release();
+  }
+}
+
+async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult> {
   setNumThreads(e.threads);
   manualSeed(e.seed);
   const spec = getMethod(e.method.name);
@@ -312,12 +327,13 @@ export async function runExperiment(e: Experiment, o: RunOptions): Promise<Exper
   if (data.multiLabel && spec.name === 'scratch') throw new Error(`${e.file}: multi-label '${e.data.dataset}' trains with method 'multilabel-kd' (alpha 0 without a teacher: plain BCE), not 'scratch'`);
   if (e.mlm && o.distributed && o.distributed.worldSize > 1) throw new Error(`${e.file}: 'mlm' pre-training runs in one process; pre-train first, then distill with --nproc`);
 
+  // Before anything in the folder is rewritten: a checkpoint there must be this experiment's.
+  if ((o.distributed?.rank ?? 0) === 0 && (o.resume ?? true)) checkResumable(e, runInputs(data, teacher));
   const method = spec.create(params);
   // Joined after the checks above, so a bad experiment fails at once rather than at the rendezvous.
   const pg = o.distributed && o.distributed.worldSize > 1 ? await ProcessGroup.init(o.distributed) : null;
   const writer = !pg || pg.rank === 0;
   if (writer) {
-    mkdirSync(e.output, { recursive: true });
     writeRunRecord(e, data, teacher, pg?.size ?? 1);
     data.tokenizer?.save(join(e.output, 'tokenizer.json'));
   }
@@ -453,18 +469,26 @@ function writeRunRecord(e: Experiment, data: PreparedData, teacher: Teacher | nu
     // Data-parallel processes (each trained on 1/worldSize of every batch of data.batchSize).
     ...(worldSize > 1 ? { worldSize } : {}),
     versions: { kdistill: pkg.version, libtorch: native.torchVersion, node: process.version },
-    data: {
-      train: data.train.name, transfer: data.transfer.name, test: data.test.name, numClasses: data.numClasses,
-      sizes: { train: data.train.size, transfer: data.transfer.size, test: data.test.size },
-      // Files with sha256, so a repeat can check it reads the same bytes.
-      sources: data.train.sources ?? [], testSources: data.test.sources ?? [],
-    },
-    teacher: teacher ? { description: teacher.description, checksum: teacher.checksum, parameters: teacher.numParameters } : null,
+    ...runInputs(data, teacher),
     config: e.source,
+    // The validated experiment, CLI overrides included: what a resume is checked against (src/train/resume.ts).
+    settings: runSettings(e),
     started: new Date().toISOString(),
   };
   writeFileSync(join(e.output, 'experiment.yaml'), e.source);
   atomicWrite(join(e.output, 'run.json'), JSON.stringify(record, null, 2) + '\n');
+}
+
+/** The data files (with sha256, so a repeat or a resume can check it reads the same bytes) and the teacher. */
+function runInputs(data: PreparedData, teacher: Teacher | null): RecordedInputs & { data: Record<string, unknown>; teacher: Record<string, unknown> | null } {
+  return {
+    data: {
+      train: data.train.name, transfer: data.transfer.name, test: data.test.name, numClasses: data.numClasses,
+      sizes: { train: data.train.size, transfer: data.transfer.size, test: data.test.size },
+      sources: data.train.sources ?? [], testSources: data.test.sources ?? [],
+    },
+    teacher: teacher ? { description: teacher.description, checksum: teacher.checksum, parameters: teacher.numParameters } : null,
+  };
 }
 
 function readPackageJson(): string {

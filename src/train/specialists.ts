@@ -10,7 +10,7 @@
 //   (d) the teacher bundle specialists.json, which experiment files reference as
 //       `teacher: { specialists: <output folder> }`.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { readExperimentDocument } from '../config/experiment.js';
 import { Checker, type Obj } from '../config/validate.js';
@@ -28,7 +28,7 @@ import type { ZooModel } from '../nn/zoo/index.js';
 import { getMethod } from '../methods/registry.js';
 import { checkpointTeacher } from '../teachers/sources.js';
 import { fileSha256 } from '../data/errors.js';
-import { atomicWrite } from '../util/fs.js';
+import { atomicWrite, ensureDir } from '../util/fs.js';
 import {
   clusterSubsets, confusionAffinity, correlationFromCovariance, predictionCovariance, validateSubsets, type SubsetDiscovery,
 } from '../teachers/specialists/subsets.js';
@@ -149,7 +149,7 @@ export interface SpecialistsResult {
 export async function runSpecialists(cfg: SpecialistsConfig): Promise<SpecialistsResult> {
   setNumThreads(cfg.threads);
   manualSeed(cfg.seed);
-  mkdirSync(cfg.output, { recursive: true });
+  ensureDir(cfg.output, `${cfg.file}: 'output'`);
   const load = cfg.data.dataset === 'mnist' ? loadMnist : loadFashionMnist;
   const dir = cfg.data.path ? { dir: cfg.data.path } : {};
   const trainSet = load({ split: 'train', ...dir }), test = load({ split: 'test', ...dir });
@@ -274,7 +274,7 @@ async function trainSpecialist(cfg: SpecialistsConfig, i: number, subset: number
       return { ...prev, checkpoint: model };
     }
   }
-  mkdirSync(outDir, { recursive: true });
+  ensureDir(outDir);
   // A checkpoint left by different settings must not be resumed: start that specialist over.
   const keyFile = join(outDir, 'settings.json');
   if (existsSync(keyFile) && (JSON.parse(readFileSync(keyFile, 'utf8')) as { key?: string }).key !== key) {
