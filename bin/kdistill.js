@@ -9,5 +9,13 @@ if (!existsSync(main)) {
   console.error(`kdistill: ${main} is missing; run \`npm install\` (or \`npm run build\`) in the kdistill folder first.`);
   process.exit(1);
 }
-const { run } = await import(main);
+let run;
+try {
+  ({ run } = await import(main));
+} catch (e) {
+  // Loading the CLI loads the native addon: a missing or unloadable one is its one-line message, not a stack.
+  console.error(e instanceof Error && e.message.startsWith('kdistill:') ? e.message : `kdistill: cannot start: ${e}`);
+  if (process.env.KDISTILL_DEBUG) console.error(e instanceof Error ? e.stack : e);
+  process.exit(1);
+}
 process.exitCode = await run(process.argv.slice(2));

@@ -2,7 +2,9 @@
 // one-paragraph message naming what to change and a non-zero exit code, never a stack trace
 // (set KDISTILL_DEBUG=1 for one).
 import { parseArgs } from 'node:util';
-import { resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { native, packageRoot } from '../tensor/native.js';
 import { runExperimentFile } from '../train/experiment.js';
 import { describeMethods } from '../methods/registry.js';
 import { describeModels } from './models.js';
@@ -32,6 +34,8 @@ Usage:
                                             specialists, evaluation and a teacher bundle ({specialists: DIR})
   kdistill methods                          every method with its hyper-parameters, defaults and paper
   kdistill models                           the model zoo and each architecture's options
+  kdistill --version                        versions of kdistill and libtorch
+  kdistill <command> --help                 help for one command
 
 Options for train/distill:
   --resume            continue from the output folder's checkpoint (default: on if one exists; --no-resume to restart)
@@ -44,8 +48,46 @@ Options for train/distill:
                       join a group of W processes across machines (rank 0 listens on HOST:PORT); see docs/distributed.md
 `;
 
-export async function run(argv: string[]): Promise<number> {
+/** One command's lines of USAGE (its entry and continuation lines), plus the train/distill options. */
+export function commandHelp(cmd: string): string | null {
+  const lines = USAGE.split('\n');
+  const out: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    if (!lines[i]!.startsWith(`  kdistill ${cmd} `) && lines[i] !== `  kdistill ${cmd}`) continue;
+    out.push(lines[i]!);
+    while (i + 1 < lines.length && /^ {5,}\S/.test(lines[i + 1]!)) out.push(lines[++i]!);
+  }
+  if (out.length === 0) return null;
+  const opts = cmd === 'train' || cmd === 'distill' ? USAGE.slice(USAGE.indexOf('Options for train/distill:')) : '';
+  return `Usage:\n${out.join('\n')}\n${opts ? `\n${opts}` : ''}`;
+}
+
+/**
+ * `--seed -5` as `--seed=-5`: node's parseArgs refuses an option value that starts with a dash
+ * ("argument is ambiguous"), so a negative number would never reach the check that explains it.
+ */
+function joinNegativeValues(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!, next = argv[i + 1];
+    if (/^--[^=]+$/.test(a) && next !== undefined && /^-\.?\d/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
+export async function run(argvIn: string[]): Promise<number> {
+  const argv = joinNegativeValues(argvIn);
   const [cmd, ...rest] = argv;
+  if (cmd !== undefined && (rest.includes('--help') || rest.includes('-h'))) {
+    const help = commandHelp(cmd);
+    if (help) {
+      process.stdout.write(help);
+      return 0;
+    }
+  }
   try {
     switch (cmd) {
       case 'train':
@@ -71,6 +113,13 @@ export async function run(argv: string[]): Promise<number> {
         return 0;
       case 'demo':
         return await runDemo(rest);
+      case '--version':
+      case '-V':
+      case 'version': {
+        const { version } = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string };
+        process.stdout.write(`kdistill ${version} (libtorch ${native.torchVersion}, node ${process.version})\n`);
+        return 0;
+      }
       case undefined:
       case '-h':
       case '--help':
@@ -106,11 +155,12 @@ async function trainCommand(cmd: 'train' | 'distill', argv: string[]): Promise<n
   });
   if (positionals.length !== 1) throw new Error(`expects one experiment file, e.g. kdistill ${cmd} experiments/fashion-mnist/kd.yaml`);
   const overrides: Record<string, unknown> = {};
+  const least = { epochs: 1, seed: 0, threads: 1 };
   for (const k of ['epochs', 'seed', 'threads'] as const) {
     const v = values[k];
     if (v !== undefined) {
       const n = Number(v);
-      if (!Number.isInteger(n)) throw new Error(`--${k} must be an integer, got '${v}'`);
+      if (!Number.isInteger(n) || n < least[k]) throw new Error(`--${k} must be an integer ≥ ${least[k]}, got '${v}'`);
       overrides[k] = n;
     }
   }

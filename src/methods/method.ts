@@ -105,6 +105,8 @@ export interface MethodSpec {
   /** Paper reference: authors, title, venue and year. */
   paper: string;
   needsTeacher: boolean;
+  /** How a method that needs no teacher file relates to one, for `kdistill methods` (default: 'no teacher'). */
+  teacherUse?: string;
   params: Record<string, HyperParam>;
   create(params: Params): Method;
 }

@@ -33,6 +33,7 @@ export const multilabelKd: MethodSpec = {
   summary: 'Multi-label KD: alpha·T²·Σ_labels KL(Bern(σ(z_T/T)) ‖ Bern(σ(z_S/T))) + (1−alpha)·BCE on the labels; without a teacher (or alpha 0) plain BCE training.',
   paper: 'Hinton, Vinyals, Dean, "Distilling the Knowledge in a Neural Network", 2015, applied per label as independent Bernoulli soft targets (as in e.g. Liu et al., "Multi-Label Image Classification via Knowledge Distillation from Weakly-Supervised Detection", ACM MM 2018)',
   needsTeacher: false,
+  teacherUse: 'teacher optional: without one, plain BCE on the labels',
   params: {
     temperature: { default: 2, unit: 'temperature', min: 0.01, max: 100, description: 'Temperature T of the per-label sigmoids (the soft term is scaled by T²)' },
     alpha: { default: 0.5, unit: 'weight', min: 0, max: 1, description: 'Weight of the soft term; BCE on the labels gets 1 − alpha' },

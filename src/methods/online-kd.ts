@@ -32,6 +32,7 @@ export const onlineKd: MethodSpec = {
   paper: 'Anil et al., "Large scale distributed neural network training through online distillation", ICLR 2018 (arXiv:1804.03235); ' +
     'gradient block: Zhou et al., "Rocket Launching: A Universal and Efficient Framework for Training Well-performing Light Net", AAAI 2018',
   needsTeacher: false,
+  teacherUse: 'no teacher file: it trains its own teacher alongside the student',
   params: {
     teacher: {
       default: '{"arch": "mlp", "hidden": [256]}',

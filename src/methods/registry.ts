@@ -26,6 +26,7 @@ export function getMethod(name: string): MethodSpec {
 function range(p: MethodSpec['params'][string]): string {
   if (p.choices) return `one of ${p.choices.join(' | ')}`;
   if (typeof p.default === 'boolean') return 'true | false';
+  if (typeof p.default === 'string') return 'string';
   const kind = p.integer ? 'integer' : 'number';
   if (p.min !== undefined && p.max !== undefined) return `${kind} in [${p.min}, ${p.max}]`;
   if (p.min !== undefined) return `${kind} >= ${p.min}`;
@@ -39,7 +40,7 @@ export function describeMethods(): string {
     const rows = Object.entries(m.params).map(([k, p]) => [k, JSON.stringify(p.default), p.unit ?? '', range(p), p.description]);
     const w = [0, 1, 2, 3].map((i) => Math.max(0, ...rows.map((r) => r[i]!.length)));
     const lines = [
-      `${m.name}${m.needsTeacher ? '' : ' (no teacher)'}`,
+      `${m.name}${m.needsTeacher ? '' : ` (${m.teacherUse ?? 'no teacher'})`}`,
       `  ${m.summary}`,
       `  paper: ${m.paper}`,
       ...(rows.length ? ['  hyper-parameters (name, default, unit, allowed, meaning):'] : ['  no hyper-parameters']),
@@ -47,5 +48,15 @@ export function describeMethods(): string {
     ];
     return lines.join('\n');
   });
-  return blocks.join('\n\n');
+  return [...blocks, ...NOT_METHODS].join('\n\n');
 }
+
+// Set up outside `method:`, but what a user looks for in this list.
+const NOT_METHODS = [
+  'chains (a file with a top-level `stages:` list; not a method)\n' +
+  '  teacher → teacher assistant(s) → student: each stage is an experiment (any method above) whose teacher is the previous stage\'s model; `kdistill distill chain.yaml` runs them in order and skips finished stages (experiments/whom)\n' +
+  '  paper: Mirzadeh et al., "Improved Knowledge Distillation via Teacher Assistant", AAAI 2020',
+  'specialists (`kdistill specialists file.yaml`; not a method)\n' +
+  '  a generalist plus specialists with dustbin classes on confusable class subsets, combined by KL minimisation into a teacher bundle used as `teacher: {specialists: DIR}` with any method above (experiments/specialists)\n' +
+  '  paper: Hinton, Vinyals, Dean, "Distilling the Knowledge in a Neural Network", 2015, section 5',
+];

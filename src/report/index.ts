@@ -1,5 +1,6 @@
 // Writing reports: report.html (+ report.json, the cached evaluation) at the end of every run,
 // and `kdistill report <runs...>`, one page comparing several runs.
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Module } from '../nn/module.js';
 import type { Dataset } from '../data/dataset.js';
@@ -37,7 +38,14 @@ export function writeRunReport(o: {
 export async function writeReport(dirs: string[], out: string): Promise<string> {
   if (dirs.length === 0) throw new Error('report: give at least one run folder');
   const runs: RunReport[] = [];
-  for (const d of dirs) runs.push(await buildRunReport(d));
+  for (const d of dirs) {
+    // A folder with none of a run's records would otherwise be reported as a run still "running".
+    const missing = ['run.json', 'log.jsonl', 'model.safetensors'].filter((f) => !existsSync(join(d, f)));
+    if (existsSync(d) && missing.length === 3) {
+      throw new Error(`report: ${d} holds no kdistill run: it has no ${missing.join(', ')} (what a run writes to its 'output' folder); give the folder a train/distill run wrote, or start one there`);
+    }
+    runs.push(await buildRunReport(d));
+  }
   const data: ReportData = {
     title: runs.length === 1 ? `kdistill report: ${runs[0]!.name}` : `kdistill report: ${runs.map((r) => r.name).join(' vs ')}`,
     generated: now(), runs,

@@ -84,7 +84,14 @@ export class TorchScriptTeacher implements Teacher {
       const unknown = paths.filter((p) => !known.has(p));
       if (unknown.length) throw new Error(`${this.path}: no submodule named ${unknown.map((n) => `'${n}'`).join(', ')}; known: ${[...known].filter(Boolean).join(', ')}`);
       const captured = new Map<string, Tensor>();
-      out = runChain(this.module, '', x, new Set(paths), captured);
+      try {
+        out = runChain(this.module, '', x, new Set(paths), captured);
+      } catch (e) {
+        if (!(e instanceof ChainStepError)) throw e;
+        throw new Error(`${this.path}: cannot capture feature${paths.length > 1 ? 's' : ''} ${paths.map((p) => `'${p}'`).join(', ')}: running the module as the chain of its submodules, ` +
+          `submodule '${e.submodule}' fails on its input of shape [${e.inputShape.join(', ')}] (${e.why}). forward() is not a plain chain of its submodules ` +
+          "(it flattens or reshapes between them, say); return the features from forward() as a tuple or dict and name them 'output:<index or key>'", { cause: e });
+      }
       if (!this.chainChecked) {
         const ref = this.pick(this.module.forward(x));
         const same = ref.shape.join() === out.shape.join() && ref.allclose(out, 1e-4, 1e-5);
@@ -125,6 +132,22 @@ export class TorchScriptTeacher implements Teacher {
   }
 }
 
+/** A child that fails on its predecessor's output: forward() does more than chain its children. */
+class ChainStepError extends Error {
+  constructor(readonly submodule: string, readonly inputShape: number[], readonly why: string) {
+    super(`submodule '${submodule}' fails on an input of shape [${inputShape.join(', ')}]: ${why}`);
+  }
+}
+
+/** The gist of a TorchScript error: what the failing operation expected (its traceback left out). */
+function expectation(e: unknown): string {
+  const m = (e as Error).message;
+  const mm = /mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)/.exec(m);
+  if (mm) return `a linear layer that expects ${mm[3]} input features per sample got rows of ${mm[2]}`;
+  const lines = m.split('\n').map((l) => l.trim()).filter(Boolean);
+  return (lines.find((l) => /^(RuntimeError|ValueError|IndexError):/.test(l)) ?? lines[0] ?? 'error').replace(/^\w+Error: /, '');
+}
+
 /** Runs a TorchScript module as the chain of its direct children, recording the wanted paths. */
 function runChain(m: ScriptModule, prefix: string, x: Tensor, wanted: Set<string>, out: Map<string, Tensor>): Tensor {
   const children = m.namedModules().map(([n]) => n).filter((n) => n !== '' && !n.includes('.'));
@@ -134,7 +157,12 @@ function runChain(m: ScriptModule, prefix: string, x: Tensor, wanted: Set<string
     const path = prefix ? `${prefix}.${c}` : c;
     const sub = m.submodule(c);
     const inside = [...wanted].some((w) => w.startsWith(path + '.'));
-    const y = inside ? runChain(sub, path, h, wanted, out) : sub.forward(h);
+    let y: ScriptValue;
+    try {
+      y = inside ? runChain(sub, path, h, wanted, out) : sub.forward(h);
+    } catch (e) {
+      throw e instanceof ChainStepError ? e : new ChainStepError(path, h.shape, expectation(e));
+    }
     if (!(y instanceof Tensor)) throw new Error(`${m.path}: submodule '${path}' does not return a tensor, so the module cannot be run as a chain`);
     if (wanted.has(path)) out.set(path, y);
     h = y;

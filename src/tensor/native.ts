@@ -99,8 +99,8 @@ function load(): NativeAddon {
   const path = join(packageRoot, 'build', 'Release', 'kdistill.node');
   if (!existsSync(path)) {
     throw new Error(
-      `kdistill: the native addon is not built (${path} is missing).\n` +
-        `Install libtorch (Debian: apt-get install libtorch-dev libopenblas0-pthread, or set LIBTORCH=/path/to/libtorch) ` +
+      `kdistill: the native addon is not built (${path} is missing): ` +
+        `install libtorch (Debian: apt-get install libtorch-dev libopenblas0-pthread, or set LIBTORCH=/path/to/libtorch) ` +
         `and run \`npm install\` (or \`npm rebuild kdistill\`).`,
     );
   }
@@ -110,7 +110,12 @@ function load(): NativeAddon {
   // libtorch threads). libtorch parallelises around its BLAS calls itself, so 1 costs little at 1
   // thread. A value the user set (even empty, which OpenBLAS treats as unset) is kept.
   if (process.env.OPENBLAS_NUM_THREADS === undefined) process.env.OPENBLAS_NUM_THREADS = '1';
-  return createRequire(import.meta.url)(path) as NativeAddon;
+  try {
+    return createRequire(import.meta.url)(path) as NativeAddon;
+  } catch (e) {
+    // e.g. libtorch moved or upgraded since the build, or an addon built for another Node.
+    throw new Error(`kdistill: cannot load the native addon ${path} (${(e as Error).message.split('\n')[0]}): rebuild it with \`npm rebuild kdistill\` (or \`npm install\` in the kdistill folder) against the installed libtorch`, { cause: e });
+  }
 }
 
 export const native: NativeAddon = load();

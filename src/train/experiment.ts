@@ -287,6 +287,11 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
   const params = resolveParams(spec, e.method.params, `${e.file}: 'method.params'`);
   if (o.mode === 'distill' && e.teachers.length === 0) throw new Error(`${e.file}: 'distill' needs a teacher (add 'teacher: {checkpoint: path}')`);
   if (spec.needsTeacher && e.teachers.length === 0) throw new Error(`${e.file}: method '${spec.name}' needs a teacher`);
+  // 'train' promises no distillation: a file whose method learns from its teacher is refused rather
+  // than quietly distilled (with method 'scratch' the teacher only measures agreement).
+  if (o.mode === 'train' && e.teachers.length > 0 && spec.name !== 'scratch') {
+    throw new Error(`${e.file}: has a teacher, so method '${spec.name}' would distill it: run it with kdistill distill, or set method: scratch to train from the labels alone`);
+  }
 
   let data: PreparedData;
   try {
@@ -374,6 +379,7 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
     studentParameters: nParams, teacherParameters: teacher?.numParameters ?? null, test: multi ?? final ?? null, msPerSample,
     ...(data.describe ? { data: data.describe } : {}), ...(mlmLosses ? { mlmLosses } : {}),
     ...(classNames(data.test) ? { classNames: classNames(data.test) } : {}),
+    ...(result.warnings ? { warnings: result.warnings } : {}),
   };
   atomicWrite(join(e.output, 'result.json'), JSON.stringify(resultRec, null, 2) + '\n');
   // The HTML report (teacher vs student, curves, confusion, calibration); a failure there must not lose the run.
@@ -393,7 +399,7 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
     : formatTable(
       ['run', 'method', 'params', 'test acc', 'NLL', 'ECE', 'agreement'],
       [[e.name, e.method.name, String(nParams), pct(final?.accuracy), num(final?.nll), num(final?.ece), pct(final?.agreement)]],
-    )) + `\noutputs: ${e.output}`;
+    )) + `\noutputs: ${e.output}` + (result.warnings ?? []).map((w) => `\nwarning: ${w}`).join('');
   return { experiment: e, result, student, teacher, summary };
 }
 

@@ -20,6 +20,7 @@ import { predict } from './evaluate.js';
 import { ProgressBar } from './progress.js';
 import { JsonlLog } from './log.js';
 import { loadCheckpoint, saveCheckpoint, type TrainState } from './checkpoint.js';
+import { DivergenceWatch } from './divergence.js';
 
 export interface OptimizerSpec {
   name: 'sgd' | 'adam' | 'adamw';
@@ -115,6 +116,8 @@ export interface TrainResult {
   interrupted: boolean;
   /** The evaluation set's predictions after the last epoch, for reports to reuse. */
   predictions?: { student: Predictions; teacher?: Predictions };
+  /** E.g. a diverged training loss (src/train/divergence.ts): the run finished but its model is suspect. */
+  warnings?: string[];
 }
 
 export class NonFiniteLossError extends Error {}
@@ -181,6 +184,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     log?.reset();
   }
   if (o.parallel) state = o.parallel.start(trainable, optimizer, state);
+  const watch = new DivergenceWatch(o.label ?? 'train');
+  for (const r of epochs) watch.epoch(r.epoch, r.train.loss);
 
   let sums: Record<string, number> = {};
   let count = 0;
@@ -228,6 +233,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       } else {
         for (const [k, v] of Object.entries(values)) sums[k] = (sums[k] ?? 0) + v;
         count++;
+        watch.step(values.loss!);
         log?.write({ type: 'step', epoch: state.epoch, batch: state.batch, step: state.step, lr, ...values });
       }
       state.batch++;
@@ -265,6 +271,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       if (last) finalPredictions = { student: sp, ...(teacherEval ? { teacher: teacherEval } : {}) };
     }
     epochs.push(rec);
+    const diverged = watch.epoch(rec.epoch, rec.train.loss);
+    if (diverged && writer) process.stderr.write(`warning: ${diverged}\n`);
     log?.write(rec);
     o.onEpoch?.(rec);
     // the checkpoint names the next position: epoch+1, batch 0
@@ -276,7 +284,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   } finally {
     for (const s of signals) process.off(s, onSignal);
   }
-  return { epochs, final: epochs[epochs.length - 1]?.eval, steps: state.step, interrupted, ...(finalPredictions ? { predictions: finalPredictions } : {}) };
+  return {
+    epochs, final: epochs[epochs.length - 1]?.eval, steps: state.step, interrupted,
+    ...(finalPredictions ? { predictions: finalPredictions } : {}), ...(watch.warnings.length ? { warnings: watch.warnings } : {}),
+  };
 }
 
 /** True if every element of every tensor is finite: one fused reduction, one sync. */

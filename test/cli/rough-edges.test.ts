@@ -1,0 +1,114 @@
+// Issue 14's CLI rough edges, each as a user meets it: per-command help and --version, negative
+// numbers, `train` with a teacher, `methods`/`models` texts, `report` on a folder without a run,
+// a diverging loss, a missing native addon, and a TorchScript teacher whose submodules are no chain.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { packageRoot } from '../../src/tensor/native.js';
+import { randn } from '../../src/tensor/factories.js';
+import { TorchScriptTeacher } from '../../src/teachers/sources.js';
+
+const BIN = join(packageRoot, 'bin', 'kdistill.js');
+function kdistill(...args: string[]): { code: number; out: string; err: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, KDISTILL_QUIET: '1' } });
+  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
+}
+const tmp = (p: string): string => mkdtempSync(join(tmpdir(), p));
+const FIX = join(packageRoot, 'test', 'fixtures', 'reliability');
+
+test('every command answers --help with its own usage, and --version names kdistill and libtorch', () => {
+  for (const cmd of ['demo', 'train', 'distill', 'eval', 'compare', 'export', 'report', 'serve', 'specialists', 'methods', 'models']) {
+    const r = kdistill(cmd, '--help');
+    assert.equal(r.code, 0, `${cmd} --help: ${r.err}`);
+    assert.match(r.out, new RegExp(`kdistill ${cmd}\\b`));
+  }
+  assert.match(kdistill('train', '--help').out, /--no-resume/);
+  const v = kdistill('--version');
+  assert.equal(v.code, 0);
+  assert.match(v.out, /^kdistill \d+\.\d+\.\d+ \(libtorch \d+\.\d+/);
+});
+
+test('negative --seed / --epochs / --nproc get a validation error, not the parser\'s "ambiguous"', () => {
+  for (const [flag, v, want] of [['--seed', '-5', /--seed must be an integer ≥ 0, got '-5'/], ['--epochs', '-1', /--epochs must be an integer ≥ 1/], ['--nproc', '-1', /--nproc must be an integer ≥ 1, got '-1'/]] as const) {
+    const r = kdistill('distill', 'x.yaml', flag, v);
+    assert.equal(r.code, 1);
+    assert.match(r.err, want);
+    assert.doesNotMatch(r.err, /ambiguous/);
+  }
+});
+
+test('kdistill train refuses a file whose method would distill its teacher', () => {
+  const dir = tmp('kd-train-teacher-');
+  const exp = join(dir, 't.yaml');
+  writeFileSync(exp, `data: {dataset: fashion-mnist, subset: 64, batchSize: 32}\nteacher: {checkpoint: ${join(packageRoot, 'assets', 'fashion-mnist-teacher.safetensors')}}\nstudent: {arch: mlp, hidden: [8]}\nepochs: 1\noutput: ${join(dir, 'out')}\n`);
+  const r = kdistill('train', exp);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /t\.yaml: has a teacher, so method 'kd' would distill it: run it with kdistill distill/);
+});
+
+test('kdistill methods types string parameters, says how teacher-less methods use a teacher, and lists chains and specialists', () => {
+  const out = kdistill('methods').out;
+  assert.match(out, /\n {4}pairs +"[^"]*" +string /);
+  assert.match(out, /multilabel-kd \(teacher optional/);
+  assert.doesNotMatch(out, /multilabel-kd \(no teacher\)/);
+  assert.match(out, /chains \(a file with a top-level `stages:` list/);
+  assert.match(out, /specialists \(`kdistill specialists/);
+  const models = kdistill('models').out;
+  assert.doesNotMatch(models, /(inputShape|numClasses) .*\(required\)/);
+  assert.match(models, /numClasses .*an experiment takes it from its data/);
+});
+
+test('kdistill report on a folder without a run fails naming the folder and what is missing', () => {
+  const dir = tmp('kd-report-empty-');
+  const r = kdistill('report', dir);
+  assert.equal(r.code, 1);
+  assert.match(r.err, new RegExp(`${dir} holds no kdistill run: it has no run\\.json, log\\.jsonl, model\\.safetensors`));
+});
+
+test('a learning rate that makes the loss explode warns on stderr, in result.json and in the summary', () => {
+  const dir = tmp('kd-diverge-');
+  const exp = join(dir, 'lr.yaml');
+  writeFileSync(exp, `seed: 1\ndata: {dataset: fashion-mnist, subset: 256, batchSize: 64}\nstudent: {arch: mlp, hidden: [8]}\noptimizer: {name: sgd, lr: 1000000}\nepochs: 1\noutput: ${join(dir, 'out')}\n`);
+  const r = kdistill('train', exp);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.err, /warning: lr: the training loss diverged: epoch 1's mean loss/);
+  assert.match(r.out, /warning: lr: the training loss diverged/);
+  const res = JSON.parse(readFileSync(join(dir, 'out', 'result.json'), 'utf8')) as { warnings?: string[] };
+  assert.match(res.warnings?.[0] ?? '', /diverged/);
+});
+
+test('a missing native addon is a one-line message saying what to do', () => {
+  // A copy of the package without build/: what a failed or skipped `npm install` leaves.
+  const root = tmp('kd-noaddon-');
+  for (const f of ['package.json', 'binding.gyp']) copyFileSync(join(packageRoot, f), join(root, f));
+  mkdirSync(join(root, 'bin'));
+  copyFileSync(BIN, join(root, 'bin', 'kdistill.js'));
+  cpSync(join(packageRoot, 'dist', 'src'), join(root, 'dist', 'src'), { recursive: true });
+  symlinkSync(join(packageRoot, 'node_modules'), join(root, 'node_modules'));
+  const r = spawnSync(process.execPath, [join(root, 'bin', 'kdistill.js'), 'methods'], { encoding: 'utf8', env: { ...process.env, KDISTILL_DEBUG: '' } });
+  assert.equal(r.status, 1);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.match(r.stderr, /^kdistill: the native addon is not built \(.*kdistill\.node is missing\): install libtorch .*npm install/);
+});
+
+test('a TorchScript teacher whose forward() is not a chain of its submodules: a clear error for a submodule feature', () => {
+  // five.pt flattens before its 'fc' layer; rgb32.pt flattens between 'conv' and 'fc'.
+  for (const [file, shape, feature, want] of [
+    ['five.pt', [2, 1, 28, 28], 'fc', /submodule 'fc' fails on its input of shape \[2, 1, 28, 28\] \(a linear layer that expects 784 input features per sample got rows of 28\)/],
+    ['rgb32.pt', [2, 3, 32, 32], 'conv', /submodule 'fc' fails on its input of shape \[2, 4, 30, 30\]/],
+  ] as const) {
+    const t = new TorchScriptTeacher(join(FIX, file), 5);
+    const x = randn([...shape]);
+    assert.throws(() => t.features(x, [feature]), (e: Error) => {
+      assert.match(e.message, new RegExp(`${file}: cannot capture feature '${feature}'`));
+      assert.match(e.message, want);
+      assert.match(e.message, /'output:<index or key>'/);
+      assert.doesNotMatch(e.message, /mat1 and mat2|Traceback/);
+      return true;
+    });
+    x.dispose();
+  }
+});
