@@ -10,6 +10,7 @@
 // package's native session object (dist/binding.js) directly, after checking that it is there.
 import { createRequire } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
+import { wrongTeacherFile } from './file-kind.js';
 import { createHash } from 'node:crypto';
 import type { Tensor } from '../tensor/tensor.js';
 import { tensor } from '../tensor/factories.js';
@@ -125,7 +126,7 @@ export class OnnxTeacher implements Teacher {
     try {
       session.loadModel(path, { intraOpNumThreads: o.threads ?? getNumThreads(), interOpNumThreads: 1, executionProviders: ['cpu'], graphOptimizationLevel: 'all' });
     } catch (e) {
-      throw new Error(`${path}: onnxruntime ${rt.version} cannot load it: ${(e as Error).message.split('\n')[0]}`);
+      throw new Error(wrongTeacherFile(path, 'onnx', `onnxruntime ${rt.version} cannot load it: ${(e as Error).message.split('\n')[0]}`));
     }
     this.#rt = rt;
     this.#session = session;

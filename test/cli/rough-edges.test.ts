@@ -112,3 +112,18 @@ test('a TorchScript teacher whose forward() is not a chain of its submodules: a 
     x.dispose();
   }
 });
+
+test('a wrong file given as a TorchScript or ONNX teacher says what it is and how to make the expected kind', async () => {
+  const { OnnxTeacher } = await import('../../src/teachers/onnx.js');
+  const dir = tmp('kd-wrong-teacher-');
+  const text = join(dir, 'teacher.pt');
+  writeFileSync(text, 'name: teacher\nepochs: 3\n');
+  // What torch.save(model.state_dict(), path) writes: a ZIP archive with data.pkl but no TorchScript code/ or constants.pkl.
+  const stateDict = join(dir, 'state_dict.pt');
+  writeFileSync(stateDict, Buffer.concat([Buffer.from('PK\x03\x04', 'latin1'), Buffer.alloc(26), Buffer.from('archive/data.pkl\x80\x02}q\x00.PK\x01\x02archive/data.pklarchive/version', 'latin1')]));
+  assert.throws(() => new TorchScriptTeacher(text, 10), /teacher\.pt is not a TorchScript module: it is a text file .*torch\.jit\.script\(model\)\.save\('teacher\.pt'\)/);
+  assert.throws(() => new TorchScriptTeacher(stateDict, 10), /state_dict\.pt is not a TorchScript module: it is a ZIP archive without TorchScript code: a PyTorch checkpoint saved with torch\.save .*torch\.jit\.script/);
+  assert.throws(() => new OnnxTeacher(text), /teacher\.pt is not an ONNX model: it is a text file .*torch\.onnx\.export\(model, example_input, 'teacher\.onnx'\)/);
+  // A real TorchScript file that fails for another reason keeps the loader's message.
+  assert.doesNotThrow(() => new TorchScriptTeacher(join(FIX, 'five.pt'), 5));
+});
