@@ -38,6 +38,7 @@ import { lockFolder } from '../util/lock.js';
 import { checkResumable, runSettings, type RecordedInputs } from './resume.js';
 import { train, type BatchSource, type TrainResult } from './trainer.js';
 import { formatTable } from './table.js';
+import { classificationMetrics } from './metrics.js';
 import { runChainFile } from './chain.js';
 import { writeRunReport } from '../report/index.js';
 import { DataParallel, ProcessGroup, parallelCacheOptions, shardedSource, type DistributedOptions } from '../distributed/index.js';
@@ -391,6 +392,10 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
   } catch (err) {
     process.stderr.write(`${e.name}: report.html not written: ${(err as Error).message}\n`);
   }
+  // The teacher's own score on the same test data: the first thing to check when a student is poor
+  // (a teacher fed the wrong preprocessing scores near chance).
+  const tp = result.predictions?.teacher;
+  const teacherTest = tp && data.test.y && !multi ? classificationMetrics(tp, data.test.y) : null;
   const summary = (multi
     ? formatTable(
       ['run', 'method', 'params', 'micro F1', 'macro F1', 'subset acc', 'mAP', 'threshold'],
@@ -398,7 +403,10 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
     )
     : formatTable(
       ['run', 'method', 'params', 'test acc', 'NLL', 'ECE', 'agreement'],
-      [[e.name, e.method.name, String(nParams), pct(final?.accuracy), num(final?.nll), num(final?.ece), pct(final?.agreement)]],
+      [
+        [e.name, e.method.name, String(nParams), pct(final?.accuracy), num(final?.nll), num(final?.ece), pct(final?.agreement)],
+        ...(teacherTest ? [['teacher', '–', String(teacher?.numParameters ?? '–'), pct(teacherTest.accuracy), num(teacherTest.nll), num(teacherTest.ece), '–']] : []),
+      ],
     )) + `\noutputs: ${e.output}` + (result.warnings ?? []).map((w) => `\nwarning: ${w}`).join('');
   return { experiment: e, result, student, teacher, summary };
 }
