@@ -22,7 +22,8 @@ Usage:
                                             distill the bundled Fashion-MNIST teacher into a small MLP, print a table
   kdistill train <experiment.yaml>          train a model from scratch (e.g. a teacher)
   kdistill distill <experiment.yaml>        distill the experiment's teacher(s) into its student
-  kdistill eval <run-dir|model.safetensors> evaluate a saved model (a run on its own test data; a file with [--data fashion-mnist]) [--teacher file]
+  kdistill eval <run-dir|model.safetensors> evaluate a saved model (a run on its own test data; a file with [--data fashion-mnist])
+                                            [--teacher t.safetensors|t.onnx|t.pt]: agreement with it, and its own accuracy
   kdistill compare <a.yaml> <b.yaml> ... [--seeds 1,2,3] [--out DIR]
                                             run experiments over seeds, print mean ± std (finished runs are reused)
   kdistill export <run-dir|model.safetensors> [--out DIR] [--format onnx,safetensors] [--opset 13..17]

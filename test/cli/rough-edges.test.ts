@@ -137,3 +137,19 @@ test('distill prints the teacher\'s own test accuracy as a row of the result tab
   // The bundled teacher scores 92.66 % on the Fashion-MNIST test set (README).
   assert.match(r.out, /\n\| teacher +\| +– \| +824554 \| +92\.66% \|/);
 });
+
+test('eval --teacher takes ONNX and TorchScript teachers too, and prints the teacher\'s own accuracy', () => {
+  const dir = tmp('kd-eval-teacher-');
+  const teacher = join(packageRoot, 'assets', 'fashion-mnist-teacher.safetensors');
+  const ex = kdistill('export', teacher, '--out', join(dir, 'onnx'), '--format', 'onnx', '--no-verify');
+  assert.equal(ex.code, 0, ex.err);
+  // The teacher evaluated against itself as an ONNX model: the same predictions, both rows 92.66 %.
+  const r = kdistill('eval', teacher, '--teacher', join(dir, 'onnx', 'model.onnx'));
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /\| teacher: ONNX .*model\.onnx +\| +\d+ \| +– \| +92\.66% \|/);
+  assert.match(r.out, /fashion-mnist-teacher\.safetensors .*\| +100\.00% \|/, 'agreement with its own export');
+  // A TorchScript file is loaded as such (this one predicts 5 classes, which is caught).
+  const ts = kdistill('eval', teacher, '--teacher', join(FIX, 'five.pt'));
+  assert.equal(ts.code, 1);
+  assert.match(ts.err, /teacher TorchScript .*five\.pt predicts 5 classes, the model 10/);
+});
