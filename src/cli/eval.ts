@@ -10,7 +10,9 @@ import type { Dataset } from '../data/dataset.js';
 import { loadFashionMnist, loadMnist } from '../data/fashion-mnist.js';
 import { predict } from '../train/evaluate.js';
 import { classificationMetrics } from '../train/metrics.js';
-import { loadTeacherFile } from '../teachers/from-file.js';
+import { checkpointTeacher, recordedTraining } from '../teachers/sources.js';
+import { withInputPipeline, type Normalization } from '../teachers/pipeline.js';
+import { normalizeDataset } from '../data/augment.js';
 import type { Teacher } from '../teachers/teacher.js';
 import { formatTable } from '../train/table.js';
 import { loadTeachers, pct, num, prepareData } from '../train/experiment.js';
@@ -21,19 +23,27 @@ import type { MultiLabelDataset } from '../text/data.js';
 
 interface EvalData { test: Dataset; val?: Dataset; multiLabel: boolean; teacher: Teacher | null }
 
-/** The run's own test data (and, without --teacher, its teacher for agreement). */
+/** A --teacher checkpoint, fed the student's inputs mapped to its own recorded ones (src/teachers/pipeline.ts). */
+function teacherFromFile(file: string, studentInputs: Normalization | undefined): Teacher {
+  const t = checkpointTeacher(file);
+  return withInputPipeline(t, studentInputs, t.inputNormalization);
+}
+
+/** The run's own test data, as the student sees it (and, without --teacher, its teacher for agreement). */
 function runData(dir: string, teacherFile: string | undefined): EvalData {
   const e = runExperimentOf(dir);
   if (!e) throw new Error(`${dir}: no experiment.yaml or run.json, so its data is unknown; evaluate the model file with --data`);
   const data = prepareData({ ...e, output: dir });
-  const teacher = teacherFile ? loadTeacherFile(teacherFile, data.numClasses) : loadTeachers(e, data.numClasses);
+  const teacher = teacherFile ? teacherFromFile(teacherFile, e.data.normalize) : loadTeachers(e, data.numClasses);
   return { test: data.test, ...(data.val ? { val: data.val } : {}), multiLabel: data.multiLabel === true, teacher };
 }
 
-function imageData(name: string | undefined, dir: string | undefined, teacherFile: string | undefined): EvalData {
+/** A bare model file on an image test set, normalised as the model's run recorded (raw if it recorded none). */
+function imageData(name: string | undefined, dir: string | undefined, teacherFile: string | undefined, modelFile: string, metadata: Record<string, string>): EvalData {
   if (name !== 'fashion-mnist' && name !== 'mnist') throw new Error(`--data must be fashion-mnist or mnist, got '${name}' (for other data, evaluate the run folder)`);
-  const test = (name === 'mnist' ? loadMnist : loadFashionMnist)({ split: 'test', ...(dir ? { dir } : {}) });
-  return { test, multiLabel: false, teacher: teacherFile ? loadTeacherFile(teacherFile, test.numClasses) : null };
+  const inputs = recordedTraining(modelFile, metadata).normalize;
+  const test = normalizeDataset((name === 'mnist' ? loadMnist : loadFashionMnist)({ split: 'test', ...(dir ? { dir } : {}) }), inputs);
+  return { test, multiLabel: false, teacher: teacherFile ? teacherFromFile(teacherFile, inputs) : null };
 }
 
 export function evalCommand(argv: string[]): number {
@@ -48,8 +58,8 @@ export function evalCommand(argv: string[]): number {
   const file = isDir ? join(target, 'model.safetensors') : target;
   if (!existsSync(file)) throw new Error(`${target} has no model.safetensors yet (has the run finished?)`);
   if (isDir && values.data) throw new Error('--data applies to a model file; a run folder is evaluated on its own experiment\'s data');
-  const d = isDir ? runData(target, values.teacher) : imageData(values.data ?? 'fashion-mnist', values['data-dir'], values.teacher);
-  const { model } = loadModel(file);
+  const { model, metadata } = loadModel(file);
+  const d = isDir ? runData(target, values.teacher) : imageData(values.data ?? 'fashion-mnist', values['data-dir'], values.teacher, file, metadata);
   model.eval();
   const ms = inferenceMsPerSample((x) => model.call(x), d.test);
   const size = kib(statSync(file).size);
@@ -62,15 +72,11 @@ export function evalCommand(argv: string[]): number {
   }
   const p = predict((x) => model.call(x), d.test);
   const tp = d.teacher ? predict((x) => d.teacher!.logits(x), d.test) : undefined;
-  if (tp && tp.c !== p.c) throw new Error(`teacher ${d.teacher!.description} predicts ${tp.c} classes, the model ${p.c}: agreement needs a teacher of the same classes`);
   const m = classificationMetrics(p, d.test.y!, tp);
-  const rows = [[file, String(model.numInferenceParameters()), size, pct(m.accuracy), pct(m.top5), num(m.nll), num(m.ece), pct(m.agreement), ms.toFixed(3)]];
-  // The teacher's own score on the same data, the first thing to check when preprocessing may differ.
-  if (tp) {
-    const t = classificationMetrics(tp, d.test.y!);
-    rows.push([`teacher: ${d.teacher!.description}`, String(d.teacher!.numParameters), '–', pct(t.accuracy), pct(t.top5), num(t.nll), num(t.ece), '–', '–']);
-  }
-  process.stdout.write(formatTable(['model', 'params', 'size', 'test acc', 'top-5', 'NLL', 'ECE', 'agreement', 'ms/sample'], rows) + '\n');
+  process.stdout.write(formatTable(
+    ['model', 'params', 'size', 'test acc', 'top-5', 'NLL', 'ECE', 'agreement', 'ms/sample'],
+    [[file, String(model.numInferenceParameters()), size, pct(m.accuracy), pct(m.top5), num(m.nll), num(m.ece), pct(m.agreement), ms.toFixed(3)]],
+  ) + '\n');
   return 0;
 }
 

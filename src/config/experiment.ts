@@ -44,6 +44,8 @@ export interface DataSpec {
   /** For csv: the test file, and the label column (name or 0-based index). */
   testPath?: string;
   labelColumn?: string | number;
+  /** For csv: the classes in id order; every label in the data must be one of them (default: see docs/data.md). */
+  classNames?: string[];
   /** Which samples the student learns from. */
   transfer: 'train' | 'held-out' | 'unlabeled';
   /** Samples taken out of the training set as the held-out / unlabeled transfer set. */
@@ -54,17 +56,25 @@ export interface DataSpec {
   numClasses?: number;
   batchSize: number;
   augment: { crop: number; flip: boolean };
+  /** The student's input normalisation (per channel / feature), applied after augmentation, in training and evaluation alike. */
   normalize?: { mean: number[]; std: number[] };
   /** Text datasets only. */
   text?: TextSpec;
 }
 
-export type TeacherSpec =
+export type TeacherSpec = (
   | { checkpoint: string }
   | { torchscript: string; numClasses?: number; output?: number | string }
   | { onnx: string; numClasses?: number; input?: string; output?: string }
   /** A generalist-plus-specialists bundle folder made by `kdistill specialists` (its specialists.json). */
-  | { specialists: string; topN?: number };
+  | { specialists: string; topN?: number }
+) & {
+  /**
+   * The teacher's own input normalisation (src/teachers/pipeline.ts). Default: what a kdistill
+   * checkpoint's run recorded, otherwise raw inputs (the data before data.normalize).
+   */
+  normalize?: { mean: number[]; std: number[] };
+};
 
 /**
  * The teacher-output cache (src/teachers/cache.ts). mode 'auto' caches when every augmentation
@@ -157,7 +167,7 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
   const base = dirname(resolve(file));
   const rel = (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
 
-  const d = c.object(o.data ?? {}, 'data', ['dataset', 'path', 'testPath', 'labelColumn', 'transfer', 'heldOut', 'subset', 'numClasses', 'batchSize', 'augment', 'normalize', 'text']);
+  const d = c.object(o.data ?? {}, 'data', ['dataset', 'path', 'testPath', 'labelColumn', 'classNames', 'transfer', 'heldOut', 'subset', 'numClasses', 'batchSize', 'augment', 'normalize', 'text']);
   const transfer = c.string(d, 'transfer', 'data', { choices: ['train', 'held-out', 'unlabeled'], default: 'train' }) as DataSpec['transfer'];
   const aug = c.object(d.augment ?? {}, 'data.augment', ['crop', 'flip']);
   const data: DataSpec = {
@@ -172,21 +182,26 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
   const testPath = c.optString(d, 'testPath', 'data');
   if (testPath) data.testPath = rel(testPath);
   if (d.labelColumn !== undefined) {
-    if (typeof d.labelColumn !== 'string' && !(typeof d.labelColumn === 'number' && Number.isInteger(d.labelColumn))) c.fail('data.labelColumn', 'must be a column name or a 0-based index');
+    if (typeof d.labelColumn !== 'string' && !(typeof d.labelColumn === 'number' && Number.isInteger(d.labelColumn) && d.labelColumn >= 0)) {
+      c.fail('data.labelColumn', `must be a column name or a 0-based index (0 is the first column; the default is the last), got ${JSON.stringify(d.labelColumn)}`);
+    }
     data.labelColumn = d.labelColumn as string | number;
+  }
+  if (d.classNames !== undefined) {
+    const names = Array.isArray(d.classNames) && d.classNames.every((n) => typeof n === 'string' || typeof n === 'number') ? d.classNames.map(String) : null;
+    if (!names || names.length < 2) return c.fail('data.classNames', 'must be a list of at least 2 class labels, in class-id order (e.g. [cat, dog, bird])');
+    const dup = names.find((n, i) => names.indexOf(n) !== i);
+    if (dup !== undefined) c.fail('data.classNames', `lists '${dup}' twice`);
+    data.classNames = names;
   }
   const subset = c.optNumber(d, 'subset', 'data', { min: 1, int: true });
   if (subset !== undefined) data.subset = subset;
   const numClasses = c.optNumber(d, 'numClasses', 'data', { min: 2, int: true });
   if (numClasses !== undefined) data.numClasses = numClasses;
   if (data.dataset === 'csv' && !data.path) c.fail('data.path', "is required for dataset 'csv'");
-  if (d.normalize !== undefined) {
-    const n = c.object(d.normalize, 'data.normalize', ['mean', 'std']);
-    const mean = c.numberList(n, 'mean', 'data.normalize'), std = c.numberList(n, 'std', 'data.normalize');
-    if (!mean || !std || mean.length !== std.length) return c.fail('data.normalize', 'needs mean and std lists of the same length (one per channel)');
-    if (std.some((s) => s <= 0)) c.fail('data.normalize.std', 'must be > 0');
-    data.normalize = { mean, std };
-  }
+  if (d.normalize !== undefined) data.normalize = parseNormalize(c, d.normalize, 'data.normalize');
+  if (data.classNames && data.dataset !== 'csv') c.fail('data.classNames', `applies to csv data only ('${data.dataset}' has its own classes)`);
+  if (data.classNames && data.numClasses !== undefined && data.numClasses !== data.classNames.length) c.fail('data.numClasses', `is ${data.numClasses} but data.classNames lists ${data.classNames.length} classes`);
   if (transfer !== 'train' && data.heldOut < 1) c.fail('data.heldOut', `must be >= 1 for transfer '${transfer}'`);
   const isText = isTextDataset(data.dataset);
   if (isText) {
@@ -201,7 +216,16 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
   if (!Array.isArray(tList)) c.fail('teachers', 'must be a list of teachers');
   const teachers = (tList as unknown[]).map((t, i): TeacherSpec => {
     const p = o.teachers !== undefined ? `teachers.${i}` : 'teacher';
-    const to = c.object(t, p, ['checkpoint', 'torchscript', 'onnx', 'specialists', 'numClasses', 'input', 'output', 'topN']);
+    const to = c.object(t, p, ['checkpoint', 'torchscript', 'onnx', 'specialists', 'numClasses', 'input', 'output', 'topN', 'normalize']);
+    const spec = teacherSource(to, p);
+    if (to.normalize !== undefined) {
+      if (isText) c.fail(`${p}.normalize`, `does not apply to text ('${data.dataset}')`);
+      spec.normalize = parseNormalize(c, to.normalize, `${p}.normalize`);
+    }
+    return spec;
+  });
+  /** Where the teacher comes from: exactly one kind of source, with the options of that kind. */
+  function teacherSource(to: Obj, p: string): TeacherSpec {
     const kinds = ['checkpoint', 'torchscript', 'onnx', 'specialists'].filter((k) => to[k] !== undefined);
     if (kinds.length !== 1) c.fail(p, "needs exactly one of 'checkpoint' (a kdistill model file), 'torchscript' (a .pt file), 'onnx' (a .onnx file) or 'specialists' (a folder made by kdistill specialists)");
     if (to.topN !== undefined && to.specialists === undefined) c.fail(`${p}.topN`, "applies to 'specialists' teachers only");
@@ -232,7 +256,7 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
       spec.output = to.output as number | string;
     }
     return spec;
-  });
+  }
   const combine = c.string(o, 'combine', '', { choices: ['mean_logits', 'mean_probs', 'geometric_probs'], default: 'mean_logits' }) as Experiment['combine'];
   const teacherWeights = c.numberList(o, 'teacherWeights', '');
   if (teacherWeights && teacherWeights.length !== teachers.length) c.fail('teacherWeights', `has ${teacherWeights.length} weights for ${teachers.length} teachers`);
@@ -304,6 +328,15 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
     teacherCache: parseTeacherCache(c, o.teacherCache, rel),
     ...extra,
   };
+}
+
+/** `{mean: [...], std: [...]}`, one value per channel (or one for all), std > 0. */
+function parseNormalize(c: Checker, v: unknown, path: string): { mean: number[]; std: number[] } {
+  const n = c.object(v, path, ['mean', 'std']);
+  const mean = c.numberList(n, 'mean', path), std = c.numberList(n, 'std', path);
+  if (!mean || !std || mean.length !== std.length || mean.length === 0) return c.fail(path, 'needs mean and std lists of the same length (one per channel)');
+  if (std.some((s) => !(s > 0))) c.fail(`${path}.std`, 'must be > 0');
+  return { mean, std };
 }
 
 function parseText(c: Checker, v: unknown, rel: (p: string) => string): TextSpec {

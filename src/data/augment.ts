@@ -3,7 +3,8 @@
 // them; a function augmentation also works but keeps the loader on the main thread.
 // Randomness comes only from the Rng passed in, drawn in a fixed order (augmentation by
 // augmentation, sample by sample), so the result depends only on that Rng's seed.
-import type { Rng } from './rng.js';
+import { Rng } from './rng.js';
+import type { Dataset } from './dataset.js';
 
 export type AugmentSpec =
   | { readonly kind: 'randomCrop'; readonly padding: number }
@@ -136,4 +137,15 @@ export function applyAugmentations(augs: readonly Augmentation[], x: Float32Arra
       default: throw new TypeError(`augment: unknown augmentation ${JSON.stringify(a)}`);
     }
   }
+}
+
+/**
+ * The dataset with every sample normalised as normalize() does each training batch (the same
+ * arithmetic, so the same floats): evaluation data as the model saw its training inputs.
+ */
+export function normalizeDataset(ds: Dataset, n: { readonly mean: readonly number[]; readonly std: readonly number[] } | undefined): Dataset {
+  if (!n) return ds;
+  const x = ds.x.slice();
+  applyAugmentations([normalize(n.mean, n.std)], x, [ds.size, ...ds.sampleShape], new Rng(0));
+  return { ...ds, x };
 }

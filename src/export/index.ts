@@ -15,6 +15,7 @@ import { atomicWrite, ensureDir } from '../util/fs.js';
 import { runExperimentOf } from '../report/data.js';
 import type { Experiment } from '../config/experiment.js';
 import { OnnxTeacher } from '../teachers/onnx.js';
+import { CLASS_NAMES_KEY, NORMALIZE_KEY, recordedTraining } from '../teachers/sources.js';
 import { DEFAULT_OPSET, exportOnnx } from './onnx.js';
 
 export { exportOnnx, registerOnnxExporter, type ExportContext, type LayerExporter, type OnnxExportOptions } from './onnx.js';
@@ -33,8 +34,11 @@ export interface StudentConfig {
   inputShape: number[];
   /** Element type of the ONNX input: float32 (images, features) or int64 (token ids, arch 'bert'). */
   inputDtype: 'float32' | 'int64';
-  /** float32 inputs: pixels are scaled to [0, 1] before normalisation. int64 inputs: the token-id range (0 = padding). */
-  inputRange: [number, number];
+  /**
+   * float32 images: pixels are scaled to [0, 1] before normalisation; null for feature vectors
+   * (e.g. CSV columns), which are fed as they are in the training file. int64 inputs: the token-id range (0 = padding).
+   */
+  inputRange: [number, number] | null;
   /** (x - mean) / std per channel, applied after scaling; null when the run used none. */
   normalization: { mean: number[]; std: number[] } | null;
   onnx: { file: string; input: string; output: string; opset: number } | null;
@@ -80,6 +84,12 @@ function classesFor(model: ZooModel, e: Experiment | null, runDir: string | null
   return Array.from({ length: n }, (_, i) => String(i));
 }
 
+/** [0, 1] for image data (IDX images are scaled so); null for CSV features, read as written; a bare file: by its input shape. */
+function pixelRange(model: ZooModel, e: Experiment | null): [number, number] | null {
+  const image = e ? e.data.dataset === 'fashion-mnist' || e.data.dataset === 'mnist' : model.inputShape.length === 3;
+  return image ? [0, 1] : null;
+}
+
 /** Exports `source` (a run folder or a model .safetensors file). */
 export async function exportStudent(source: string, o: ExportOptions = {}): Promise<ExportResult> {
   const src = resolve(source);
@@ -100,9 +110,11 @@ export async function exportStudent(source: string, o: ExportOptions = {}): Prom
   const out = resolve(o.out ?? (runDir ? join(runDir, 'export') : join(dirname(src), `${basename(src, '.safetensors')}-export`)));
   ensureDir(out, o.out !== undefined ? 'export: --out' : 'export');
 
-  const { model } = loadModel(modelFile);
+  const { model, metadata } = loadModel(modelFile);
   try {
     model.eval();
+    // The normalisation the model was trained with, as its run recorded it.
+    const trained = recordedTraining(modelFile, metadata).normalize ?? e?.data.normalize;
     const name = e?.name ?? basename(runDir ?? src, '.safetensors');
     const opset = o.opset ?? DEFAULT_OPSET;
     const files: string[] = [];
@@ -110,8 +122,8 @@ export async function exportStudent(source: string, o: ExportOptions = {}): Prom
     const config: StudentConfig = {
       format: 'kdistill-student', version: 1, name, model: { ...model.spec },
       classes: classesFor(model, e, runDir), inputShape: [...model.inputShape],
-      inputDtype: tokens ? 'int64' : 'float32', inputRange: tokens ? [PAD_ID, model.spec.vocabSize - 1] : [0, 1],
-      normalization: tokens ? null : e?.data.normalize ?? null, onnx: null, safetensors: null, output: 'logits', source: modelFile,
+      inputDtype: tokens ? 'int64' : 'float32', inputRange: tokens ? [PAD_ID, model.spec.vocabSize - 1] : pixelRange(model, e),
+      normalization: tokens || !trained ? null : { mean: [...trained.mean], std: [...trained.std] }, onnx: null, safetensors: null, output: 'logits', source: modelFile,
     };
     if (formats.includes('onnx')) {
       const bytes = exportOnnx(model, { opset, metadata: { classes: JSON.stringify(config.classes), name } });
@@ -122,7 +134,8 @@ export async function exportStudent(source: string, o: ExportOptions = {}): Prom
     }
     if (formats.includes('safetensors')) {
       const f = join(out, 'model.safetensors');
-      saveModel(f, model, { name });
+      // The recorded inputs and classes travel with it, so the file also works as a teacher.
+      saveModel(f, model, { name, [NORMALIZE_KEY]: JSON.stringify(config.normalization), ...(metadata[CLASS_NAMES_KEY] ? { [CLASS_NAMES_KEY]: metadata[CLASS_NAMES_KEY] } : {}) });
       files.push(f);
       config.safetensors = { file: 'model.safetensors' };
     }

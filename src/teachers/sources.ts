@@ -1,6 +1,8 @@
 // Teachers from files: a kdistill model checkpoint or a TorchScript module. Both are frozen and
 // in eval mode by construction; their outputs are checked to be logits of the expected width.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { Tensor } from '../tensor/tensor.js';
 import { noGrad } from '../tensor/autograd.js';
 import { load as jitLoad, type ScriptModule, type ScriptValue } from '../tensor/jit.js';
@@ -8,11 +10,13 @@ import type { Module } from '../nn/module.js';
 import { loadModel } from '../nn/safetensors.js';
 import type { Teacher } from './teacher.js';
 import { fileSha256 } from '../data/errors.js';
-import { wrongTeacherFile } from './file-kind.js';
+import type { Normalization } from './pipeline.js';
 
 /** A kdistill Module as a frozen teacher. */
 export class ModuleTeacher implements Teacher {
   readonly numParameters: number;
+  classNames?: readonly string[];
+  inputNormalization?: Normalization;
   constructor(readonly model: Module, readonly numClasses: number, readonly description: string, readonly checksum: string) {
     model.eval().freeze();
     this.numParameters = model.numInferenceParameters() || model.parameters().reduce((a, t) => a + t.numel(), 0);
@@ -31,10 +35,57 @@ export class ModuleTeacher implements Teacher {
 
 export function checkpointTeacher(path: string): ModuleTeacher {
   if (!existsSync(path)) throw new Error(`teacher checkpoint not found: ${path}`);
-  const { model } = loadModel(path);
+  const { model, metadata } = loadModel(path);
   const numClasses = Number(model.spec.numClasses);
   if (!Number.isInteger(numClasses) || numClasses < 2) throw new Error(`${path}: the model spec has no valid numClasses`);
-  return new ModuleTeacher(model, numClasses, `checkpoint ${path}`, fileSha256(path));
+  const t = new ModuleTeacher(model, numClasses, `checkpoint ${path}`, fileSha256(path));
+  const rec = recordedTraining(path, metadata);
+  if (rec.classNames) t.classNames = rec.classNames;
+  if (rec.normalize) t.inputNormalization = rec.normalize;
+  return t;
+}
+
+/** Model-file metadata keys under which a run records its inputs' normalisation and class order (JSON). */
+export const NORMALIZE_KEY = 'normalize';
+export const CLASS_NAMES_KEY = 'classNames';
+
+/**
+ * What a kdistill model was trained on: its metadata (runs record it there), else, for a model
+ * of an older run, that run folder's run.json (the experiment's data.normalize) and result.json
+ * (classNames). Unreadable records count as absent: the teacher is then taken as trained on raw inputs.
+ */
+export function recordedTraining(path: string, metadata: Record<string, string>): { normalize?: Normalization; classNames?: string[] } {
+  const json = (s: string | undefined): unknown => { try { return s === undefined ? undefined : JSON.parse(s); } catch { return undefined; } };
+  let normalize = asNormalization(json(metadata[NORMALIZE_KEY]));
+  let classNames = asNames(json(metadata[CLASS_NAMES_KEY]));
+  const dir = dirname(path);
+  if (basename(path) === 'model.safetensors' && metadata[NORMALIZE_KEY] === undefined) {
+    const run = json(readIfExists(join(dir, 'run.json'))) as { config?: string } | undefined;
+    try {
+      const data = (parseYaml(run?.config ?? '') as { data?: { normalize?: unknown } } | null)?.data;
+      normalize = asNormalization(data?.normalize);
+    } catch { /* no usable record */ }
+  }
+  if (basename(path) === 'model.safetensors' && !classNames) classNames = asNames((json(readIfExists(join(dir, 'result.json'))) as { classNames?: unknown } | undefined)?.classNames);
+  return { ...(normalize ? { normalize } : {}), ...(classNames ? { classNames } : {}) };
+}
+
+function readIfExists(f: string): string | undefined {
+  try {
+    return existsSync(f) ? readFileSync(f, 'utf8') : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function asNormalization(v: unknown): Normalization | undefined {
+  const nums = (a: unknown): a is number[] => Array.isArray(a) && a.length > 0 && a.every((x) => typeof x === 'number' && Number.isFinite(x));
+  const o = v as { mean?: unknown; std?: unknown } | undefined;
+  return o && nums(o.mean) && nums(o.std) ? { mean: o.mean, std: o.std } : undefined;
+}
+
+function asNames(v: unknown): string[] | undefined {
+  return Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string') ? v as string[] : undefined;
 }
 
 /** A TorchScript module as a frozen teacher; `output` picks the logits from a tuple/dict output. */
@@ -45,12 +96,7 @@ export class TorchScriptTeacher implements Teacher {
   readonly description: string;
 
   constructor(readonly path: string, readonly numClasses: number, readonly output: number | string = 0) {
-    try {
-      this.module = jitLoad(path).eval();
-    } catch (e) {
-      if (!existsSync(path)) throw e;
-      throw new Error(wrongTeacherFile(path, 'torchscript', (e as Error).message), { cause: e });
-    }
+    this.module = jitLoad(path).eval();
     for (const p of this.module.parameters()) p.requiresGrad_(false);
     this.numParameters = this.module.parameters().reduce((a, t) => a + t.numel(), 0);
     this.checksum = fileSha256(path);

@@ -9,6 +9,13 @@ export interface Teacher {
   readonly checksum: string;
   readonly numClasses: number;
   readonly numParameters: number;
+  /** The class order it was trained with, when known (a kdistill checkpoint records it); checked against the data's. */
+  readonly classNames?: readonly string[];
+  /**
+   * The normalisation its inputs had in training, when known (a kdistill checkpoint records its
+   * run's data.normalize); undefined: raw inputs. See src/teachers/pipeline.ts.
+   */
+  readonly inputNormalization?: { readonly mean: readonly number[]; readonly std: readonly number[] };
   /** Logits for a batch, computed under noGrad in eval mode. */
   logits(x: Tensor): Tensor;
   /**

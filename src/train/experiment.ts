@@ -4,7 +4,7 @@
 // it) and result.json.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isChainDocument, isTextDataset, loadExperiment, readExperimentDocument, type Experiment, type TextDatasetName } from '../config/experiment.js';
+import { isChainDocument, isTextDataset, loadExperiment, readExperimentDocument, type Experiment, type TeacherSpec, type TextDatasetName } from '../config/experiment.js';
 import { manualSeed, setNumThreads } from '../tensor/torch.js';
 import { native, packageRoot } from '../tensor/native.js';
 import { tensor } from '../tensor/factories.js';
@@ -15,7 +15,7 @@ import { loadFashionMnist, loadMnist } from '../data/fashion-mnist.js';
 import { readCsv } from '../data/csv.js';
 import { split, take } from '../data/splits.js';
 import { DataLoader } from '../data/loader.js';
-import { randomCrop, horizontalFlip, normalize, type Augmentation } from '../data/augment.js';
+import { randomCrop, horizontalFlip, normalize, normalizeDataset, type Augmentation } from '../data/augment.js';
 import { createModel, type ZooModel } from '../nn/zoo/index.js';
 import { BertEncoder, initStudentFromTeacher } from '../nn/zoo/transformer.js';
 import { prepareTextData } from '../text/prepare.js';
@@ -28,7 +28,9 @@ import { loadSafetensors, saveModel } from '../nn/safetensors.js';
 import { getMethod } from '../methods/registry.js';
 import { resolveParams, type CachedTarget } from '../methods/method.js';
 import type { Teacher } from '../teachers/teacher.js';
-import { checkpointTeacher, checkTeacherOutput, ModuleTeacher, TorchScriptTeacher } from '../teachers/sources.js';
+import { describeNormalization, withInputPipeline } from '../teachers/pipeline.js';
+import { predict } from './evaluate.js';
+import { checkpointTeacher, checkTeacherOutput, CLASS_NAMES_KEY, ModuleTeacher, NORMALIZE_KEY, TorchScriptTeacher } from '../teachers/sources.js';
 import { EnsembleTeacher } from '../teachers/ensemble.js';
 import { OnnxTeacher } from '../teachers/onnx.js';
 import { loadSpecialistBundle } from '../teachers/specialists/teacher.js';
@@ -38,7 +40,6 @@ import { lockFolder } from '../util/lock.js';
 import { checkResumable, runSettings, type RecordedInputs } from './resume.js';
 import { train, type BatchSource, type TrainResult } from './trainer.js';
 import { formatTable } from './table.js';
-import { classificationMetrics } from './metrics.js';
 import { runChainFile } from './chain.js';
 import { writeRunReport } from '../report/index.js';
 import { DataParallel, ProcessGroup, parallelCacheOptions, shardedSource, type DistributedOptions } from '../distributed/index.js';
@@ -69,7 +70,9 @@ export async function runExperimentFile(file: string, o: RunOptions): Promise<Ex
 }
 
 export interface PreparedData {
+  /** Training and transfer samples as read (the loader augments and normalises each batch). */
   train: Dataset;
+  /** Test samples as the student sees them: through data.normalize. */
   test: Dataset;
   transfer: Dataset;
   numClasses: number;
@@ -102,7 +105,7 @@ export function prepareData(e: Experiment): PreparedData {
   const d = e.data;
   let trainSet: Dataset, test: Dataset;
   if (d.dataset === 'csv') {
-    const opts = d.labelColumn !== undefined ? { label: d.labelColumn } : {};
+    const opts = { ...(d.labelColumn !== undefined ? { label: d.labelColumn } : {}), ...(d.classNames ? { classNames: d.classNames } : {}) };
     trainSet = readCsv(d.path!, opts);
     if (!d.testPath) {
       const s = split(trainSet, { heldOut: 0.2, seed: 12345, stratified: true });
@@ -124,7 +127,10 @@ export function prepareData(e: Experiment): PreparedData {
     if (d.subset > trainSet.size) throw new Error(`${e.file}: 'data.subset' is ${d.subset} but the training set has ${trainSet.size} samples`);
     trainSet = take(trainSet, d.subset, e.seed, { stratified: true });
   }
-  return { ...withTransferSet(e, trainSet), test, numClasses };
+  // The student is scored through the input pipeline it trains on (the loader normalises each
+  // training batch; the test set is normalised once here). Teachers take these inputs too and
+  // map them to their own (loadTeachers).
+  return { ...withTransferSet(e, trainSet), test: normalizeDataset(test, d.normalize), numClasses };
 }
 
 /** The transfer set the student learns from: the training set, or a part held out of it (labels kept or dropped). */
@@ -213,26 +219,107 @@ function augmentations(e: Experiment): Augmentation[] {
   return a;
 }
 
-export function loadTeachers(e: Experiment, numClasses: number): Teacher | null {
+/**
+ * The experiment's teacher(s), each taking the student's inputs (data.normalize) and feeding
+ * itself its own (teacher.normalize, else what its checkpoint recorded, else raw). With
+ * `dataClasses` (the data's class names; undefined for plain ids 0..n-1), a teacher that records
+ * its class order must have the same one.
+ */
+export function loadTeachers(e: Experiment, numClasses: number, check?: { dataClasses: readonly string[] | undefined }): Teacher | null {
   if (e.teachers.length === 0) return null;
   const members = e.teachers.map((t, i) => {
-    const where = e.teachers.length > 1 ? `teachers.${i}` : 'teacher';
+    const where = `${e.file}: '${e.teachers.length > 1 ? `teachers.${i}` : 'teacher'}'`;
+    const member = loadTeacher(t, numClasses, where);
+    if (check) checkTeacherClasses(member, check.dataClasses, numClasses, where);
     try {
-      if ('checkpoint' in t) return checkpointTeacher(t.checkpoint);
-      if ('specialists' in t) return loadSpecialistBundle(t.specialists, t.topN !== undefined ? { topN: t.topN } : {});
-      if ('onnx' in t) {
-        return new OnnxTeacher(t.onnx, {
-          ...(t.numClasses !== undefined ? { numClasses: t.numClasses } : {}),
-          ...(t.input !== undefined ? { input: t.input } : {}), ...(t.output !== undefined ? { output: t.output } : {}),
-        });
-      }
-      return new TorchScriptTeacher(t.torchscript, t.numClasses ?? numClasses, t.output ?? 0);
+      return withInputPipeline(member, e.data.normalize, t.normalize ?? member.inputNormalization);
     } catch (err) {
-      throw new Error(`${e.file}: '${where}': ${(err as Error).message}`);
+      throw new Error(`${where}: ${(err as Error).message}`);
     }
   });
   if (members.length === 1) return members[0]!;
   return new EnsembleTeacher(members, { combine: e.combine, ...(e.teacherWeights ? { weights: e.teacherWeights } : {}) });
+}
+
+function loadTeacher(t: TeacherSpec, numClasses: number, where: string): Teacher {
+  try {
+    if ('checkpoint' in t) return checkpointTeacher(t.checkpoint);
+    if ('specialists' in t) return loadSpecialistBundle(t.specialists, t.topN !== undefined ? { topN: t.topN } : {});
+    if ('onnx' in t) {
+      return new OnnxTeacher(t.onnx, {
+        ...(t.numClasses !== undefined ? { numClasses: t.numClasses } : {}),
+        ...(t.input !== undefined ? { input: t.input } : {}), ...(t.output !== undefined ? { output: t.output } : {}),
+      });
+    }
+    return new TorchScriptTeacher(t.torchscript, t.numClasses ?? numClasses, t.output ?? 0);
+  } catch (err) {
+    throw new Error(`${where}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Output index i must mean the same class to teacher and data. A teacher trained on other labels,
+ * or on the same labels in another order (e.g. '10.0' sorted before '2.0' as text), would
+ * otherwise train the student against permuted soft targets without any error.
+ */
+function checkTeacherClasses(t: Teacher, dataClasses: readonly string[] | undefined, numClasses: number, where: string): void {
+  const tc = t.classNames;
+  if (!tc) return;
+  const dc = dataClasses ?? Array.from({ length: numClasses }, (_, i) => String(i));
+  const num = (s: string): number => (s.trim() === '' ? NaN : Number(s));
+  const same = (a: string, b: string): boolean => a === b || (Number.isFinite(num(a)) && num(a) === num(b));
+  const at = tc.length !== dc.length ? Math.min(tc.length, dc.length) : tc.findIndex((c, i) => !same(c, dc[i]!));
+  if (at < 0) return;
+  const show = (l: readonly string[]): string => `[${l.slice(0, 12).join(', ')}${l.length > 12 ? ', …' : ''}]`;
+  throw new Error(`${where}: the teacher was trained with classes ${show(tc)}, the data has ${show(dc)}` +
+    ` (${at < Math.min(tc.length, dc.length) ? `class ${at} is '${tc[at]}' for the teacher, '${dc[at]}' in the data` : `${tc.length} vs ${dc.length} classes`});` +
+    " each output must mean the same class: give the teacher's order as data.classNames (csv), or use a teacher trained on these labels");
+}
+
+/** What the run measured of its teacher on the transfer set before training (run.json's teacherCheck). */
+export interface TeacherCheck {
+  samples: number;
+  accuracy: number;
+  /** Accuracy of always predicting the most frequent class among these samples (at least 1/classes). */
+  chance: number;
+  /** Below this, the accuracy is within 4 standard errors of chance. */
+  threshold: number;
+  nearChance: boolean;
+}
+
+/**
+ * The teacher's accuracy on up to 512 labelled transfer samples (spread over the set, which may be
+ * sorted by class), through the student's deterministic pipeline that training feeds it. A teacher
+ * whose inputs are preprocessed unlike its training inputs, or whose classes are permuted, is
+ * typically at chance; a usable one is far above it. "Near chance" is within 4 standard errors of
+ * the best constant guess p (p + 4·sqrt(p(1−p)/n): 0.153 for 10 balanced classes and n = 512,
+ * 0.59 for 2), which a teacher at chance exceeds with probability ~3e-5, so the warning is not noise.
+ */
+export function checkTeacherOnTransfer(e: Experiment, data: PreparedData, teacher: Teacher): TeacherCheck | null {
+  const ds = data.transfer.y ? data.transfer : data.train;
+  if (data.multiLabel || !ds.y || ds.size === 0) return null;
+  const n = Math.min(ds.size, 512);
+  const per = ds.sampleShape.reduce((a, b) => a * b, 1);
+  const x = new Float32Array(n * per), y = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const r = Math.floor((i * ds.size) / n);
+    x.set(ds.x.subarray(r * per, (r + 1) * per), i * per);
+    y[i] = ds.y[r]!;
+  }
+  const sample = normalizeDataset({ ...ds, x, y, size: n }, e.data.normalize);
+  const { logProbs, c } = predict((t) => teacher.logits(t), sample);
+  let correct = 0;
+  const counts = new Map<number, number>();
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let j = 1; j < c; j++) if (logProbs[i * c + j]! > logProbs[i * c + best]!) best = j;
+    if (best === y[i]) correct++;
+    counts.set(y[i]!, (counts.get(y[i]!) ?? 0) + 1);
+  }
+  const accuracy = correct / n;
+  const chance = Math.max(1 / data.numClasses, ...[...counts.values()].map((k) => k / n));
+  const threshold = chance + 4 * Math.sqrt((chance * (1 - chance)) / n);
+  return { samples: n, accuracy, chance, threshold, nearChance: accuracy < threshold };
 }
 
 /** The teacher as training sees it: served from the teacher-output cache when the experiment's teacherCache allows. */
@@ -309,7 +396,7 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
   } catch (err) {
     throw new Error(`${e.file}: 'student': ${(err as Error).message}`);
   }
-  const teacher = loadTeachers(e, data.numClasses);
+  const teacher = loadTeachers(e, data.numClasses, { dataClasses: classNames(data.train) });
   if (e.init) initStudent(e, student, teacher);
   // Fit checks before training: the student and teacher must take this data's samples and
   // predict its number of classes.
@@ -332,6 +419,14 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
   if (data.transfer.y === null && spec.name === 'scratch' && !data.multiLabel) throw new Error(`${e.file}: method 'scratch' needs labels, but 'data.transfer' is 'unlabeled'`);
   if (data.multiLabel && spec.name === 'scratch') throw new Error(`${e.file}: multi-label '${e.data.dataset}' trains with method 'multilabel-kd' (alpha 0 without a teacher: plain BCE), not 'scratch'`);
   if (e.mlm && o.distributed && o.distributed.worldSize > 1) throw new Error(`${e.file}: 'mlm' pre-training runs in one process; pre-train first, then distill with --nproc`);
+  const teacherCheck = teacher ? checkTeacherOnTransfer(e, data, teacher) : null;
+  // Not silenced by KDISTILL_QUIET: this run would otherwise end with wrong numbers and exit 0.
+  if (teacherCheck?.nearChance && (o.distributed?.rank ?? 0) === 0) {
+    process.stderr.write(`${e.file}: WARNING: the teacher (${teacher!.description}) gets ${pct(teacherCheck.accuracy)} of ${teacherCheck.samples} transfer samples right, ` +
+      `which is chance level (${pct(teacherCheck.chance)}; a working teacher exceeds ${pct(teacherCheck.threshold)}). It is probably fed inputs unlike those it was trained on ` +
+      `(the student's inputs: ${describeNormalization(e.data.normalize)}): give the teacher its own with teacher.normalize: {mean, std} (default: raw inputs, ` +
+      `or what its kdistill run recorded), or check that its classes are the data's, in the same order (data.classNames).\n`);
+  }
 
   // Before anything in the folder is rewritten: a checkpoint there must be this experiment's.
   if ((o.distributed?.rank ?? 0) === 0 && (o.resume ?? true)) checkResumable(e, runInputs(data, teacher));
@@ -340,7 +435,7 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
   const pg = o.distributed && o.distributed.worldSize > 1 ? await ProcessGroup.init(o.distributed) : null;
   const writer = !pg || pg.rank === 0;
   if (writer) {
-    writeRunRecord(e, data, teacher, pg?.size ?? 1);
+    writeRunRecord(e, data, teacher, pg?.size ?? 1, teacherCheck);
     data.tokenizer?.save(join(e.output, 'tokenizer.json'));
   }
   const mlmLosses = e.mlm ? pretrainIfFresh(e, student as BertEncoder, data, o.resume ?? true) : null;
@@ -366,7 +461,11 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
   }
   // Rank 0 writes the model, result and report; the other ranks are done.
   if (!writer) return { experiment: e, result, student, teacher, summary: '' };
-  saveModel(join(e.output, 'model.safetensors'), student, { experiment: e.name });
+  // What the model was trained on travels with it: a run using it as a teacher feeds it the same inputs and checks its classes.
+  saveModel(join(e.output, 'model.safetensors'), student, {
+    experiment: e.name, [NORMALIZE_KEY]: JSON.stringify(e.data.normalize ?? null),
+    ...(classNames(data.train) ? { [CLASS_NAMES_KEY]: JSON.stringify(classNames(data.train)) } : {}),
+  });
   const final = result.final;
   // Multi-label: the decision threshold is chosen on the validation split, metrics are on test.
   // Computed once, for result.json and the report.
@@ -392,10 +491,6 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
   } catch (err) {
     process.stderr.write(`${e.name}: report.html not written: ${(err as Error).message}\n`);
   }
-  // The teacher's own score on the same test data: the first thing to check when a student is poor
-  // (a teacher fed the wrong preprocessing scores near chance).
-  const tp = result.predictions?.teacher;
-  const teacherTest = tp && data.test.y && !multi ? classificationMetrics(tp, data.test.y) : null;
   const summary = (multi
     ? formatTable(
       ['run', 'method', 'params', 'micro F1', 'macro F1', 'subset acc', 'mAP', 'threshold'],
@@ -403,10 +498,7 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
     )
     : formatTable(
       ['run', 'method', 'params', 'test acc', 'NLL', 'ECE', 'agreement'],
-      [
-        [e.name, e.method.name, String(nParams), pct(final?.accuracy), num(final?.nll), num(final?.ece), pct(final?.agreement)],
-        ...(teacherTest ? [['teacher', '–', String(teacher?.numParameters ?? '–'), pct(teacherTest.accuracy), num(teacherTest.nll), num(teacherTest.ece), '–']] : []),
-      ],
+      [[e.name, e.method.name, String(nParams), pct(final?.accuracy), num(final?.nll), num(final?.ece), pct(final?.agreement)]],
     )) + `\noutputs: ${e.output}` + (result.warnings ?? []).map((w) => `\nwarning: ${w}`).join('');
   return { experiment: e, result, student, teacher, summary };
 }
@@ -476,7 +568,7 @@ function pretrainIfFresh(e: Experiment, model: BertEncoder, data: PreparedData, 
   });
 }
 
-function writeRunRecord(e: Experiment, data: PreparedData, teacher: Teacher | null, worldSize = 1): void {
+function writeRunRecord(e: Experiment, data: PreparedData, teacher: Teacher | null, worldSize = 1, teacherCheck: TeacherCheck | null = null): void {
   const pkg = JSON.parse(readPackageJson()) as { version: string };
   const record = {
     experiment: e.name, file: e.file, seed: e.seed, threads: e.threads,
@@ -484,6 +576,8 @@ function writeRunRecord(e: Experiment, data: PreparedData, teacher: Teacher | nu
     ...(worldSize > 1 ? { worldSize } : {}),
     versions: { kdistill: pkg.version, libtorch: native.torchVersion, node: process.version },
     ...runInputs(data, teacher),
+    // The teacher's accuracy on transfer samples before training (checkTeacherOnTransfer).
+    ...(teacherCheck ? { teacherCheck } : {}),
     config: e.source,
     // The validated experiment, CLI overrides included: what a resume is checked against (src/train/resume.ts).
     settings: runSettings(e),

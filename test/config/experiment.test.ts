@@ -62,3 +62,20 @@ test('schedules: warm-up, cosine, steps and one-cycle', () => {
   assert.ok(Math.abs(oc(3) - 1) < 1e-12);
   assert.ok(oc(10) < 1e-5);
 });
+
+test('csv: a negative labelColumn, bad classNames and a bad teacher normalize are refused by validation (issue 14)', () => {
+  const csv = { dataset: 'csv', path: 'train.csv' };
+  // Before: -1 was taken to count from the end without a word.
+  assert.match(err({ ...ok, data: { ...csv, labelColumn: -1 } }), /'data\.labelColumn' must be a column name or a 0-based index \(0 is the first column; the default is the last\), got -1/);
+  assert.equal(parseExperiment({ ...ok, data: { ...csv, labelColumn: 0 } }, 'exp.yaml').data.labelColumn, 0);
+  const named = parseExperiment({ ...ok, data: { ...csv, classNames: [2, 'ten', 0] } }, 'exp.yaml');
+  assert.deepEqual(named.data.classNames, ['2', 'ten', '0'], 'numbers in YAML are labels as written');
+  assert.match(err({ ...ok, data: { ...csv, classNames: ['a'] } }), /'data\.classNames' must be a list of at least 2 class labels/);
+  assert.match(err({ ...ok, data: { ...csv, classNames: ['a', 'b', 'a'] } }), /'data\.classNames' lists 'a' twice/);
+  assert.match(err({ ...ok, data: { classNames: ['a', 'b'] } }), /'data\.classNames' applies to csv data only/);
+  assert.match(err({ ...ok, data: { ...csv, classNames: ['a', 'b'], numClasses: 3 } }), /'data\.numClasses' is 3 but data\.classNames lists 2 classes/);
+  const t = parseExperiment({ ...ok, teacher: { onnx: 't.onnx', normalize: { mean: [0.5], std: [0.25] } } }, 'exp.yaml');
+  assert.deepEqual(t.teachers[0]!.normalize, { mean: [0.5], std: [0.25] });
+  assert.match(err({ ...ok, teacher: { checkpoint: 't.safetensors', normalize: { mean: [0.5], std: [0] } } }), /'teacher\.normalize\.std' must be > 0/);
+  assert.match(err({ ...ok, teachers: [{ checkpoint: 'a' }, { checkpoint: 'b', normalize: { mean: [1, 2] } }] }), /'teachers\.1\.normalize'/);
+});

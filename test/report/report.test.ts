@@ -16,7 +16,10 @@ import { noGrad } from '../../src/tensor/autograd.js';
 import { tidy } from '../../src/tensor/scope.js';
 import { parse as parseYaml } from 'yaml';
 import { parseExperiment } from '../../src/config/experiment.js';
-import { runExperiment, type ExperimentResult } from '../../src/train/experiment.js';
+import { prepareData, runExperiment, type ExperimentResult } from '../../src/train/experiment.js';
+import { checkpointTeacher } from '../../src/teachers/sources.js';
+import { cachedTeacher } from '../../src/teachers/cache.js';
+import { MultiLabelBatches, type MultiLabelDataset } from '../../src/text/data.js';
 import { writeReport } from '../../src/report/index.js';
 import { serveRuns } from '../../src/report/serve.js';
 import { loadFashionMnist } from '../../src/data/fashion-mnist.js';
@@ -142,11 +145,33 @@ output: ${join(root, name)}
 ${extra}`;
   await run(base('tags-teacher', 'method: { name: multilabel-kd, params: { alpha: 0 } }\n'), 'train');
   await run(base('tags-kd', `teacher: { checkpoint: ${join(root, 'tags-teacher', 'model.safetensors')} }\nmethod: { name: multilabel-kd }\nteacherCache: { dir: ${join(root, 'tags-cache')} }\n`), 'distill');
-  // The teacher-output cache serves multi-label batches by row index: the same run with the live teacher ends identically.
+  // The teacher-output cache serves multi-label batches by row index: the rows of every training
+  // batch get the live teacher's logits for those rows. Not bit-equal: the cache's build pass runs
+  // the teacher on batches of 256 in dataset order, training on shuffled batches of 16, and BLAS
+  // kernels sum in a batch-shape- and CPU-dependent order. In float32 that moves a logit by a few
+  // ulps of the values summed (~1e-6 here, logits are O(1)); 1e-4 leaves a wide margin, while a
+  // row served for another row would be off by the logits' spread (O(0.1-1)).
+  const kd = parseExperiment(parseYaml(base('tags-kd', '')), join(root, 'experiment.yaml'));
+  const tags = prepareData({ ...kd, output: join(root, 'tags-kd') });
+  const teacher = checkpointTeacher(join(root, 'tags-teacher', 'model.safetensors'));
+  const cached = cachedTeacher(teacher, tags.transfer, { dir: join(root, 'tags-cache'), notice: () => {} });
+  assert.equal(readdirSync(join(root, 'tags-cache')).filter((f) => f.startsWith('debtags_train')).length, 1, 'the cached run used the cache');
+  let worst = 0, rows = 0;
+  for (const b of new MultiLabelBatches(tags.transfer as MultiLabelDataset, 16, 1).batches(0, 0)) {
+    const [c, l] = noGrad(() => tidy(() => [cached.logitsAt(b.indices!, b.x).data<Float32Array>(), teacher.logits(b.x).data<Float32Array>()]));
+    for (let i = 0; i < l.length; i++) worst = Math.max(worst, Math.abs(c[i]! - l[i]!));
+    rows += b.indices!.length;
+    b.x.dispose();
+    b.y?.dispose();
+  }
+  assert.equal(rows, tags.transfer.size);
+  assert.ok(worst <= 1e-4, `cached vs live teacher logits on training batches: max |diff| ${worst}`);
+  // End to end, the same run with the live teacher lands close. Those rounding differences in its
+  // targets grow a little over training, and a metric on the test split moves in steps (one
+  // example or one swapped rank: 0.0035 in mAP between two CPUs), so only a gross difference fails.
   await run(base('tags-kd-live', `teacher: { checkpoint: ${join(root, 'tags-teacher', 'model.safetensors')} }\nmethod: { name: multilabel-kd }\nteacherCache: off\n`), 'distill');
   const cachedRes = JSON.parse(readFileSync(join(root, 'tags-kd', 'result.json'), 'utf8')), liveRes = JSON.parse(readFileSync(join(root, 'tags-kd-live', 'result.json'), 'utf8'));
-  assert.deepEqual(cachedRes.test, liveRes.test);
-  assert.equal(readdirSync(join(root, 'tags-cache')).filter((f) => f.startsWith('debtags_train')).length, 1, 'the cached run used the cache');
+  for (const k of ['microF1', 'macroF1', 'subsetAccuracy', 'mAP']) assert.ok(Math.abs(cachedRes.test[k] - liveRes.test[k]) <= 0.05, `${k}: cached ${cachedRes.test[k]} vs live ${liveRes.test[k]}`);
   const data = JSON.parse(readFileSync(join(root, 'tags-kd', 'report.json'), 'utf8'));
   assert.equal(data.multiLabel.labels.length, 5);
   assert.deepEqual(data.multiLabel.models.map((m: { model: string }) => m.model), ['teacher', 'student (tags-kd)']);
