@@ -420,13 +420,14 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
   if (data.multiLabel && spec.name === 'scratch') throw new Error(`${e.file}: multi-label '${e.data.dataset}' trains with method 'multilabel-kd' (alpha 0 without a teacher: plain BCE), not 'scratch'`);
   if (e.mlm && o.distributed && o.distributed.worldSize > 1) throw new Error(`${e.file}: 'mlm' pre-training runs in one process; pre-train first, then distill with --nproc`);
   const teacherCheck = teacher ? checkTeacherOnTransfer(e, data, teacher) : null;
-  // Not silenced by KDISTILL_QUIET: this run would otherwise end with wrong numbers and exit 0.
-  if (teacherCheck?.nearChance && (o.distributed?.rank ?? 0) === 0) {
-    process.stderr.write(`${e.file}: WARNING: the teacher (${teacher!.description}) gets ${pct(teacherCheck.accuracy)} of ${teacherCheck.samples} transfer samples right, ` +
-      `which is chance level (${pct(teacherCheck.chance)}; a working teacher exceeds ${pct(teacherCheck.threshold)}). It is probably fed inputs unlike those it was trained on ` +
+  const teacherWarning = teacherCheck?.nearChance
+    ? `the teacher (${teacher!.description}) is at chance: ${pct(teacherCheck.accuracy)} of ${teacherCheck.samples} transfer samples right ` +
+      `(always guessing the commonest class: ${pct(teacherCheck.chance)}; a working teacher exceeds ${pct(teacherCheck.threshold)}). It is probably fed inputs unlike those it was trained on ` +
       `(the student's inputs: ${describeNormalization(e.data.normalize)}): give the teacher its own with teacher.normalize: {mean, std} (default: raw inputs, ` +
-      `or what its kdistill run recorded), or check that its classes are the data's, in the same order (data.classNames).\n`);
-  }
+      'or what its kdistill run recorded), or check that its classes are the data\'s, in the same order (data.classNames); see docs/data.md'
+    : null;
+  // Not silenced by KDISTILL_QUIET: this run would otherwise end with wrong numbers and exit 0.
+  if (teacherWarning && (o.distributed?.rank ?? 0) === 0) process.stderr.write(`warning: ${e.file}: ${teacherWarning}\n`);
 
   // Before anything in the folder is rewritten: a checkpoint there must be this experiment's.
   if ((o.distributed?.rank ?? 0) === 0 && (o.resume ?? true)) checkResumable(e, runInputs(data, teacher));
@@ -474,12 +475,13 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
   // Median ms per sample at batch size 1 (src/train/timing.ts), for tables that weigh speed against quality.
   const msPerSample = latency(student, data.test);
   const nParams = student.numInferenceParameters();
+  const warnings = [...(teacherWarning ? [teacherWarning] : []), ...(result.warnings ?? [])];
   const resultRec = {
     name: e.name, method: e.method.name, seed: e.seed, epochs: e.epochs, steps: result.steps,
     studentParameters: nParams, teacherParameters: teacher?.numParameters ?? null, test: multi ?? final ?? null, msPerSample,
     ...(data.describe ? { data: data.describe } : {}), ...(mlmLosses ? { mlmLosses } : {}),
     ...(classNames(data.test) ? { classNames: classNames(data.test) } : {}),
-    ...(result.warnings ? { warnings: result.warnings } : {}),
+    ...(warnings.length ? { warnings } : {}),
   };
   atomicWrite(join(e.output, 'result.json'), JSON.stringify(resultRec, null, 2) + '\n');
   // The HTML report (teacher vs student, curves, confusion, calibration); a failure there must not lose the run.
@@ -499,7 +501,7 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
     : formatTable(
       ['run', 'method', 'params', 'test acc', 'NLL', 'ECE', 'agreement'],
       [[e.name, e.method.name, String(nParams), pct(final?.accuracy), num(final?.nll), num(final?.ece), pct(final?.agreement)]],
-    )) + `\noutputs: ${e.output}` + (result.warnings ?? []).map((w) => `\nwarning: ${w}`).join('');
+    )) + `\noutputs: ${e.output}` + warnings.map((w) => `\nwarning: ${w}`).join('');
   return { experiment: e, result, student, teacher, summary };
 }
 

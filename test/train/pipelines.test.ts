@@ -97,6 +97,7 @@ test('a student trained with data.normalize is scored on normalised test inputs:
   const byHand = accuracyOn(model, NORM);
   assert.ok(byHand > 0.9, `the model learned the task (${byHand})`);
   // Before the fix the test set went in raw: a different (here: far lower) accuracy.
+  // Exactly equal: the same normalisation arithmetic and the same evaluation batches as the run's.
   assert.equal(res.test.accuracy, byHand, 'result.json: the saved model on normalised inputs');
   assert.notEqual(accuracyOn(model, null), byHand, 'raw inputs would give another number');
   const report = json(join(dir, 'report.json'));
@@ -122,7 +123,7 @@ test("a teacher gets its own inputs: raw for a raw-trained teacher, its run's no
   // The student normalises; the raw-trained teacher must still see raw inputs (before: it saw
   // normalised ones in training, raw ones in its evaluation, and the student learned noise).
   const err = await stderrOf(() => run(base('kd-raw-teacher', { teacher: { checkpoint: rawTeacher }, data: { normalize: NORM } }), 'distill'));
-  assert.doesNotMatch(err, /WARNING/);
+  assert.doesNotMatch(err, /warning/);
   const dir = join(root, 'kd-raw-teacher');
   const check = json(join(dir, 'run.json')).teacherCheck;
   assert.ok(check.accuracy > 0.9 && !check.nearChance, `teacher on its transfer samples: ${JSON.stringify(check)}`);
@@ -138,7 +139,7 @@ test("a teacher gets its own inputs: raw for a raw-trained teacher, its run's no
 
   // A kdistill teacher trained with NORM gets NORM, whatever the student's normalisation.
   const err2 = await stderrOf(() => run(base('kd-norm-teacher', { teacher: { checkpoint: normTeacher }, data: { normalize: OTHER_NORM } }), 'distill'));
-  assert.doesNotMatch(err2, /WARNING/);
+  assert.doesNotMatch(err2, /warning/);
   assert.ok(json(join(root, 'kd-norm-teacher', 'run.json')).teacherCheck.accuracy > 0.9);
   // Given explicitly, the same normalisation is the same pipeline: the same cache file.
   const files = (): string[] => readdirSync(join(root, 'cache')).sort();
@@ -150,7 +151,9 @@ test("a teacher gets its own inputs: raw for a raw-trained teacher, its run's no
   const SKEWED = { mean: NORM.mean.map((m, j) => (j === 0 ? m - 10 : m)), std: NORM.std };
   const err3 = await stderrOf(() => run(base('kd-wrong-pipeline', { teacher: { checkpoint: normTeacher, normalize: SKEWED }, data: { normalize: OTHER_NORM } }), 'distill'));
   assert.equal(files().length, before2.length + 1, 'keyed by the teacher pipeline');
-  assert.match(err3, /WARNING: the teacher \(checkpoint .*\) gets \d+\.\d+% of 300 transfer samples right, which is chance level \(33\.33%.*teacher\.normalize/s);
+  const warning = /the teacher \(checkpoint .*\) is at chance: \d+\.\d+% of 300 transfer samples right \(always guessing the commonest class: 33\.33%.*teacher\.normalize/s;
+  assert.match(err3, new RegExp(`^warning: .*kd-wrong-pipeline\\.yaml: ${warning.source}`, 's'));
+  assert.match(json(join(root, 'kd-wrong-pipeline', 'result.json')).warnings[0], warning, 'result.json keeps it');
   const bad = json(join(root, 'kd-wrong-pipeline', 'run.json')).teacherCheck;
   assert.equal(bad.nearChance, true);
   assert.ok(Math.abs(bad.threshold - (1 / 3 + 4 * Math.sqrt((1 / 3) * (2 / 3) / 300))) < 1e-12);
