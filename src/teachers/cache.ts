@@ -31,6 +31,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { constants as osConstants } from 'node:os';
 import { Tensor } from '../tensor/tensor.js';
 import { tensor } from '../tensor/factories.js';
 import { enableGrad, noGrad } from '../tensor/autograd.js';
@@ -230,6 +231,11 @@ export class TeacherOutputCache {
    * no-grad pass, in batches) whatever samples it lacks, and rewrites it atomically if it changed.
    */
   static open(teacher: Teacher, dataset: Dataset, o: TeacherCacheOptions = {}): TeacherOutputCache {
+    return drain(TeacherOutputCache.openSteps(teacher, dataset, o));
+  }
+
+  /** open() one batch of the build at a time: it yields the progress after each batch (cachedTeacherInterruptible). */
+  static *openSteps(teacher: Teacher, dataset: Dataset, o: TeacherCacheOptions = {}): Generator<BuildProgress, TeacherOutputCache> {
     const notice = o.notice ?? defaultNotice;
     const dtype = o.dtype ?? 'float32';
     if (dtype !== 'float32' && dtype !== 'float16') throw new Error(`teacher cache: dtype must be float32 or float16, got ${String(dtype)}`);
@@ -291,7 +297,7 @@ export class TeacherOutputCache {
         throw new FeatureCacheTooLarge(`teacher cache: the ${names.length ? 'features' : 'targets'} ${[...layout.feats, ...layout.tgts].map((f) => `${f.name} [${f.shape.join(', ')}]`).join(', ')} of ${rows} samples take ${(bytes / 2 ** 20).toFixed(0)} MiB, above the limit of ${(limit / 2 ** 20).toFixed(0)} MiB; raise KDISTILL_CACHE_MAX_FEATURE_MB (or maxFeatureBytes) if memory allows, or set teacherCache: off`);
       }
     }
-    const compute = (part: Int32Array): Float32Array => computeRows(teacher, dataset, part, augment, o.batchSize ?? 256, layout, targets);
+    const compute = (part: Int32Array): Float32Array => drain(computeRowSteps(teacher, dataset, part, augment, o.batchSize ?? 256, layout, targets));
     // `distribute` only sees row widths: a packed row of logits and features is one "row of W classes".
     if (missing.length === 0 && old) {
       o.distribute?.(new Int32Array(0), layout.W, compute);
@@ -299,7 +305,9 @@ export class TeacherOutputCache {
     }
 
     notice(`teacher cache ${path}: computing the teacher's outputs${names.length ? ` and features (${names.join(', ')})` : ''}${tnames.length ? ` and targets (${tnames.join(', ')})` : ''} on ${missing.length} sample${missing.length > 1 ? 's' : ''}${old ? ` (${old.indices.length} already cached)` : ''}`);
-    const fresh = o.distribute ? o.distribute(Int32Array.from(missing), layout.W, compute) : compute(Int32Array.from(missing));
+    const fresh = o.distribute
+      ? o.distribute(Int32Array.from(missing), layout.W, compute)
+      : yield* computeRowSteps(teacher, dataset, Int32Array.from(missing), augment, o.batchSize ?? 256, layout, targets);
     // Merge old entries and new ones, ordered by source index so the file is independent of
     // the order in which runs asked for samples.
     const W = layout.W;
@@ -466,6 +474,47 @@ export class CachedTeacher implements Teacher {
 /** Opens (building if needed) the cache of `teacher` on `dataset` and wraps the teacher with it. */
 export function cachedTeacher(teacher: Teacher, dataset: Dataset, o: TeacherCacheOptions = {}): CachedTeacher {
   return new CachedTeacher(teacher, TeacherOutputCache.open(teacher, dataset, o));
+}
+
+/** Samples of the build computed so far, of how many. */
+export interface BuildProgress { done: number; total: number }
+
+/** Thrown when SIGINT/SIGTERM stops a cache build; exitCode is 128 + the signal number, as for training. */
+export class CacheBuildInterrupted extends Error {
+  readonly exitCode: number;
+  constructor(readonly signal: NodeJS.Signals, at: BuildProgress | null) {
+    super(`interrupted by ${signal} while building the teacher-output cache${at ? ` (${at.done} of ${at.total} samples computed)` : ''}, before training started; ` +
+      'nothing was written. Run the same command again to build it (teacherCache: off runs the teacher live instead).');
+    this.exitCode = 128 + (osConstants.signals[signal] ?? 2);
+  }
+}
+
+/**
+ * cachedTeacher for a command line. Node delivers signals only between turns of the event loop,
+ * which a synchronous build never reaches (Ctrl-C killed it without a word), so this build yields
+ * after every batch and stops at a SIGINT/SIGTERM with a message, as training does. A build split
+ * across ranks (o.distribute) runs as one piece: its ranks must stay in step.
+ */
+export async function cachedTeacherInterruptible(teacher: Teacher, dataset: Dataset, o: TeacherCacheOptions = {}): Promise<CachedTeacher> {
+  if (o.distribute) return cachedTeacher(teacher, dataset, o);
+  let signalled: NodeJS.Signals | null = null;
+  const onSignal = (s: NodeJS.Signals): void => { signalled = s; };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+  for (const s of signals) process.on(s, onSignal);
+  const steps = TeacherOutputCache.openSteps(teacher, dataset, o);
+  try {
+    for (;;) {
+      const r = steps.next();
+      if (r.done) return new CachedTeacher(teacher, r.value);
+      await new Promise<void>((res) => setImmediate(res));
+      if (signalled) {
+        steps.return(undefined as never);
+        throw new CacheBuildInterrupted(signalled, r.value);
+      }
+    }
+  } finally {
+    for (const s of signals) process.off(s, onSignal);
+  }
 }
 
 // ---- internals ----------------------------------------------------------------------------
@@ -667,8 +716,16 @@ function probeShapes(teacher: Teacher, ds: Dataset, names: readonly string[], au
   }));
 }
 
-/** The teacher's packed rows (logits, then features) on the given dataset rows, in one no-grad pass in batches. */
-function computeRows(teacher: Teacher, ds: Dataset, rows: Int32Array, augment: readonly AugmentSpec[], batchSize: number, layout: Layout, targets: readonly CachedTarget[] = []): Float32Array {
+/** Runs a generator to its end. */
+function drain<T>(g: Generator<unknown, T>): T {
+  for (;;) {
+    const r = g.next();
+    if (r.done) return r.value;
+  }
+}
+
+/** The teacher's packed rows (logits, then features) on the given dataset rows, in no-grad batches; yields after each batch. */
+function* computeRowSteps(teacher: Teacher, ds: Dataset, rows: Int32Array, augment: readonly AugmentSpec[], batchSize: number, layout: Layout, targets: readonly CachedTarget[] = []): Generator<BuildProgress, Float32Array> {
   const { C, feats, tgts, W } = layout;
   const out = new Float32Array(rows.length * W);
   if (rows.length === 0) return out;
@@ -680,11 +737,11 @@ function computeRows(teacher: Teacher, ds: Dataset, rows: Int32Array, augment: r
     }
     return t.to('float32').contiguous().data<Float32Array>();
   };
-  noGrad(() => {
+  try {
     for (let s = 0; s < rows.length; s += batchSize) {
       const part = rows.subarray(s, Math.min(s + batchSize, rows.length));
       const n = part.length;
-      tidy(() => {
+      noGrad(() => tidy(() => {
         const x = inputs(ds, part, augment);
         const r = names.length ? teacher.features!(x, names) : { output: teacher.logits(x), features: {} as Record<string, Tensor> };
         const z = flat(r.output, [C], 'logits', n);
@@ -695,20 +752,22 @@ function computeRows(teacher: Teacher, ds: Dataset, rows: Int32Array, augment: r
           const v = flat(t, f.shape, `feature '${f.name}'`, n);
           for (let k = 0; k < n; k++) out.set(v.subarray(k * f.size, k * f.size + f.size), (s + k) * W + f.offset);
         }
-      });
+      }));
       // Targets (e.g. input gradients) need the teacher's graph: gradients on for them alone.
       if (tgts.length) {
-        tidy(() => {
+        noGrad(() => tidy(() => {
           const vs = computeTargets(teacher, ds, part, augment, targets);
           tgts.forEach((f, j) => {
             const v = flat(vs[j]!, f.shape, `target '${f.name}'`, n);
             for (let k = 0; k < n; k++) out.set(v.subarray(k * f.size, k * f.size + f.size), (s + k) * W + f.offset);
           });
-        });
+        }));
       }
       bar.update(s + n);
+      yield { done: s + n, total: rows.length };
     }
-  });
-  bar.done();
+  } finally {
+    bar.done();
+  }
   return out;
 }

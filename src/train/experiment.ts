@@ -34,7 +34,7 @@ import { checkpointTeacher, checkTeacherOutput, CLASS_NAMES_KEY, ModuleTeacher, 
 import { EnsembleTeacher } from '../teachers/ensemble.js';
 import { OnnxTeacher } from '../teachers/onnx.js';
 import { loadSpecialistBundle } from '../teachers/specialists/teacher.js';
-import { cachedTeacher, planTeacherCache, FeatureCacheTooLarge } from '../teachers/cache.js';
+import { cachedTeacherInterruptible, planTeacherCache, FeatureCacheTooLarge } from '../teachers/cache.js';
 import { atomicWrite, ensureDir } from '../util/fs.js';
 import { lockFolder } from '../util/lock.js';
 import { checkResumable, runSettings, type RecordedInputs } from './resume.js';
@@ -323,7 +323,7 @@ export function checkTeacherOnTransfer(e: Experiment, data: PreparedData, teache
 }
 
 /** The teacher as training sees it: served from the teacher-output cache when the experiment's teacherCache allows. */
-function withTeacherCache(e: Experiment, teacher: Teacher, transfer: Dataset, augment: Augmentation[], features: string[], pg: ProcessGroup | null, targets: CachedTarget[] = []): Teacher {
+async function withTeacherCache(e: Experiment, teacher: Teacher, transfer: Dataset, augment: Augmentation[], features: string[], pg: ProcessGroup | null, targets: CachedTarget[] = []): Promise<Teacher> {
   const plan = planTeacherCache(e.teacherCache.mode, augment, { needsFeatures: features.length > 0 });
   // Say so when a cache the user asked for is not used, or is used with random augmentation.
   if (e.teacherCache.mode === 'on' && (!plan.use || plan.augment.length !== augment.length) && process.env.KDISTILL_QUIET !== '1') process.stderr.write(`${plan.reason}\n`);
@@ -337,7 +337,7 @@ function withTeacherCache(e: Experiment, teacher: Teacher, transfer: Dataset, au
     // A method's per-sample targets (e.g. Sobolev's target gradient) only under a deterministic
     // pipeline: on un-augmented inputs they would not match the student's augmented view.
     const det = plan.augment.length === augment.length;
-    cached = cachedTeacher(teacher, transfer, { ...opts, ...(features.length && teacher.features ? { features } : {}), ...(targets.length && det && teacher.logitsWithGrad ? { targets } : {}) });
+    cached = await cachedTeacherInterruptible(teacher, transfer, { ...opts, ...(features.length && teacher.features ? { features } : {}), ...(targets.length && det && teacher.logitsWithGrad ? { targets } : {}) });
   } catch (err) {
     if (!(err instanceof FeatureCacheTooLarge)) throw err;
     if (process.env.KDISTILL_QUIET !== '1') process.stderr.write(`${err.message}; running the teacher live\n`);
@@ -441,7 +441,7 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
   }
   const mlmLosses = e.mlm ? pretrainIfFresh(e, student as BertEncoder, data, o.resume ?? true) : null;
   const augment = augmentations(e);
-  const trainTeacher = teacher ? withTeacherCache(e, teacher, data.transfer, augment, method.features?.teacher ?? [], pg, method.cachedTargets) : null;
+  const trainTeacher = teacher ? await withTeacherCache(e, teacher, data.transfer, augment, method.features?.teacher ?? [], pg, method.cachedTargets) : null;
   const loader = new DataLoader(data.transfer, { batchSize: e.data.batchSize, seed: e.seed, shuffle: true, augment });
   const source = data.multiLabel ? new MultiLabelBatches(data.transfer as MultiLabelDataset, e.data.batchSize, e.seed) : loaderSource(loader);
   const setupRows = data.multiLabel ? tensor(data.train.x.subarray(0, 2 * sampleShape[0]!), { shape: [2, ...sampleShape] }) : null;

@@ -3,8 +3,8 @@
 // a diverging loss, a missing native addon, and a TorchScript teacher whose submodules are no chain.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/tensor/native.js';
@@ -152,4 +152,24 @@ test('eval --teacher takes ONNX and TorchScript teachers too, and prints the tea
   const ts = kdistill('eval', teacher, '--teacher', join(FIX, 'five.pt'));
   assert.equal(ts.code, 1);
   assert.match(ts.err, /teacher TorchScript .*five\.pt predicts 5 classes, the model 10/);
+});
+
+test('SIGINT during the teacher-cache build exits 130 with a message like training\'s, writing no cache file', async () => {
+  const dir = tmp('kd-cache-sigint-');
+  const exp = join(dir, 'c.yaml');
+  writeFileSync(exp, `seed: 1\ndata: {dataset: fashion-mnist, batchSize: 64}\nteacher: {checkpoint: ${join(packageRoot, 'assets', 'fashion-mnist-teacher.safetensors')}}\n` +
+    `teacherCache: {mode: on, dir: ${join(dir, 'cache')}}\nstudent: {arch: mlp, hidden: [8]}\noptimizer: {name: sgd, lr: 0.1}\nepochs: 1\noutput: ${join(dir, 'out')}\n`);
+  // Not quiet: the cache's notice says when the build (60,000 samples, seconds) has started.
+  const child = spawn(process.execPath, [BIN, 'distill', exp], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KDISTILL_QUIET: '' } });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    const first = !/computing the teacher/.test(err);
+    err += d.toString();
+    if (first && /computing the teacher/.test(err)) setTimeout(() => child.kill('SIGINT'), 300);
+  });
+  const code = await new Promise<number | null>((res) => child.on('close', (c) => res(c)));
+  assert.equal(code, 130, err);
+  assert.match(err, /interrupted by SIGINT while building the teacher-output cache \(\d+ of 60000 samples computed\), before training started; nothing was written/);
+  assert.ok(!existsSync(join(dir, 'cache')) || readdirSync(join(dir, 'cache')).length === 0, 'no cache file');
+  assert.ok(!existsSync(join(dir, 'out', '.kdistill.lock')), 'the folder lock is released');
 });
