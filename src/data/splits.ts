@@ -138,6 +138,14 @@ export function subset(ds: Dataset, indices: ArrayLike<number>, name?: string, o
   };
 }
 
+/** The samples whose class passes `keep`, in their original order; label ids are unchanged. */
+export function filterClasses(ds: Dataset, keep: (classId: number) => boolean, what: string): Dataset {
+  if (!ds.y) throw new Error(`filterClasses: '${ds.name}' has no labels to filter by`);
+  const rows: number[] = [];
+  for (let i = 0; i < ds.size; i++) if (keep(ds.y[i]!)) rows.push(i);
+  return subset(ds, rows, `${ds.name}[classes ${what}]`);
+}
+
 /** n samples drawn without replacement by `seed` (class-balanced by proportion if stratified), sorted. */
 export function take(ds: Dataset, n: number, seed = 0, o: { stratified?: boolean } = {}): Dataset {
   if (!Number.isInteger(n) || n < 0 || n > ds.size) throw new RangeError(`take: n must be an integer in [0, ${ds.size}], got ${n}`);

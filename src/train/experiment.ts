@@ -13,7 +13,7 @@ import { noGrad } from '../tensor/autograd.js';
 import type { Dataset } from '../data/dataset.js';
 import { loadFashionMnist, loadMnist } from '../data/fashion-mnist.js';
 import { readCsv } from '../data/csv.js';
-import { split, take } from '../data/splits.js';
+import { filterClasses, split, take } from '../data/splits.js';
 import { DataLoader } from '../data/loader.js';
 import { randomCrop, horizontalFlip, normalize, normalizeDataset, type Augmentation } from '../data/augment.js';
 import { createModel, type ZooModel } from '../nn/zoo/index.js';
@@ -23,6 +23,7 @@ import { pretrainMlm } from '../text/pretrain.js';
 import { MultiLabelBatches, type MultiLabelDataset } from '../text/data.js';
 import type { WordPieceTokenizer } from '../text/tokenizer.js';
 import { evaluateMultiLabelPerLabel } from './multilabel-metrics.js';
+import { biasAdjustRun, type BiasAdjustmentRecord } from './bias.js';
 import { inferenceMsPerSample } from './timing.js';
 import { loadSafetensors, saveModel } from '../nn/safetensors.js';
 import { getMethod } from '../methods/registry.js';
@@ -40,6 +41,7 @@ import { lockFolder } from '../util/lock.js';
 import { checkResumable, runSettings, type RecordedInputs } from './resume.js';
 import { train, type BatchSource, type TrainResult } from './trainer.js';
 import { formatTable } from './table.js';
+import { classificationMetrics } from './metrics.js';
 import { runChainFile } from './chain.js';
 import { writeRunReport } from '../report/index.js';
 import { DataParallel, ProcessGroup, parallelCacheOptions, shardedSource, type DistributedOptions } from '../distributed/index.js';
@@ -97,7 +99,7 @@ function prepareTextExperiment(e: Experiment, dataset: TextDatasetName): Prepare
     if (e.data.heldOut > 0) throw new Error(`${e.file}: 'data.heldOut' does not apply to multi-label '${e.data.dataset}' (its transfer set is the training split)`);
     return { ...base, train: p.train, transfer: p.train };
   }
-  return { ...base, ...withTransferSet(e, p.train) };
+  return { ...withTransferSet(e, p.train), ...base };
 }
 
 export function prepareData(e: Experiment): PreparedData {
@@ -130,21 +132,40 @@ export function prepareData(e: Experiment): PreparedData {
   // The student is scored through the input pipeline it trains on (the loader normalises each
   // training batch; the test set is normalised once here). Teachers take these inputs too and
   // map them to their own (loadTeachers).
-  return { ...withTransferSet(e, trainSet), test: normalizeDataset(test, d.normalize), numClasses };
+  const parts = withTransferSet(e, trainSet);
+  return { ...parts, ...(parts.val ? { val: normalizeDataset(parts.val, d.normalize) } : {}), test: normalizeDataset(test, d.normalize), numClasses };
 }
 
 /** The transfer set the student learns from: the training set, or a part held out of it (labels kept or dropped). */
-function withTransferSet(e: Experiment, trainSet: Dataset): { train: Dataset; transfer: Dataset } {
+function withTransferSet(e: Experiment, trainSet: Dataset): { train: Dataset; transfer: Dataset; val?: Dataset } {
   const d = e.data;
   let transfer = trainSet;
+  let val: Dataset | undefined;
   if (d.heldOut > 0) {
     if (d.heldOut >= trainSet.size) throw new Error(`${e.file}: 'data.heldOut' (${d.heldOut}) must be smaller than the training set (${trainSet.size})`);
     const s = split(trainSet, { heldOut: d.heldOut, seed: e.seed, stratified: true });
     trainSet = s.train;
     // The held-out part is the transfer set for 'held-out' (labels kept) and 'unlabeled' (dropped).
     transfer = d.transfer === 'train' ? s.train : d.transfer === 'held-out' ? s.heldOut : { ...s.heldOut, y: null, name: `${s.heldOut.name}/unlabeled` };
+    // With transfer 'train', the held-out part is a validation split (bias adjustment is fitted on it).
+    if (d.transfer === 'train') val = s.heldOut;
   }
-  return { train: trainSet, transfer };
+  if (d.excludeClasses || d.onlyClasses) transfer = filterTransferClasses(e, transfer);
+  return { train: trainSet, transfer, ...(val ? { val } : {}) };
+}
+
+/** The transfer set without the excluded classes (or with the listed ones only); needs its labels to choose. */
+function filterTransferClasses(e: Experiment, transfer: Dataset): Dataset {
+  const d = e.data;
+  const field = d.excludeClasses ? 'data.excludeClasses' : 'data.onlyClasses';
+  const ids = (d.excludeClasses ?? d.onlyClasses)!;
+  const bad = ids.find((c) => c >= transfer.numClasses);
+  if (bad !== undefined) throw new Error(`${e.file}: '${field}' lists class ${bad}, but the data has ${transfer.numClasses} classes (ids 0–${transfer.numClasses - 1})`);
+  // An unlabeled transfer set still has its labels in the rows it came from; without them no filter can be applied.
+  if (!transfer.y) throw new Error(`${e.file}: '${field}' needs a labeled transfer set to pick classes from (data.transfer is '${d.transfer}')`);
+  const filtered = filterClasses(transfer, (c) => (d.excludeClasses ? !ids.includes(c) : ids.includes(c)), d.excludeClasses ? `without ${ids.join(',')}` : `only ${ids.join(',')}`);
+  if (filtered.size === 0) throw new Error(`${e.file}: '${field}' leaves no sample in the transfer set`);
+  return filtered;
 }
 
 /**
@@ -462,12 +483,22 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
   }
   // Rank 0 writes the model, result and report; the other ranks are done.
   if (!writer) return { experiment: e, result, student, teacher, summary: '' };
+  // Bias adjustment (Hinton et al. 2015 §3) changes the saved model, so it comes first; the test
+  // metrics are then those of the adjusted model, with the ones before kept in its record.
+  let final = result.final;
+  let biasAdjustment: BiasAdjustmentRecord | undefined;
+  if (e.biasAdjust) {
+    const tp = result.predictions?.teacher ?? (teacher ? predict((x) => teacher.logits(x), data.test) : undefined);
+    biasAdjustment = biasAdjustRun(student, e.biasAdjust, data.test, data.val, tp);
+    const sp = student.inEvalMode(() => predict((x) => student.call(x), data.test));
+    final = classificationMetrics(sp, data.test.y!, tp);
+    result.predictions = { student: sp, ...(tp ? { teacher: tp } : {}) };
+  }
   // What the model was trained on travels with it: a run using it as a teacher feeds it the same inputs and checks its classes.
   saveModel(join(e.output, 'model.safetensors'), student, {
     experiment: e.name, [NORMALIZE_KEY]: JSON.stringify(e.data.normalize ?? null),
     ...(classNames(data.train) ? { [CLASS_NAMES_KEY]: JSON.stringify(classNames(data.train)) } : {}),
   });
-  const final = result.final;
   // Multi-label: the decision threshold is chosen on the validation split, metrics are on test.
   // Computed once, for result.json and the report.
   const scores = data.multiLabel ? evaluateMultiLabelPerLabel(student, data.val as MultiLabelDataset, data.test as MultiLabelDataset) : null;
@@ -482,6 +513,9 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
     ...(data.describe ? { data: data.describe } : {}), ...(mlmLosses ? { mlmLosses } : {}),
     ...(classNames(data.test) ? { classNames: classNames(data.test) } : {}),
     ...(warnings.length ? { warnings } : {}),
+    ...(biasAdjustment ? { biasAdjustment } : {}),
+    // The validation split's metrics, where hyper-parameters are chosen without looking at the test set.
+    ...(data.val?.y && !data.multiLabel ? { val: classificationMetrics(student.inEvalMode(() => predict((x) => student.call(x), data.val!)), data.val.y) } : {}),
   };
   atomicWrite(join(e.output, 'result.json'), JSON.stringify(resultRec, null, 2) + '\n');
   // The HTML report (teacher vs student, curves, confusion, calibration); a failure there must not lose the run.
@@ -493,6 +527,10 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
   } catch (err) {
     process.stderr.write(`${e.name}: report.html not written: ${(err as Error).message}\n`);
   }
+  // The teacher's own score on the same test data: the first thing to check when a student is poor
+  // (a teacher fed the wrong preprocessing scores near chance).
+  const tp = result.predictions?.teacher;
+  const teacherTest = tp && data.test.y && !multi ? classificationMetrics(tp, data.test.y) : null;
   const summary = (multi
     ? formatTable(
       ['run', 'method', 'params', 'micro F1', 'macro F1', 'subset acc', 'mAP', 'threshold'],
@@ -500,7 +538,10 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
     )
     : formatTable(
       ['run', 'method', 'params', 'test acc', 'NLL', 'ECE', 'agreement'],
-      [[e.name, e.method.name, String(nParams), pct(final?.accuracy), num(final?.nll), num(final?.ece), pct(final?.agreement)]],
+      [
+        [e.name, e.method.name, String(nParams), pct(final?.accuracy), num(final?.nll), num(final?.ece), pct(final?.agreement)],
+        ...(teacherTest ? [['teacher', '–', String(teacher?.numParameters ?? '–'), pct(teacherTest.accuracy), num(teacherTest.nll), num(teacherTest.ece), '–']] : []),
+      ],
     )) + `\noutputs: ${e.output}` + warnings.map((w) => `\nwarning: ${w}`).join('');
   return { experiment: e, result, student, teacher, summary };
 }

@@ -14,6 +14,7 @@ import type { Method, StepInfo } from '../methods/method.js';
 import type { Teacher } from '../teachers/teacher.js';
 import type { Dataset } from '../data/dataset.js';
 import { Adam, AdamW, SGD, type Optimizer } from '../optim/optimizer.js';
+import { constrainedWeights, maxNorm_ } from '../optim/constraints.js';
 import { makeSchedule, type ScheduleSpec } from '../optim/schedules.js';
 import { classificationMetrics, type ClassificationMetrics, type Predictions } from './metrics.js';
 import { predict } from './evaluate.js';
@@ -29,6 +30,8 @@ export interface OptimizerSpec {
   nesterov?: boolean;
   weightDecay?: number;
   betas?: [number, number];
+  /** Max-norm constraint on the student's linear/conv weights after each step (src/optim/constraints.ts). */
+  maxNorm?: number;
 }
 
 /** One training batch; `indices` (dataset rows, as DataLoader yields) lets a cached teacher look its logits up. */
@@ -159,6 +162,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const trainable = [o.student, ...extras];
   const params = trainable.flatMap((m) => m.parameters());
   const optimizer = makeOptimizer(o.optimizer, params);
+  const maxNormed = o.optimizer.maxNorm !== undefined ? constrainedWeights(o.student) : [];
   const schedule = makeSchedule(o.schedule ?? { name: 'constant' }, o.epochs);
   const perEpoch = o.train.batchesPerEpoch;
   const log = o.outDir && writer ? new JsonlLog(join(o.outDir, 'log.jsonl')) : null;
@@ -224,7 +228,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       lr = o.optimizer.lr * schedule(state.epoch + state.batch / perEpoch);
       optimizer.setLr(lr);
       const info: StepInfo = { epoch: state.epoch, epochs: o.epochs, step: state.step, numClasses: o.numClasses };
-      const out = tidy(() => step(o, optimizer, batch, info, state.batch, params, sfeat, tfeat));
+      const out = tidy(() => step(o, optimizer, batch, info, state.batch, params, sfeat, tfeat, maxNormed));
       batch.x.dispose();
       batch.y?.dispose();
       const values = typeof out === 'string' ? null : out;
@@ -304,7 +308,7 @@ function allFinite(ts: Tensor[]): boolean {
  * before the optimizer touches the weights, so the last checkpoint and the weights stay good.
  */
 function step(o: TrainOptions, optimizer: Optimizer, batch: TrainBatch, info: StepInfo, batchIndex: number,
-  params: Tensor[], sfeat: string[], tfeat: string[]): Record<string, number> | string {
+  params: Tensor[], sfeat: string[], tfeat: string[], maxNormed: Tensor[]): Record<string, number> | string {
   const where = `epoch ${info.epoch + 1}, step ${info.step}, batch ${batchIndex}`;
   const fail = (what: string): string => {
     if (o.onNonFinite === 'skip') return what;
@@ -361,6 +365,7 @@ function step(o: TrainOptions, optimizer: Optimizer, batch: TrainBatch, info: St
     return fail(`non-finite gradient from term${bad.length > 1 ? 's' : ''} ${(bad.length ? bad : names).join(', ')} (loss ${values.loss})`);
   }
   optimizer.step();
+  if (maxNormed.length) maxNorm_(maxNormed, o.optimizer.maxNorm!);
   return values;
 }
 

@@ -109,6 +109,7 @@ const MLP_INFO: ModelInfo = {
     numClasses: NUM_CLASSES,
     activation: { type: ACTIVATIONS.join(' | '), default: 'relu', description: 'hidden activation' },
     dropout: { type: 'number in [0, 1)', default: 0, description: 'dropout after each hidden activation' },
+    inputDropout: { type: 'number in [0, 1)', default: 0, description: 'dropout on the input features (0.2 in Hinton et al.\'s MNIST nets)' },
     batchNorm: { type: 'boolean', default: false, description: 'batch norm before each hidden activation (the linear then has no bias)' },
   },
   features: ['layer1', '…', 'layer<k>'], embedding: 'layer<k> (flatten when hidden is empty)', head: 'fc',
@@ -274,6 +275,7 @@ export function createModel(spec: unknown): ZooModel {
         hidden: r.intList('hidden', 1, undefined, []),
         activation: r.activation('activation'),
         dropout: r.fraction('dropout', 0),
+        inputDropout: r.fraction('inputDropout', 0),
         batchNorm: r.bool('batchNorm', false),
       });
   }

@@ -1,5 +1,5 @@
-// Multi-layer perceptron: flatten, then one block per hidden width (linear → optional batch
-// norm → activation → optional dropout), then the linear head `fc`. Block i (1-based) is
+// Multi-layer perceptron: flatten, optional input dropout, then one block per hidden width (linear
+// → optional batch norm → activation → optional dropout), then the linear head `fc`. Block i (1-based) is
 // `layer<i>` with children linear/bn/act/dropout, so `layer2` is the second hidden representation.
 import { Module } from '../module.js';
 import { Tensor } from '../../tensor/tensor.js';
@@ -13,6 +13,8 @@ export interface MLPSpec extends ModelSpec {
   numClasses: number;
   activation: ActivationName;
   dropout: number;
+  /** Dropout on the input features (Hinton et al. 2012 / Srivastava et al. 2014 use 0.2 on MNIST pixels). */
+  inputDropout: number;
   batchNorm: boolean;
 }
 
@@ -44,6 +46,7 @@ export class MLP extends ZooModel {
   readonly headName = 'fc';
   readonly inputShape: number[];
   readonly flatten: Flatten;
+  readonly inputDropout: Dropout | null;
   readonly layers: MLPBlock[] = [];
   readonly fc: Linear;
 
@@ -52,6 +55,7 @@ export class MLP extends ZooModel {
     this.spec = spec;
     this.inputShape = [...spec.inputShape];
     this.flatten = this.registerModule('flatten', new Flatten());
+    this.inputDropout = spec.inputDropout > 0 ? this.registerModule('inputDropout', new Dropout(spec.inputDropout)) : null;
     let inF = spec.inputShape.reduce((a, b) => a * b, 1);
     spec.hidden.forEach((w, i) => {
       this.layers.push(this.registerModule(`layer${i + 1}`, new MLPBlock(inF, w, spec.activation, spec.dropout, spec.batchNorm)));
@@ -70,6 +74,7 @@ export class MLP extends ZooModel {
       throw new RangeError(`MLP: expected input [N, ${this.inputShape.join(', ')}] (${want} features per sample), got [${x.shape.join(', ')}]`);
     }
     let h = this.flatten.call(x);
+    if (this.inputDropout) h = this.inputDropout.call(h);
     for (const l of this.layers) h = l.call(h);
     return this.fc.call(h);
   }
