@@ -55,6 +55,9 @@ test('ONNX teacher errors name the file and what to fix', () => {
   assert.throws(() => new OnnxTeacher(MODEL, { numClasses: 5 }), /has 3 classes, teacher\.numClasses says 5/);
   const bad = join(mkdtempSync(join(tmpdir(), 'kd-onnx-')), 'bad.onnx');
   writeFileSync(bad, 'not a model');
+  // A file recognisably of another kind says so and how to make an ONNX model; otherwise onnxruntime's own error.
+  assert.throws(() => new OnnxTeacher(bad), /bad\.onnx is not an ONNX model: it is a text file .*torch\.onnx\.export/);
+  writeFileSync(bad, Buffer.from([0x08, 0x07, 0x12, 0xff, 0xfe, 0x00, 0x01, 0x02, 0x03, 0xc3, 0x28]));
   assert.throws(() => new OnnxTeacher(bad), /bad\.onnx: onnxruntime .* cannot load it/);
   const t = new OnnxTeacher(MODEL);
   assert.throws(() => t.logits(tensor(new Float32Array(2 * 16), { shape: [2, 1, 4, 4] })), /onnxruntime failed on an input of shape \[2, 1, 4, 4\]/);
