@@ -16,10 +16,18 @@ import { checkpointTeacher } from '../teachers/sources.js';
 import { formatTable } from '../train/table.js';
 import { inferenceMsPerSample } from '../train/timing.js';
 import { kib } from './eval.js';
+import { runHintonDemo } from './hinton.js';
 
 export const DEMO_TEACHER = join(packageRoot, 'assets', 'fashion-mnist-teacher.safetensors');
 
 export async function runDemo(argv: string[]): Promise<number> {
+  // `--paper hinton`: the Hinton et al. (2015) §3 reproduction instead (src/cli/hinton.ts).
+  const paperAt = argv.findIndex((a) => a === '--paper' || a.startsWith('--paper='));
+  if (paperAt >= 0) {
+    const paper = argv[paperAt]!.includes('=') ? argv[paperAt]!.split('=')[1] : argv[paperAt + 1];
+    if (paper !== 'hinton') throw new Error(`--paper: the reproduced papers are: hinton (got '${paper ?? ''}')`);
+    return runHintonDemo(argv);
+  }
   const { values } = parseArgs({
     args: argv,
     options: {

@@ -207,3 +207,24 @@ test('translation jitter (randomCrop) shifts each image by at most the padding a
   await loader.close();
   assert.equal(checked, 64);
 });
+
+test('the Hinton table puts test-error counts (mean ± std over seeds) next to the paper\'s', async () => {
+  const { hintonTable } = await import('../../src/cli/hinton.js');
+  const acc = (a: number) => ({ accuracy: a });
+  const bias = (before: number, after: number, cb: number, ca: number) => ({
+    test: acc(after), biasAdjustment: { offset: 3, classes: [3], classErrorsBefore: cb, classErrorsAfter: ca, classSamples: 1010, testBefore: acc(before) },
+  });
+  const t = hintonTable({
+    teacherErrors: 95,
+    scratch: [{ seed: 1, test: acc(0.984) }, { seed: 2, test: acc(0.986) }],
+    distilled: [{ seed: 1, test: acc(0.9881) }],
+    omit3: [{ seed: 1, ...bias(0.97, 0.985, 300, 40) }],
+    only78: [],
+  });
+  assert.match(t, /student 800-800 from labels +\| +146 \| +150\.0 ± 14\.1 \| +1,2 \|/);
+  assert.match(t, /distilled, T = 20 +\| +74 \| +119\.0 \|/);
+  assert.match(t, /without any 3 .*\| +300\.0 \(300\.0 of 1,010 threes\)/);
+  assert.match(t, /bias of class 3 raised .*\| +150\.0 \(40\.0 of 1,010 threes\) \(offset 3\.00\)/);
+  assert.match(t, /7s and 8s only +\| +47\.3 % error +\| +not run/);
+  assert.match(t, /teacher .*\| +67 \| +95 \|/);
+});
