@@ -10,7 +10,8 @@ import type { Dataset } from '../data/dataset.js';
 import { loadFashionMnist, loadMnist } from '../data/fashion-mnist.js';
 import { predict } from '../train/evaluate.js';
 import { classificationMetrics } from '../train/metrics.js';
-import { checkpointTeacher, recordedTraining } from '../teachers/sources.js';
+import { recordedTraining } from '../teachers/sources.js';
+import { loadTeacherFile } from '../teachers/from-file.js';
 import { withInputPipeline, type Normalization } from '../teachers/pipeline.js';
 import { normalizeDataset } from '../data/augment.js';
 import type { Teacher } from '../teachers/teacher.js';
@@ -23,9 +24,9 @@ import type { MultiLabelDataset } from '../text/data.js';
 
 interface EvalData { test: Dataset; val?: Dataset; multiLabel: boolean; teacher: Teacher | null }
 
-/** A --teacher checkpoint, fed the student's inputs mapped to its own recorded ones (src/teachers/pipeline.ts). */
-function teacherFromFile(file: string, studentInputs: Normalization | undefined): Teacher {
-  const t = checkpointTeacher(file);
+/** A --teacher file (checkpoint, ONNX or TorchScript), fed the student's inputs mapped to its own recorded ones (src/teachers/pipeline.ts). */
+function teacherFromFile(file: string, studentInputs: Normalization | undefined, numClasses: number): Teacher {
+  const t = loadTeacherFile(file, numClasses);
   return withInputPipeline(t, studentInputs, t.inputNormalization);
 }
 
@@ -34,7 +35,7 @@ function runData(dir: string, teacherFile: string | undefined): EvalData {
   const e = runExperimentOf(dir);
   if (!e) throw new Error(`${dir}: no experiment.yaml or run.json, so its data is unknown; evaluate the model file with --data`);
   const data = prepareData({ ...e, output: dir });
-  const teacher = teacherFile ? teacherFromFile(teacherFile, e.data.normalize) : loadTeachers(e, data.numClasses);
+  const teacher = teacherFile ? teacherFromFile(teacherFile, e.data.normalize, data.numClasses) : loadTeachers(e, data.numClasses);
   return { test: data.test, ...(data.val ? { val: data.val } : {}), multiLabel: data.multiLabel === true, teacher };
 }
 
@@ -43,7 +44,7 @@ function imageData(name: string | undefined, dir: string | undefined, teacherFil
   if (name !== 'fashion-mnist' && name !== 'mnist') throw new Error(`--data must be fashion-mnist or mnist, got '${name}' (for other data, evaluate the run folder)`);
   const inputs = recordedTraining(modelFile, metadata).normalize;
   const test = normalizeDataset((name === 'mnist' ? loadMnist : loadFashionMnist)({ split: 'test', ...(dir ? { dir } : {}) }), inputs);
-  return { test, multiLabel: false, teacher: teacherFile ? teacherFromFile(teacherFile, inputs) : null };
+  return { test, multiLabel: false, teacher: teacherFile ? teacherFromFile(teacherFile, inputs, test.numClasses) : null };
 }
 
 export function evalCommand(argv: string[]): number {
@@ -72,11 +73,15 @@ export function evalCommand(argv: string[]): number {
   }
   const p = predict((x) => model.call(x), d.test);
   const tp = d.teacher ? predict((x) => d.teacher!.logits(x), d.test) : undefined;
+  if (tp && tp.c !== p.c) throw new Error(`teacher ${d.teacher!.description} predicts ${tp.c} classes, the model ${p.c}: agreement needs a teacher of the same classes`);
   const m = classificationMetrics(p, d.test.y!, tp);
-  process.stdout.write(formatTable(
-    ['model', 'params', 'size', 'test acc', 'top-5', 'NLL', 'ECE', 'agreement', 'ms/sample'],
-    [[file, String(model.numInferenceParameters()), size, pct(m.accuracy), pct(m.top5), num(m.nll), num(m.ece), pct(m.agreement), ms.toFixed(3)]],
-  ) + '\n');
+  const rows = [[file, String(model.numInferenceParameters()), size, pct(m.accuracy), pct(m.top5), num(m.nll), num(m.ece), pct(m.agreement), ms.toFixed(3)]];
+  // The teacher's own score on the same data, the first thing to check when preprocessing may differ.
+  if (tp) {
+    const t = classificationMetrics(tp, d.test.y!);
+    rows.push([`teacher: ${d.teacher!.description}`, String(d.teacher!.numParameters), '–', pct(t.accuracy), pct(t.top5), num(t.nll), num(t.ece), '–', '–']);
+  }
+  process.stdout.write(formatTable(['model', 'params', 'size', 'test acc', 'top-5', 'NLL', 'ECE', 'agreement', 'ms/sample'], rows) + '\n');
   return 0;
 }
 

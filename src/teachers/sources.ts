@@ -10,6 +10,7 @@ import type { Module } from '../nn/module.js';
 import { loadModel } from '../nn/safetensors.js';
 import type { Teacher } from './teacher.js';
 import { fileSha256 } from '../data/errors.js';
+import { wrongTeacherFile } from './file-kind.js';
 import type { Normalization } from './pipeline.js';
 
 /** A kdistill Module as a frozen teacher. */
@@ -96,7 +97,12 @@ export class TorchScriptTeacher implements Teacher {
   readonly description: string;
 
   constructor(readonly path: string, readonly numClasses: number, readonly output: number | string = 0) {
-    this.module = jitLoad(path).eval();
+    try {
+      this.module = jitLoad(path).eval();
+    } catch (e) {
+      if (!existsSync(path)) throw e;
+      throw new Error(wrongTeacherFile(path, 'torchscript', (e as Error).message), { cause: e });
+    }
     for (const p of this.module.parameters()) p.requiresGrad_(false);
     this.numParameters = this.module.parameters().reduce((a, t) => a + t.numel(), 0);
     this.checksum = fileSha256(path);
