@@ -14,16 +14,23 @@ import { compare } from '../train/compare.js';
 import { exportCommand, reportCommand, serveCommand } from './deliver.js';
 import { DISTRIBUTED_CLI_OPTIONS, distributedArgs, followLauncher, launch, stripLauncherFlags } from '../distributed/index.js';
 import { specialistsCommand } from './specialists.js';
+import { adjustBiasCommand } from './bias.js';
 
 const USAGE = `kdistill — knowledge distillation on libtorch
 
 Usage:
   kdistill demo [--epochs N] [--seed S] [--subset N]
                                             distill the bundled Fashion-MNIST teacher into a small MLP, print a table
+  kdistill demo --paper hinton [--epochs N] [--from runs/hinton-mnist]
+                                            Hinton et al. 2015 §3 on MNIST beside the paper's numbers (short runs,
+                                            or the table of finished runs of experiments/hinton-mnist)
   kdistill train <experiment.yaml>          train a model from scratch (e.g. a teacher)
   kdistill distill <experiment.yaml>        distill the experiment's teacher(s) into its student
   kdistill eval <run-dir|model.safetensors> evaluate a saved model (a run on its own test data; a file with [--data fashion-mnist])
                                             [--teacher t.safetensors|t.onnx|t.pt]: agreement with it, and its own accuracy
+  kdistill adjust-bias <run-dir> --classes 3[,7,…] [--offset fit|N]
+                                            add one offset to these classes' output biases (Hinton 2015 §3), fitted on
+                                            the run's validation split; records it in result.json
   kdistill compare <a.yaml> <b.yaml> ... [--seeds 1,2,3] [--out DIR]
                                             run experiments over seeds, print mean ± std (finished runs are reused)
   kdistill export <run-dir|model.safetensors> [--out DIR] [--format onnx,safetensors] [--opset 13..17]
@@ -96,6 +103,8 @@ export async function run(argvIn: string[]): Promise<number> {
         return await trainCommand(cmd, rest);
       case 'eval':
         return evalCommand(rest);
+      case 'adjust-bias':
+        return adjustBiasCommand(rest);
       case 'compare':
         return await compareCommand(rest);
       case 'export':
