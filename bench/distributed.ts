@@ -34,7 +34,8 @@ function arg(name: string, dflt: string): string {
 // Worker: one rank of the kdistill side. Prints {"samplesPerSec": ...} on rank 0.
 // ---------------------------------------------------------------------------------------------
 async function worker(): Promise<void> {
-  const { torch, manualSeed, setNumThreads } = await import('../src/tensor/torch.js');
+  const { manualSeed, setNumThreads } = await import('../src/tensor/torch.js');
+  const { torch } = await import('../src/torch.js');
   const F = await import('../src/tensor/functional.js');
   const { tidy } = await import('../src/tensor/scope.js');
   const { ProcessGroup } = await import('../src/distributed/group.js');

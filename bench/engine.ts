@@ -40,7 +40,8 @@ interface Hello { OPENBLAS_NUM_THREADS?: string | null; defaultThreads: number; 
 // ---------------------------------------------------------------------------------------
 async function worker(): Promise<void> {
   // the engine layer only (src/tensor, src/optim), not the whole library
-  const { torch, manualSeed, setNumThreads, getNumThreads } = await import('../src/tensor/torch.js');
+  const { manualSeed, setNumThreads, getNumThreads } = await import('../src/tensor/torch.js');
+  const { torch } = await import('../src/torch.js');
   const F = await import('../src/tensor/functional.js');
   const { tidy } = await import('../src/tensor/scope.js');
   type Tensor = InstanceType<typeof torch.Tensor>;

@@ -12,7 +12,8 @@ import { checkpointTeacher, ModuleTeacher, TorchScriptTeacher } from './teachers
 import { OnnxTeacher } from './teachers/onnx.js';
 import type { ScheduleSpec } from './optim/schedules.js';
 import { manualSeed } from './tensor/torch.js';
-import { train, type OptimizerSpec, type TrainResult } from './train/trainer.js';
+import { train, type TrainResult } from './train/trainer.js';
+import type { OptimizerSpec } from './optim/optimizer.js';
 
 export interface FitOptions {
   /** A Module, or a zoo spec such as { arch: 'mlp', hidden: [32] } (numClasses and input shape are filled in from the data). */

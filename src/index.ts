@@ -1,5 +1,6 @@
 // kdistill: knowledge distillation for TypeScript on libtorch.
-export { torch, manualSeed, setNumThreads, getNumThreads } from './tensor/torch.js';
+export { torch } from './torch.js';
+export { manualSeed, setNumThreads, getNumThreads } from './tensor/torch.js';
 export { Tensor, Generator, call } from './tensor/tensor.js';
 export type { DType } from './tensor/dtype.js';
 export * as F from './tensor/functional.js';

@@ -5,7 +5,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument, stringify as stringifyYaml } from 'yaml';
 import { Checker, ConfigError, type Obj } from './validate.js';
 import { validateSchedule, type ScheduleSpec } from '../optim/schedules.js';
-import type { OptimizerSpec } from '../train/trainer.js';
+import type { OptimizerSpec } from '../optim/optimizer.js';
 
 export const TEXT_DATASETS = ['spam-assassin', 'debtags'] as const;
 export type TextDatasetName = (typeof TEXT_DATASETS)[number];

@@ -3,7 +3,10 @@
 // the terms, logs each one, and knows nothing else about the method.
 import type { Tensor } from '../tensor/tensor.js';
 import type { Module } from '../nn/module.js';
-import type { Teacher } from '../teachers/teacher.js';
+import type { CachedTarget, Teacher } from '../teachers/teacher.js';
+
+// Defined with the teacher-output cache that stores it (src/teachers), re-exported for methods.
+export type { CachedTarget } from '../teachers/teacher.js';
 
 export interface HyperParam {
   default: number | string | boolean;
@@ -49,22 +52,6 @@ export interface LossContext {
    * only when the cache holds them (deterministic pipeline). Absent: compute them live.
    */
   cachedTargets?: Record<string, Tensor>;
-}
-
-/**
- * A per-sample target that is a deterministic function of (teacher, sample, label) — e.g. the
- * teacher's target-class input gradient — and so can be stored in the teacher-output cache.
- */
-export interface CachedTarget {
-  /** Tensor name in the cache file (stored as `target.<name>`) and key of LossContext.cachedTargets. */
-  name: string;
-  /** The settings the values depend on (e.g. output mode and temperature); part of the cache key. */
-  key: string;
-  /**
-   * The targets [B, ...shape] of the teacher on inputs x [B, ...] with labels y (int64 [B], or null
-   * on unlabeled data). Called by the cache's build pass with gradients enabled.
-   */
-  compute(teacher: Teacher, x: Tensor, y: Tensor | null): Tensor;
 }
 
 /** What a method may need to build its extra parts (peers, connectors) before training. */

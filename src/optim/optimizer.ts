@@ -82,3 +82,27 @@ export class AdamW extends Optimizer {
     super('adamw', params, { weightDecay: 0.01, ...o });
   }
 }
+
+/** An optimizer as an experiment file or the library API names it (`optimizer:`). */
+export interface OptimizerSpec {
+  name: 'sgd' | 'adam' | 'adamw';
+  lr: number;
+  momentum?: number;
+  nesterov?: boolean;
+  weightDecay?: number;
+  betas?: [number, number];
+  /** Max-norm constraint on the student's linear/conv weights after each step (src/optim/constraints.ts). */
+  maxNorm?: number;
+}
+
+/** The optimizer an OptimizerSpec names, over `params`. */
+export function makeOptimizer(spec: OptimizerSpec, params: Tensor[]): Optimizer {
+  switch (spec.name) {
+    case 'sgd':
+      return new SGD(params, { lr: spec.lr, momentum: spec.momentum ?? 0, nesterov: spec.nesterov ?? false, weightDecay: spec.weightDecay ?? 0 });
+    case 'adam':
+      return new Adam(params, { lr: spec.lr, weightDecay: spec.weightDecay ?? 0, ...(spec.betas ? { betas: spec.betas } : {}) });
+    case 'adamw':
+      return new AdamW(params, { lr: spec.lr, weightDecay: spec.weightDecay ?? 0.01, ...(spec.betas ? { betas: spec.betas } : {}) });
+  }
+}

@@ -42,9 +42,8 @@ import { atomicWrite } from '../util/fs.js';
 import { sampleSize, type Dataset } from '../data/dataset.js';
 import { buildBatch } from '../data/batch.js';
 import type { Augmentation, AugmentSpec } from '../data/augment.js';
-import { ProgressBar } from '../train/progress.js';
-import type { Teacher } from './teacher.js';
-import type { CachedTarget } from '../methods/method.js';
+import { ProgressBar } from '../util/progress.js';
+import type { CachedTarget, Teacher } from './teacher.js';
 
 export const CACHE_FORMAT = 'kdistill-teacher-cache';
 export const CACHE_VERSION = 1;

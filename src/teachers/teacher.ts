@@ -32,3 +32,19 @@ export interface Teacher {
   /** Logits plus named intermediate outputs (feature-based methods). */
   features?(x: Tensor, names: string[]): { output: Tensor; features: Record<string, Tensor> };
 }
+
+/**
+ * A per-sample target that is a deterministic function of (teacher, sample, label) — e.g. the
+ * teacher's target-class input gradient — and so can be stored in the teacher-output cache.
+ */
+export interface CachedTarget {
+  /** Tensor name in the cache file (stored as `target.<name>`) and key of LossContext.cachedTargets (src/methods/method.ts). */
+  name: string;
+  /** The settings the values depend on (e.g. output mode and temperature); part of the cache key. */
+  key: string;
+  /**
+   * The targets [B, ...shape] of the teacher on inputs x [B, ...] with labels y (int64 [B], or null
+   * on unlabeled data). Called by the cache's build pass with gradients enabled.
+   */
+  compute(teacher: Teacher, x: Tensor, y: Tensor | null): Tensor;
+}

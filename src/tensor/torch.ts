@@ -1,10 +1,10 @@
-// The `torch` namespace: what a PyTorch user would reach for, in camelCase.
+// The `torch` namespace: what a PyTorch user would reach for, in camelCase. The package's `torch`
+// (src/torch.ts) adds torch.optim: src/optim sits above src/tensor (docs/architecture.md).
 import { native, type NativeMemory } from './native.js';
 import * as factories from './factories.js';
 import * as autograd from './autograd.js';
 import * as functional from './functional.js';
 import * as jit from './jit.js';
-import { SGD, Adam, AdamW, Optimizer } from '../optim/optimizer.js';
 import { Generator, Tensor } from './tensor.js';
 import { tidy, keep } from './scope.js';
 
@@ -73,7 +73,6 @@ export const torch = {
   autograd: { grad: autograd.grad, backward: autograd.backward },
   nn: { functional },
   jit: { load: jit.load },
-  optim: { SGD, Adam, AdamW, Optimizer },
   tidy,
   keep,
   dispose,

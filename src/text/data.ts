@@ -5,7 +5,7 @@
 import { tensor } from '../tensor/factories.js';
 import { Rng } from '../data/rng.js';
 import type { Dataset } from '../data/dataset.js';
-import type { BatchSource, TrainBatch } from '../train/trainer.js';
+import type { BatchSource, TrainBatch } from '../data/source.js';
 import { CLS, MASK, PAD, SEP, SPECIAL_TOKENS, type WordPieceTokenizer } from './tokenizer.js';
 
 /** Encodes texts to a Dataset of [maxLen] id rows with single-label classes (or null labels). */

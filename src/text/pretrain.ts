@@ -8,7 +8,7 @@ import type { Dataset } from '../data/dataset.js';
 import { AdamW } from '../optim/optimizer.js';
 import type { BertEncoder } from '../nn/zoo/transformer.js';
 import { mlmMask } from './data.js';
-import { ProgressBar } from '../train/progress.js';
+import { ProgressBar } from '../util/progress.js';
 
 export interface MlmOptions {
   epochs: number;

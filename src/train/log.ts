@@ -7,7 +7,18 @@
 import { closeSync, existsSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { readFileChecked } from '../data/errors.js';
 import { atomicWrite } from '../util/fs.js';
-import type { EpochRecord } from './trainer.js';
+import type { ClassificationMetrics } from './metrics.js';
+
+/** A log's epoch line (the trainer writes one after each epoch's evaluation). */
+export interface EpochRecord {
+  type: 'epoch';
+  epoch: number;
+  step: number;
+  lr: number;
+  train: Record<string, number>;
+  eval?: ClassificationMetrics;
+  seconds: number;
+}
 
 /** Parses a log's text; a torn final line (a kill mid-append) is dropped, any other bad line is an error naming the file. */
 export function parseLog(text: string, file: string): Record<string, unknown>[] {

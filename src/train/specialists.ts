@@ -39,7 +39,8 @@ import {
 } from '../teachers/specialists/teacher.js';
 import { predict } from './evaluate.js';
 import type { Predictions } from './metrics.js';
-import { train, type BatchSource, type OptimizerSpec } from './trainer.js';
+import { train, type BatchSource } from './trainer.js';
+import type { OptimizerSpec } from '../optim/optimizer.js';
 import { formatTable } from './table.js';
 
 export interface SpecialistsConfig {

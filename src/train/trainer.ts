@@ -13,39 +13,19 @@ import type { Module } from '../nn/module.js';
 import type { Method, StepInfo } from '../methods/method.js';
 import type { Teacher } from '../teachers/teacher.js';
 import type { Dataset } from '../data/dataset.js';
-import { Adam, AdamW, SGD, type Optimizer } from '../optim/optimizer.js';
+import type { BatchSource, TrainBatch } from '../data/source.js';
+import { makeOptimizer, type Optimizer, type OptimizerSpec } from '../optim/optimizer.js';
 import { constrainedWeights, maxNorm_ } from '../optim/constraints.js';
 import { makeSchedule, type ScheduleSpec } from '../optim/schedules.js';
 import { classificationMetrics, type ClassificationMetrics, type Predictions } from './metrics.js';
 import { predict } from './evaluate.js';
-import { ProgressBar } from './progress.js';
-import { JsonlLog } from './log.js';
+import { ProgressBar } from '../util/progress.js';
+import { JsonlLog, type EpochRecord } from './log.js';
 import { loadCheckpoint, saveCheckpoint, type TrainState } from './checkpoint.js';
 import { DivergenceWatch } from './divergence.js';
 
-export interface OptimizerSpec {
-  name: 'sgd' | 'adam' | 'adamw';
-  lr: number;
-  momentum?: number;
-  nesterov?: boolean;
-  weightDecay?: number;
-  betas?: [number, number];
-  /** Max-norm constraint on the student's linear/conv weights after each step (src/optim/constraints.ts). */
-  maxNorm?: number;
-}
-
-/** One training batch; `indices` (dataset rows, as DataLoader yields) lets a cached teacher look its logits up. */
-export interface TrainBatch {
-  x: Tensor;
-  y: Tensor | null;
-  indices?: Int32Array;
-}
-
-/** Batches of one epoch, from a given batch index on (resume mid-epoch). */
-export interface BatchSource {
-  readonly batchesPerEpoch: number;
-  batches(epoch: number, fromBatch: number): Iterable<TrainBatch> | AsyncIterable<TrainBatch>;
-}
+export type { BatchSource, TrainBatch } from '../data/source.js';
+export type { EpochRecord } from './log.js';
 
 export interface TrainOptions {
   student: Module;
@@ -101,16 +81,6 @@ export interface TrainParallel {
   endEpoch(modules: Module[], sums: Record<string, number>, count: number): { sums: Record<string, number>; count: number };
 }
 
-export interface EpochRecord {
-  type: 'epoch';
-  epoch: number;
-  step: number;
-  lr: number;
-  train: Record<string, number>;
-  eval?: ClassificationMetrics;
-  seconds: number;
-}
-
 export interface TrainResult {
   epochs: EpochRecord[];
   final?: ClassificationMetrics;
@@ -133,17 +103,6 @@ export class TrainingInterrupted extends Error {
 }
 
 const SIGNAL_CODES: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143 };
-
-export function makeOptimizer(spec: OptimizerSpec, params: Tensor[]): Optimizer {
-  switch (spec.name) {
-    case 'sgd':
-      return new SGD(params, { lr: spec.lr, momentum: spec.momentum ?? 0, nesterov: spec.nesterov ?? false, weightDecay: spec.weightDecay ?? 0 });
-    case 'adam':
-      return new Adam(params, { lr: spec.lr, weightDecay: spec.weightDecay ?? 0, ...(spec.betas ? { betas: spec.betas } : {}) });
-    case 'adamw':
-      return new AdamW(params, { lr: spec.lr, weightDecay: spec.weightDecay ?? 0.01, ...(spec.betas ? { betas: spec.betas } : {}) });
-  }
-}
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
   // A skipped step on one rank would leave the others waiting in its gradient exchange.

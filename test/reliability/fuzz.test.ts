@@ -16,7 +16,7 @@ import { loadExperiment } from '../../src/config/experiment.js';
 import { loadSafetensors, loadModel, saveModel, serializeSafetensors } from '../../src/nn/safetensors.js';
 import { createModel } from '../../src/nn/zoo/index.js';
 import { tensor } from '../../src/tensor/factories.js';
-import { makeOptimizer } from '../../src/train/trainer.js';
+import { makeOptimizer } from '../../src/optim/optimizer.js';
 import { loadCheckpoint, saveCheckpoint } from '../../src/train/checkpoint.js';
 import { JsonlLog, readLog } from '../../src/train/log.js';
 import { ModuleTeacher } from '../../src/teachers/sources.js';
