@@ -29,6 +29,43 @@ export function parseArgs(argv: string[]): Map<string, string> {
   return m;
 }
 
+// ---------------------------------------------------------------------------------------
+// The PyTorch baselines (issue 14). Every benchmark can run its PyTorch side twice:
+//   stock  glibc malloc as shipped. PyTorch's CPU tensors come from malloc; buffers above
+//          glibc's (adaptive) mmap threshold are mmapped and unmapped again, so a training step
+//          faults its activations and gradients in afresh every step (the CNN step's lead of
+//          kdistill, whose own allocator keeps such buffers mapped, comes from this).
+//   tuned  the same PyTorch with glibc told to keep them in one heap:
+//          MALLOC_ARENA_MAX=1 MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TOP_PAD_=1073741824.
+// A ratio is kdistill / one of them, and every table says which. `--baseline stock|tuned|both`
+// (default both) picks them. The kdistill side always runs with stock glibc settings.
+// ---------------------------------------------------------------------------------------
+export const GLIBC_TUNED: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '1073741824', MALLOC_TOP_PAD_: '1073741824' };
+export type Baseline = 'stock' | 'tuned';
+export const BASELINE_LABEL: Readonly<Record<Baseline, string>> = { stock: 'PyTorch stock', tuned: 'PyTorch glibc-tuned' };
+export const GLIBC_TUNED_TEXT = Object.entries(GLIBC_TUNED).map(([k, v]) => `${k}=${v}`).join(' ');
+
+/** The baselines a `--baseline` value asks for (stock, tuned, both; default both). */
+export function baselines(value: string | undefined): Baseline[] {
+  const v = value ?? 'both';
+  if (v === 'both') return ['stock', 'tuned'];
+  if (v === 'stock' || v === 'tuned') return [v];
+  throw new Error(`--baseline must be stock, tuned or both, got '${v}'`);
+}
+
+/** `env` for one side: the glibc tunables removed (stock, and the kdistill side) or set (tuned). */
+export function baselineEnv(env: NodeJS.ProcessEnv, b: Baseline | 'kdistill'): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const k of Object.keys(GLIBC_TUNED)) delete out[k];
+  if (b === 'tuned') Object.assign(out, GLIBC_TUNED);
+  return out;
+}
+
+/** One line saying what the baselines are, for a benchmark's header. */
+export function baselineNote(bs: Baseline[]): string {
+  return `PyTorch baselines: ${bs.map((b) => (b === 'stock' ? 'stock (glibc defaults)' : `glibc-tuned (${GLIBC_TUNED_TEXT})`)).join('; ')}`;
+}
+
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const n = s.length;

@@ -9,15 +9,17 @@
 // we report the median of the runs' ms/step, and the spread (min–max).
 //
 //   node dist/bench/engine.js [--repeats 7] [--steps 30] [--warmup 5] [--threads 1,2]
-//        [--models mlp,cnn] [--loss kd|ce] [--sweep] [--out bench/results/engine.json]
+//        [--models mlp,cnn] [--loss kd|ce] [--sweep] [--baseline stock|tuned|both] [--out bench/results/engine.json]
 //   --sweep also compares OPENBLAS_NUM_THREADS = unset, 1, 2 (for both sides).
+//   --baseline: PyTorch with stock glibc malloc, glibc-tuned, or both (default; bench/_common.ts),
+//   each in its own worker, each with its own ratio column.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface, type Interface } from 'node:readline';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus, loadavg } from 'node:os';
-import { root, parseArgs, median } from './_common.js';
+import { root, parseArgs, median, baselines, baselineEnv, baselineNote, BASELINE_LABEL, type Baseline } from './_common.js';
 
 export const benchmark = { name: 'engine', description: 'training-step time of an MLP and a small CNN vs PyTorch' };
 
@@ -207,11 +209,14 @@ function envFor(blas: BlasSetting, side: 'kd' | 'py', kdDefault: string | null):
 
 
 
+interface Stat { medianMs: number; minMs: number; maxMs: number; runs: number[] }
 interface Row {
   model: ModelName; threads: number; blas: string; loss: LossKind;
-  kdistill: { medianMs: number; minMs: number; maxMs: number; runs: number[] };
-  pytorch: { medianMs: number; minMs: number; maxMs: number; runs: number[] };
-  ratio: number; ratioRuns: number[]; pass: boolean;
+  kdistill: Stat;
+  /** One entry per PyTorch baseline run (stock, glibc-tuned). */
+  pytorch: Partial<Record<Baseline, Stat>>;
+  /** kdistill median / that baseline's median, per baseline. */
+  ratio: Partial<Record<Baseline, number>>; ratioRuns: Partial<Record<Baseline, number[]>>; pass: Partial<Record<Baseline, boolean>>;
 }
 
 async function orchestrate(args: Map<string, string>): Promise<void> {
@@ -224,6 +229,7 @@ async function orchestrate(args: Map<string, string>): Promise<void> {
   const sweep = args.has('sweep');
   const blasList: BlasSetting[] = args.has('blas') ? args.get('blas')!.split(',') : sweep ? ['unset', '1', '2'] : ['default'];
   const out = resolve(root, args.get('out') ?? (sweep ? 'bench/results/engine-sweep.json' : 'bench/results/engine.json'));
+  const bs = baselines(args.get('baseline'));
   // steps per run: enough for ~0.1-0.3 s of work per run on each side
   const stepsFor = (m: ModelName): number => Number(stepsArg ?? (m === 'mlp' ? 60 : 8));
 
@@ -236,65 +242,72 @@ async function orchestrate(args: Map<string, string>): Promise<void> {
   console.log(`engine benchmark: batch ${BATCH}, loss ${loss === 'kd' ? `KD (CE + KL at T=${T})` : 'CE'}, SGD momentum 0.9; ` +
     `${repeats} runs per cell (${warmup} warm-up + MLP ${stepsFor('mlp')} / CNN ${stepsFor('cnn')} timed steps), alternating sides`);
   console.log(`machine: ${cpus().length} cpus (${cpus()[0]?.model ?? '?'}), load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(baselineNote(bs));
 
   for (const blas of blasList) {
-    const kdEnv = envFor(blas, 'kd', null);
+    const kdEnv = baselineEnv(envFor(blas, 'kd', null), 'kdistill');
     const kd = await new Worker('kdistill', process.execPath, [kdScript, '--worker'], kdEnv).start();
     const kdBlas = kd.hello.OPENBLAS_NUM_THREADS ?? null;
-    const py = await new Worker('pytorch', PYTHON, [pyScript], envFor(blas, 'py', kdBlas)).start();
+    // One PyTorch worker per baseline: glibc reads its tunables when the process starts.
+    const pys = new Map<Baseline, Worker>();
+    for (const b of bs) pys.set(b, await new Worker(`pytorch-${b}`, PYTHON, [pyScript], baselineEnv(envFor(blas, 'py', kdBlas), b)).start());
+    const py0 = pys.get(bs[0]!)!;
     kdDefaultThreads = kd.hello.defaultThreads;
-    pyDefaultThreads = py.hello.defaultThreads;
+    pyDefaultThreads = py0.hello.defaultThreads;
     const blasLabel = blas === 'default' ? `default(${kdBlas === null ? 'unset' : kdBlas})` : blas;
-    blasSeen[blasLabel] = { kdistill: kdBlas, pytorch: py.hello.OPENBLAS_NUM_THREADS ?? null };
+    blasSeen[blasLabel] = { kdistill: kdBlas, pytorch: py0.hello.OPENBLAS_NUM_THREADS ?? null };
     try {
       const cells: Request[] = [];
       for (const model of models) for (const threads of threadsList) cells.push({ model, threads, warmup, steps: stepsFor(model), loss });
-      const res = new Map<Request, { kd: number[]; py: number[] }>(cells.map((c) => [c, { kd: [], py: [] }]));
+      const sides: ['kdistill' | Baseline, Worker][] = [['kdistill', kd], ...[...pys].map(([b, w]) => [b, w] as ['kdistill' | Baseline, Worker])];
+      const res = new Map<Request, Map<'kdistill' | Baseline, number[]>>(cells.map((c) => [c, new Map(sides.map(([n]) => [n, [] as number[]]))]));
       // one untimed pass over every cell first: builds models, warms allocators and thread pools
-      for (const c of cells) { await kd.run({ ...c, steps: 1 }); await py.run({ ...c, steps: 1 }); }
+      for (const c of cells) for (const [, w] of sides) await w.run({ ...c, steps: 1 });
       for (let r = 0; r < repeats; r++) {
         for (const [i, c] of cells.entries()) {
-          const kdFirst = (r + i) % 2 === 0;
-          const a = kdFirst ? kd : py, b = kdFirst ? py : kd;
-          const ra = await a.run(c), rb = await b.run(c);
-          res.get(c)!.kd.push((kdFirst ? ra : rb).msPerStep);
-          res.get(c)!.py.push((kdFirst ? rb : ra).msPerStep);
+          // rotate who goes first, so slow drift of the machine's load hits every side alike
+          const k = (r + i) % sides.length;
+          for (const [name, w] of [...sides.slice(k), ...sides.slice(0, k)]) res.get(c)!.get(name)!.push((await w.run(c)).msPerStep);
         }
         process.stderr.write(`  [blas ${blasLabel}] run ${r + 1}/${repeats} done\n`);
       }
       for (const c of cells) {
-        const { kd: k, py: p } = res.get(c)!;
-        const stat = (xs: number[]) => ({ medianMs: median(xs), minMs: Math.min(...xs), maxMs: Math.max(...xs), runs: xs });
-        const ratio = median(k) / median(p);
-        rows.push({
-          model: c.model, threads: c.threads, blas: blasLabel, loss,
-          kdistill: stat(k), pytorch: stat(p),
-          ratio, ratioRuns: k.map((x, i) => x / p[i]!), pass: ratio <= TARGET,
-        });
+        const m = res.get(c)!, k = m.get('kdistill')!;
+        const stat = (xs: number[]): Stat => ({ medianMs: median(xs), minMs: Math.min(...xs), maxMs: Math.max(...xs), runs: xs });
+        const row: Row = { model: c.model, threads: c.threads, blas: blasLabel, loss, kdistill: stat(k), pytorch: {}, ratio: {}, ratioRuns: {}, pass: {} };
+        for (const b of bs) {
+          const p = m.get(b)!;
+          row.pytorch[b] = stat(p);
+          row.ratio[b] = median(k) / median(p);
+          row.ratioRuns[b] = k.map((x, i) => x / p[i]!);
+          row.pass[b] = row.ratio[b]! <= TARGET;
+        }
+        rows.push(row);
       }
     } finally {
       await kd.stop();
-      await py.stop();
+      for (const w of pys.values()) await w.stop();
     }
   }
 
   // ---- table ----------------------------------------------------------------------------
   const f = (x: number): string => x.toFixed(2);
-  const header = ['model', 'threads', 'OPENBLAS_NUM_THREADS', 'kdistill ms/step (min–max)', 'PyTorch ms/step (min–max)', 'ratio (runs min–max)', `target ≤${TARGET.toFixed(2)}`];
+  const header = ['model', 'threads', 'OPENBLAS_NUM_THREADS', 'kdistill ms/step (min–max)',
+    ...bs.map((b) => `${BASELINE_LABEL[b]} ms/step (min–max)`), ...bs.map((b) => `kdistill / ${BASELINE_LABEL[b]} (runs min–max)`), `target ≤${TARGET.toFixed(2)}`];
   const body = rows.map((r) => [
     r.model === 'mlp' ? 'MLP 784-256-256-10' : 'CNN 2×(conv3×3+pool)',
     String(r.threads), r.blas,
     `${f(r.kdistill.medianMs)} (${f(r.kdistill.minMs)}–${f(r.kdistill.maxMs)})`,
-    `${f(r.pytorch.medianMs)} (${f(r.pytorch.minMs)}–${f(r.pytorch.maxMs)})`,
-    `${r.ratio.toFixed(3)} (${Math.min(...r.ratioRuns).toFixed(2)}–${Math.max(...r.ratioRuns).toFixed(2)})`,
-    r.pass ? '✓' : '✗',
+    ...bs.map((b) => { const p = r.pytorch[b]!; return `${f(p.medianMs)} (${f(p.minMs)}–${f(p.maxMs)})`; }),
+    ...bs.map((b) => `${r.ratio[b]!.toFixed(3)} (${Math.min(...r.ratioRuns[b]!).toFixed(2)}–${Math.max(...r.ratioRuns[b]!).toFixed(2)})`),
+    bs.map((b) => (r.pass[b] ? '✓' : '✗')).join(' '),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cols: string[]): string => cols.map((c, i) => c.padEnd(widths[i]!)).join('  ');
   console.log('\n' + line(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const b of body) console.log(line(b));
-  console.log(`\nmedians of ${repeats} runs; ratio = kdistill median / PyTorch median. ` +
+  console.log(`\nmedians of ${repeats} runs; each ratio = kdistill median / that PyTorch baseline's median (${bs.map((b) => BASELINE_LABEL[b]).join(', ')}). ` +
     `Default libtorch threads: kdistill ${kdDefaultThreads}, PyTorch ${pyDefaultThreads}.`);
 
   mkdirSync(dirname(out), { recursive: true });
@@ -305,6 +318,7 @@ async function orchestrate(args: Map<string, string>): Promise<void> {
     config: { batch: BATCH, loss, temperature: T, alpha: ALPHA, optimizer: 'SGD lr 0.01 momentum 0.9', repeats, warmup,
       steps: { mlp: stepsFor('mlp'), cnn: stepsFor('cnn') }, target: TARGET },
     defaults: { kdistillThreads: kdDefaultThreads, pytorchThreads: pyDefaultThreads, openblas: blasSeen },
+    baselines: Object.fromEntries(bs.map((b) => [b, baselineEnv({}, b)])),
     rows,
   }, null, 2) + '\n');
   console.log(`results written to ${out}`);

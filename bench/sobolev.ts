@@ -10,14 +10,15 @@
 // Like bench/engine.ts, both sides are long-lived workers fed the same requests alternately, and
 // we report medians over runs.
 //
-//   node dist/bench/sobolev.js [--repeats 5] [--steps 10] [--warmup 3] [--threads 1] [--out bench/results/sobolev.json]
+//   node dist/bench/sobolev.js [--repeats 5] [--steps 10] [--warmup 3] [--threads 1] [--baseline stock|tuned|both] [--out bench/results/sobolev.json]
+// (--baseline: PyTorch with stock glibc malloc, glibc-tuned, or both, each its own worker and ratio; bench/_common.ts)
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface, type Interface } from 'node:readline';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus, loadavg } from 'node:os';
-import { root, parseArgs } from './_common.js';
+import { root, parseArgs, baselines, baselineEnv, baselineNote, BASELINE_LABEL, type Baseline } from './_common.js';
 
 export const benchmark = { name: 'sobolev', description: 'extra step time of order-1/order-2 Sobolev training vs a KD step, vs PyTorch' };
 
@@ -139,53 +140,61 @@ async function orchestrate(args: Map<string, string>): Promise<void> {
   // OpenBLAS starts one thread per core whatever torch.set_num_threads says.
   const env: NodeJS.ProcessEnv = { ...process.env, OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? '1' };
   console.log(`OPENBLAS_NUM_THREADS=${env.OPENBLAS_NUM_THREADS} for both sides`);
-  const kd = new Worker('kdistill', process.execPath, [fileURLToPath(import.meta.url), '--worker'], env);
-  const py = new Worker('pytorch', PYTHON, [join(root, 'bench', 'python', 'sobolev.py')], env);
-  await kd.next();
-  await py.next();
-  const res: Record<Mode, { kd: number[]; py: number[]; loss: [number, number] }> = {
-    kd: { kd: [], py: [], loss: [0, 0] }, sobolev1: { kd: [], py: [], loss: [0, 0] }, sobolev2: { kd: [], py: [], loss: [0, 0] },
-  };
+  const bs = baselines(args.get('baseline'));
+  console.log(baselineNote(bs));
+  type Side = 'kd' | Baseline;
+  const kd = new Worker('kdistill', process.execPath, [fileURLToPath(import.meta.url), '--worker'], baselineEnv(env, 'kdistill'));
+  const pys = bs.map((b) => [b, new Worker(`pytorch-${b}`, PYTHON, [join(root, 'bench', 'python', 'sobolev.py')], baselineEnv(env, b))] as [Side, Worker]);
+  const sides: [Side, Worker][] = [['kd', kd], ...pys];
+  for (const [, w] of sides) await w.next();
+  const res = Object.fromEntries(MODES.map((mode) => [mode, { ms: new Map<Side, number[]>(sides.map(([n]) => [n, []])), loss: new Map<Side, number>() }])) as Record<Mode, { ms: Map<Side, number[]>; loss: Map<Side, number> }>;
   try {
-    for (const mode of MODES) { await kd.run({ mode, threads, warmup: 1, steps: 1 }); await py.run({ mode, threads, warmup: 1, steps: 1 }); }
+    for (const mode of MODES) for (const [, w] of sides) await w.run({ mode, threads, warmup: 1, steps: 1 });
     for (let r = 0; r < repeats; r++) {
       for (const [i, mode] of MODES.entries()) {
         const req = { mode, threads, warmup, steps };
-        const first = (r + i) % 2 === 0 ? kd : py, second = first === kd ? py : kd;
-        const a = await first.run(req), b = await second.run(req);
-        const k = first === kd ? a : b, p = first === kd ? b : a;
-        res[mode].kd.push(k.msPerStep);
-        res[mode].py.push(p.msPerStep);
-        res[mode].loss = [k.loss, p.loss];
+        // rotate who goes first, so load drift hits every side alike
+        const k = (r + i) % sides.length;
+        for (const [n, w] of [...sides.slice(k), ...sides.slice(0, k)]) {
+          const a = await w.run(req);
+          res[mode].ms.get(n)!.push(a.msPerStep);
+          res[mode].loss.set(n, a.loss);
+        }
       }
       process.stderr.write(`  run ${r + 1}/${repeats} done\n`);
     }
   } finally {
-    await kd.stop();
-    await py.stop();
+    for (const [, w] of sides) await w.stop();
   }
-  const m = (mode: Mode, side: 'kd' | 'py'): number => median(res[mode][side]);
+  const m = (mode: Mode, side: Side): number => median(res[mode].ms.get(side)!);
   const rows = MODES.map((mode) => ({
     mode,
-    kdistillMs: m(mode, 'kd'), pytorchMs: m(mode, 'py'), ratio: m(mode, 'kd') / m(mode, 'py'),
-    extraKdistillMs: m(mode, 'kd') - m('kd', 'kd'), extraPytorchMs: m(mode, 'py') - m('kd', 'py'),
-    extraRatio: mode === 'kd' ? null : (m(mode, 'kd') - m('kd', 'kd')) / (m(mode, 'py') - m('kd', 'py')),
-    runs: res[mode],
+    kdistillMs: m(mode, 'kd'),
+    pytorchMs: Object.fromEntries(bs.map((b) => [b, m(mode, b)])),
+    ratio: Object.fromEntries(bs.map((b) => [b, m(mode, 'kd') / m(mode, b)])),
+    extraKdistillMs: m(mode, 'kd') - m('kd', 'kd'),
+    extraPytorchMs: Object.fromEntries(bs.map((b) => [b, m(mode, b) - m('kd', b)])),
+    extraRatio: Object.fromEntries(bs.map((b) => [b, mode === 'kd' ? null : (m(mode, 'kd') - m('kd', 'kd')) / (m(mode, b) - m('kd', b))])),
+    runs: Object.fromEntries(res[mode].ms),
   }));
   const f = (x: number): string => x.toFixed(2);
-  const header = ['step', 'kdistill ms', 'PyTorch ms', 'ratio', 'extra vs KD: kdistill ms', 'PyTorch ms', 'ratio'];
+  const L = (b: Baseline): string => BASELINE_LABEL[b];
+  const header = ['step', 'kdistill ms', ...bs.map((b) => `${L(b)} ms`), ...bs.map((b) => `kdistill / ${L(b)}`),
+    'extra vs KD: kdistill ms', ...bs.map((b) => `${L(b)} ms`), ...bs.map((b) => `extra: kdistill / ${L(b)}`)];
   const body = rows.map((r) => [r.mode === 'kd' ? 'KD (CE + T²KL)' : r.mode === 'sobolev1' ? 'KD + Sobolev order 1' : 'KD + Sobolev orders 1+2',
-    f(r.kdistillMs), f(r.pytorchMs), r.ratio.toFixed(3),
-    r.mode === 'kd' ? '–' : f(r.extraKdistillMs), r.mode === 'kd' ? '–' : f(r.extraPytorchMs), r.extraRatio === null ? '–' : r.extraRatio.toFixed(3)]);
+    f(r.kdistillMs), ...bs.map((b) => f(r.pytorchMs[b]!)), ...bs.map((b) => r.ratio[b]!.toFixed(3)),
+    r.mode === 'kd' ? '–' : f(r.extraKdistillMs), ...bs.map((b) => (r.mode === 'kd' ? '–' : f(r.extraPytorchMs[b]!))),
+    ...bs.map((b) => { const x = r.extraRatio[b]; return x === null || x === undefined ? '–' : x.toFixed(3); })]);
   const w = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (c: string[]): string => c.map((s, i) => s.padEnd(w[i]!)).join('  ');
   console.log('\n' + line(header) + '\n' + w.map((n) => '-'.repeat(n)).join('  '));
   for (const b of body) console.log(line(b));
-  console.log(`\nmedians of ${repeats} runs; ratio = kdistill / PyTorch. Final losses (kdistill, PyTorch): ` +
-    MODES.map((mo) => `${mo} ${res[mo].loss.map((x) => x.toFixed(4)).join(', ')}`).join('; '));
+  console.log(`\nmedians of ${repeats} runs; each ratio = kdistill / the PyTorch baseline its column names. Final losses (kdistill, ${bs.map(L).join(', ')}): ` +
+    MODES.map((mo) => `${mo} ${sides.map(([n]) => (res[mo].loss.get(n) ?? NaN).toFixed(4)).join(', ')}`).join('; '));
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, JSON.stringify({ benchmark: 'sobolev', date: new Date().toISOString(), machine: { cpus: cpus().length, loadavgAtEnd: loadavg() },
-    config: { batch: BATCH, temperature: T, alpha: ALPHA, threads, repeats, steps, warmup, projections: 1, output: 'logprobs' }, rows }, null, 2) + '\n');
+    config: { batch: BATCH, temperature: T, alpha: ALPHA, threads, repeats, steps, warmup, projections: 1, output: 'logprobs' },
+    baselines: Object.fromEntries(bs.map((b) => [b, baselineEnv({}, b)])), rows }, null, 2) + '\n');
   console.log(`results written to ${out}`);
 }
 

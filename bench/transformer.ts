@@ -3,13 +3,15 @@
 // same shapes, padding pattern, dropout, threads. The sides alternate in fresh processes; the
 // table reports medians of the per-step medians.
 //
-//   node dist/bench/transformer.js [--repeats 3] [--steps 10] [--threads 1] [--config teacher,student]
+//   node dist/bench/transformer.js [--repeats 3] [--steps 10] [--threads 1] [--config teacher,student] [--baseline stock|tuned|both]
+// (--baseline: the PyTorch side with stock glibc malloc, glibc-tuned, or both, each its own ratio;
+// bench/_common.ts)
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { packageRoot } from '../src/tensor/native.js';
-import { median } from './_common.js';
+import { median, baselines, baselineEnv, baselineNote, BASELINE_LABEL, type Baseline } from './_common.js';
 
 export const benchmark = { name: 'transformer', description: 'BERT-style encoder training step vs PyTorch' };
 
@@ -58,14 +60,14 @@ async function kdistillSide(threads: number, steps: number, s: Shape): Promise<n
 }
 
 
-function run(cmd: string, argv: string[]): number[] {
-  const r = spawnSync(cmd, argv, { encoding: 'utf8', env: { ...process.env, OPENBLAS_NUM_THREADS: '1', KDISTILL_QUIET: '1' } });
+function run(cmd: string, argv: string[], side: 'kdistill' | Baseline): number[] {
+  const r = spawnSync(cmd, argv, { encoding: 'utf8', env: { ...baselineEnv(process.env, side), OPENBLAS_NUM_THREADS: '1', KDISTILL_QUIET: '1' } });
   if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed:\n${r.stderr}`);
   return (JSON.parse(r.stdout.trim().split('\n').pop()!) as { ms: number[] }).ms;
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { side: { type: 'string' }, shape: { type: 'string' }, threads: { type: 'string', default: '1' }, steps: { type: 'string', default: '10' }, repeats: { type: 'string', default: '3' }, config: { type: 'string' } }, allowPositionals: true, strict: false });
+  const { values } = parseArgs({ options: { side: { type: 'string' }, shape: { type: 'string' }, threads: { type: 'string', default: '1' }, steps: { type: 'string', default: '10' }, repeats: { type: 'string', default: '3' }, config: { type: 'string' }, baseline: { type: 'string', default: 'both' } }, allowPositionals: true, strict: false });
   const steps = Number(values.steps);
   if (values.side === 'kdistill') {
     const s = SHAPES.find((x) => x.name === values.shape)!;
@@ -73,27 +75,33 @@ async function main(): Promise<void> {
     return;
   }
   const shapes = values.config ? SHAPES.filter((s) => String(values.config).split(',').some((c) => s.name.startsWith(c))) : SHAPES;
-  const rows: { shape: string; threads: number; kdistill: number; pytorch: number; ratio: number }[] = [];
+  const bs = baselines(String(values.baseline));
+  console.log(baselineNote(bs));
+  const rows: { shape: string; threads: number; kdistill: number; pytorch: Partial<Record<Baseline, number>>; ratio: Partial<Record<Baseline, number>> }[] = [];
   for (const threads of String(values.threads).split(',').map(Number)) {
     for (const s of shapes) {
-      const kd: number[] = [], py: number[] = [];
+      const kd: number[] = [];
+      const py = new Map<Baseline, number[]>(bs.map((b) => [b, []]));
       for (let r = 0; r < Number(values.repeats); r++) {
         const sides: [number[], () => number[]][] = [
-          [kd, () => run(process.execPath, [process.argv[1]!, '--side', 'kdistill', '--shape', s.name, '--threads', String(threads), '--steps', String(steps)])],
-          [py, () => run('/usr/bin/python3', [join(packageRoot, 'bench', 'python', 'transformer.py'), String(threads), String(steps), ...args(s)])],
+          [kd, () => run(process.execPath, [process.argv[1]!, '--side', 'kdistill', '--shape', s.name, '--threads', String(threads), '--steps', String(steps)], 'kdistill')],
+          ...bs.map((b) => [py.get(b)!, () => run('/usr/bin/python3', [join(packageRoot, 'bench', 'python', 'transformer.py'), String(threads), String(steps), ...args(s)], b)] as [number[], () => number[]]),
         ];
-        if (r % 2 === 1) sides.reverse(); // alternate who goes first so load drift hits both
-        for (const [into, f] of sides) into.push(median(f()));
+        // rotate who goes first so load drift hits every side alike
+        const k = r % sides.length;
+        for (const [into, f] of [...sides.slice(k), ...sides.slice(0, k)]) into.push(median(f()));
       }
-      const row = { shape: s.name, threads, kdistill: median(kd), pytorch: median(py), ratio: median(kd) / median(py) };
+      const pytorch = Object.fromEntries(bs.map((b) => [b, median(py.get(b)!)]));
+      const row = { shape: s.name, threads, kdistill: median(kd), pytorch, ratio: Object.fromEntries(bs.map((b) => [b, median(kd) / pytorch[b]!])) };
       rows.push(row);
-      console.log(`${s.name} (batch ${s.batch}×${s.length}), ${threads} thread(s): kdistill ${row.kdistill.toFixed(1)} ms/step, PyTorch ${row.pytorch.toFixed(1)} ms/step, ratio ${row.ratio.toFixed(2)}`);
+      console.log(`${s.name} (batch ${s.batch}×${s.length}), ${threads} thread(s): kdistill ${row.kdistill.toFixed(1)} ms/step, ` +
+        bs.map((b) => `${BASELINE_LABEL[b]} ${row.pytorch[b]!.toFixed(1)} ms/step (ratio ${row.ratio[b]!.toFixed(2)})`).join(', '));
     }
   }
-  console.log('\n| model | threads | kdistill ms/step | PyTorch ms/step | kdistill / PyTorch |\n|---|---|---|---|---|');
-  for (const r of rows) console.log(`| ${r.shape} | ${r.threads} | ${r.kdistill.toFixed(1)} | ${r.pytorch.toFixed(1)} | ${r.ratio.toFixed(2)} |`);
+  console.log(`\n| model | threads | kdistill ms/step | ${bs.map((b) => `${BASELINE_LABEL[b]} ms/step`).join(' | ')} | ${bs.map((b) => `kdistill / ${BASELINE_LABEL[b]}`).join(' | ')} |\n|---|---|---|${bs.map(() => '---|---|').join('')}`);
+  for (const r of rows) console.log(`| ${r.shape} | ${r.threads} | ${r.kdistill.toFixed(1)} | ${bs.map((b) => r.pytorch[b]!.toFixed(1)).join(' | ')} | ${bs.map((b) => r.ratio[b]!.toFixed(2)).join(' | ')} |`);
   mkdirSync(join(packageRoot, 'bench', 'results'), { recursive: true });
-  writeFileSync(join(packageRoot, 'bench', 'results', 'transformer.json'), JSON.stringify({ date: new Date().toISOString(), steps, rows }, null, 2));
+  writeFileSync(join(packageRoot, 'bench', 'results', 'transformer.json'), JSON.stringify({ date: new Date().toISOString(), steps, baselines: Object.fromEntries(bs.map((b) => [b, baselineEnv({}, b)])), rows }, null, 2));
 }
 
 await main();

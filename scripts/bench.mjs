@@ -8,6 +8,14 @@
 //   npm run bench -- --only engine         just bench/engine.ts (comma-separated names allowed)
 //   npm run bench -- --list                names only
 //   npm run bench -- --only engine --sweep (benchmark-specific flags pass through)
+//   npm run bench -- --baseline stock      (PyTorch baselines: stock | tuned | both, the default)
+//
+// Two PyTorch baselines (issue 14): engine, kd-epoch, sobolev and transformer run their PyTorch
+// side twice, once with glibc's stock malloc and once glibc-tuned (MALLOC_ARENA_MAX=1
+// MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TOP_PAD_=1073741824, which keeps PyTorch's tensor
+// buffers from being mmapped and faulted in afresh every step), and print kdistill's ratio to
+// each side by side (bench/_common.ts). cache, distributed, memory and memory-train still run
+// the stock baseline only and ignore --baseline.
 //
 // The baseline is Debian's PyTorch at /usr/bin/python3 (the `python3` on PATH may be another
 // interpreter without torch); without it the runner says how to install it and fails.
@@ -28,6 +36,12 @@ for (let i = 0; i < args.length; i++) {
   else if (a.startsWith('--only=')) only = a.slice(7).split(',').filter(Boolean);
   else if (a === '--list') list = true;
   else pass.push(a);
+}
+const bi = pass.findIndex((a) => a === '--baseline' || a.startsWith('--baseline='));
+const baseline = bi < 0 ? 'both' : pass[bi].includes('=') ? pass[bi].slice(11) : pass[bi + 1];
+if (!['stock', 'tuned', 'both'].includes(baseline ?? '')) {
+  console.error(`bench: --baseline must be stock, tuned or both, got '${baseline ?? ''}'`);
+  process.exit(1);
 }
 
 const all = existsSync(dir)
@@ -59,7 +73,7 @@ if (probe.error || probe.status !== 0) {
   );
   process.exit(2);
 }
-console.log(`bench: PyTorch ${probe.stdout.trim()} at ${PYTHON}; node ${process.version}; benchmarks: ${chosen.join(', ')}`);
+console.log(`bench: PyTorch ${probe.stdout.trim()} at ${PYTHON}; node ${process.version}; benchmarks: ${chosen.join(', ')}; PyTorch baseline(s): ${baseline}`);
 
 let failed = 0;
 for (const name of chosen) {

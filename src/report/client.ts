@@ -20,25 +20,48 @@ export function reportClient(initial: ReportData, live: { url: string; everyMs: 
   const num = (v: number | null | undefined, d = 4): string => (v === null || v === undefined ? '–' : v.toFixed(d));
   const bytes = (b: number | null | undefined): string => (b === null || b === undefined ? '–' : b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(2)} MiB` : `${(b / 1024).toFixed(1)} KiB`);
 
-  /** Round tick values covering [lo, hi]. */
-  function ticks(lo: number, hi: number, n = 5): number[] {
-    if (!(hi > lo)) return [lo];
+  /** Round tick values covering [lo, hi]; whole numbers only when `integer` (epochs and steps have no 1.5). */
+  function ticks(lo: number, hi: number, n = 5, integer = false): number[] {
+    if (!(hi > lo)) return [integer ? Math.round(lo) : lo];
     const raw = (hi - lo) / n, mag = Math.pow(10, Math.floor(Math.log10(raw)));
-    const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? raw;
+    let step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? raw;
+    if (integer) step = Math.max(1, Math.round(step));
     const out: number[] = [];
     for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
     return out;
   }
 
-  function frame(title: string, xr: [number, number], yr: [number, number], xlabel: string, yfmt: (v: number) => string): { svg: string; sx: (v: number) => number; sy: (v: number) => number } {
+  function frame(title: string, xr: [number, number], yr: [number, number], xlabel: string, yfmt: (v: number) => string, xInt = false): { svg: string; sx: (v: number) => number; sy: (v: number) => number } {
     const sx = (v: number): number => ML + ((v - xr[0]) / (xr[1] - xr[0] || 1)) * (W - ML - MR);
     const sy = (v: number): number => H - MB - ((v - yr[0]) / (yr[1] - yr[0] || 1)) * (H - MT - MB);
     let s = `<text x="${W / 2}" y="16" class="t">${esc(title)}</text>`;
     for (const t of ticks(yr[0], yr[1])) s += `<line x1="${ML}" x2="${W - MR}" y1="${sy(t)}" y2="${sy(t)}" class="g"/><text x="${ML - 4}" y="${sy(t) + 3}" class="yl">${yfmt(t)}</text>`;
-    for (const t of ticks(xr[0], xr[1], 6)) s += `<line x1="${sx(t)}" x2="${sx(t)}" y1="${H - MB}" y2="${H - MB + 4}" class="a"/><text x="${sx(t)}" y="${H - MB + 15}" class="xl">${fmtNum(t)}</text>`;
+    for (const t of ticks(xr[0], xr[1], 6, xInt)) s += `<line x1="${sx(t)}" x2="${sx(t)}" y1="${H - MB}" y2="${H - MB + 4}" class="a"/><text x="${sx(t)}" y="${H - MB + 15}" class="xl xt">${xInt && Math.abs(t) < 1e6 ? String(t) : fmtNum(t)}</text>`;
     s += `<line x1="${ML}" x2="${W - MR}" y1="${H - MB}" y2="${H - MB}" class="a"/><line x1="${ML}" x2="${ML}" y1="${MT}" y2="${H - MB}" class="a"/>`;
     s += `<text x="${(ML + W - MR) / 2}" y="${H - 4}" class="xl">${esc(xlabel)}</text>`;
     return { svg: s, sx, sy };
+  }
+
+  type LegendItem = { label: string; color: string; dash?: boolean; box?: boolean };
+  /**
+   * A legend under the plot area (below the x-axis label), so it never covers data: one entry per
+   * series, a swatch in the series' colour (a line, dashed like the series, or a filled box for
+   * bars) and the label, flowed into as many rows as the chart's width needs.
+   */
+  function legend(items: LegendItem[], y0: number): { svg: string; height: number } {
+    const LH = 14;
+    let x = ML, y = y0 + 10, s = '';
+    for (const it of items) {
+      // 10px text: ~5.6px per character, after an 18px swatch, 12px to the next entry.
+      const w = 18 + it.label.length * 5.6 + 12;
+      if (x > ML && x + w > W - MR) { x = ML; y += LH; }
+      const sw = it.box
+        ? `<rect x="${x}" y="${y - 8}" width="13" height="9" fill="${it.color}" fill-opacity="0.55" stroke="${it.color}" class="sw"/>`
+        : `<line x1="${x}" x2="${x + 14}" y1="${y - 3.5}" y2="${y - 3.5}" stroke="${it.color}" stroke-width="2"${it.dash ? ' stroke-dasharray="4 3"' : ''} class="sw"/>`;
+      s += `<g class="lgi" data-legend="${esc(it.label)}">${sw}<text x="${x + 18}" y="${y}" class="lgl">${esc(it.label)}</text></g>`;
+      x += w;
+    }
+    return { svg: s, height: items.length ? y - y0 + 6 : 0 };
   }
 
   function lineChart(title: string, series: Series[], xlabel: string, o: { percent?: boolean; id?: string } = {}): string {
@@ -50,11 +73,12 @@ export function reportClient(initial: ReportData, live: { url: string; everyMs: 
     const pad = (y1 - y0) * 0.05;
     // enough decimals that neighbouring percent ticks never print the same label
     const pd = (y1 - y0) * 100 < 2 ? 2 : (y1 - y0) * 100 < 20 ? 1 : 0;
-    const f = frame(title, [Math.min(...xs), Math.max(...xs)], [y0 - pad, y1 + pad], xlabel, o.percent ? (v) => `${(v * 100).toFixed(pd)}%` : fmtNum);
+    // x is a step or an epoch count here: whole-number ticks.
+    const f = frame(title, [Math.min(...xs), Math.max(...xs)], [y0 - pad, y1 + pad], xlabel, o.percent ? (v) => `${(v * 100).toFixed(pd)}%` : fmtNum, true);
     let paths = '';
     // Series without a single finite point (e.g. agreement of a run without a teacher) are left out.
     const drawn = series.filter((s) => s.y.some((y) => y !== null && y !== undefined && Number.isFinite(y)));
-    drawn.forEach((s, si) => {
+    drawn.forEach((s) => {
       let d = '', pen = false, pts = 0;
       s.x.forEach((x, i) => {
         const y = s.y[i];
@@ -66,9 +90,10 @@ export function reportClient(initial: ReportData, live: { url: string; everyMs: 
       // A single epoch is a point, not a line: draw it as a dot so it is visible.
       const dots = pts <= 3 ? s.x.map((x, i) => (s.y[i] === null || s.y[i] === undefined ? '' : `<circle cx="${f.sx(x)}" cy="${f.sy(s.y[i]!)}" r="3" fill="${s.color}"/>`)).join('') : '';
       paths += `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.6"${s.dash ? ' stroke-dasharray="4 3"' : ''} data-series="${esc(s.label)}"><title>${esc(s.label)}</title></path>${dots}`;
-      paths += `<text x="${W - MR - 4}" y="${MT + 12 + si * 13}" class="lg" fill="${s.color}">${esc(s.label)}</text>`;
     });
-    return `<svg class="chart" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(title)}"${o.id ? ` id="${esc(o.id)}"` : ''}>${f.svg}${paths}</svg>`;
+    const lg = legend(drawn.map((s) => ({ label: s.label, color: s.color, ...(s.dash ? { dash: true } : {}) })), H);
+    const h = H + lg.height;
+    return `<svg class="chart" viewBox="0 0 ${W} ${h}" width="${W}" height="${h}" role="img" aria-label="${esc(title)}"${o.id ? ` id="${esc(o.id)}"` : ''}>${f.svg}${paths}${lg.svg}</svg>`;
   }
 
   function reliabilityChart(title: string, rel: { model: string; conf: number[]; acc: number[]; count: number[] }[]): string {
@@ -86,31 +111,59 @@ export function reportClient(initial: ReportData, live: { url: string; everyMs: 
         bars += `M${x.toFixed(1)} ${(H - MB).toFixed(1)}V${y.toFixed(1)}H${(x + w - 1).toFixed(1)}V${(H - MB).toFixed(1)}Z`;
       }
       s += `<path d="${bars}" fill="${color}" fill-opacity="0.55" stroke="${color}" data-series="${esc(r.model)}"><title>${esc(r.model)}: accuracy per confidence bin</title></path>`;
-      s += `<text x="${ML + 6}" y="${MT + 12 + ri * 13}" class="lgl" fill="${color}">${esc(r.model)}</text>`;
     });
-    return `<svg class="chart" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(title)}">${f.svg}${s}</svg>`;
+    const lg = legend([...rel.map((r, ri) => ({ label: r.model, color: COLORS[ri % COLORS.length]!, box: true })), { label: 'perfectly calibrated', color: '#999', dash: true }], H);
+    const h = H + lg.height;
+    return `<svg class="chart" viewBox="0 0 ${W} ${h}" width="${W}" height="${h}" role="img" aria-label="${esc(title)}">${f.svg}${s}${lg.svg}</svg>`;
+  }
+
+  /** WCAG relative luminance of an sRGB colour. */
+  function luminance(rgb: number[]): number {
+    const lin = (v: number): number => { const c = v / 255; return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4); };
+    return 0.2126 * lin(rgb[0]!) + 0.7152 * lin(rgb[1]!) + 0.0722 * lin(rgb[2]!);
   }
 
   function confusionChart(title: string, m: number[][], names: string[]): string {
     const n = m.length, cell = Math.max(14, Math.min(30, Math.floor(300 / Math.max(n, 1))));
-    const left = 90, top = 40, size = n * cell;
-    const w = left + size + 10, h = top + size + 30;
+    const name = (i: number): string => String(names[i] ?? i);
+    // Room for the longest class name at 10px (~5.8px per character): left of the rows, and above
+    // the columns, where the predicted classes are written upwards.
+    const lw = Math.ceil(Math.max(1, ...m.map((_, i) => name(i).length)) * 5.8) + 6;
+    const left = 22 + lw, top = 38 + lw, size = n * cell;
+    const w = Math.max(left + size + 10, 200), h = top + size + 10;
     let s = `<text x="${w / 2}" y="16" class="t">${esc(title)}</text><text x="${left + size / 2}" y="32" class="xl">predicted</text>`;
     let d = '';
     const rowSum = m.map((r) => r.reduce((a, b) => a + b, 0) || 1);
-    // One path per shade bucket keeps the SVG small; counts are in each cell's <title>.
+    // Cells are shaded by the fraction of their row (sqrt, in 21 buckets), white to blue.
+    const shade = (q: number): number[] => [Math.round(255 - q * 12), Math.round(255 - q * 8), 255];
+    const bucket = (i: number, j: number): number => Math.round(Math.sqrt(m[i]![j]! / rowSum[i]!) * 20);
+    // One path per shade bucket keeps the SVG small.
     const shades = new Map<number, string>();
     for (let i = 0; i < n; i++) {
       for (let j = 0; j < n; j++) {
-        const fr = m[i]![j]! / rowSum[i]!;
-        const q = Math.round(Math.sqrt(fr) * 20);
+        const q = bucket(i, j);
         shades.set(q, (shades.get(q) ?? '') + `M${left + j * cell} ${top + i * cell}h${cell - 1}v${cell - 1}h${1 - cell}Z`);
       }
-      s += `<text x="${left - 4}" y="${top + i * cell + cell / 2 + 3}" class="yl">${esc(names[i] ?? i)}</text>`;
+      s += `<text x="${left - 4}" y="${top + i * cell + cell / 2 + 3}" class="yl tl">${esc(name(i))}</text>`;
+      const cx = left + i * cell + cell / 2 + 3;
+      s += `<text transform="translate(${cx} ${top - 4}) rotate(-90)" class="pl">${esc(name(i))}</text>`;
     }
-    for (const [q, path] of shades) d += `<path d="${path}" fill="rgb(${Math.round(255 - q * 12)},${Math.round(255 - q * 8)},255)"/>`;
+    for (const [q, path] of shades) d += `<path d="${path}" fill="rgb(${shade(q).join(',')})"/>`;
+    // Each count in black or white, whichever contrasts more with its cell (WCAG contrast ratio:
+    // (L1 + 0.05) / (L2 + 0.05)): the better of the two is at least 4.58 on any background, above
+    // the 4.5 that WCAG asks of small text.
+    // Set as a style: the stylesheet's 'text' fill would override a fill attribute.
     let nums = '';
-    if (cell >= 20) for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (m[i]![j]) nums += `<text x="${left + j * cell + cell / 2}" y="${top + i * cell + cell / 2 + 3}" class="cn">${m[i]![j]}</text>`;
+    if (cell >= 20) {
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < n; j++) {
+          if (!m[i]![j]) continue;
+          const L = luminance(shade(bucket(i, j)));
+          const ink = 1.05 / (L + 0.05) > (L + 0.05) / 0.05 ? '#fff' : '#000';
+          nums += `<text x="${left + j * cell + cell / 2}" y="${top + i * cell + cell / 2 + 3}" class="cn" style="fill:${ink}">${m[i]![j]}<title>${esc(name(i))} predicted as ${esc(name(j))}: ${m[i]![j]}</title></text>`;
+        }
+      }
+    }
     s += `<text x="12" y="${top + size / 2}" class="xl" transform="rotate(-90 12 ${top + size / 2})">true</text>`;
     return `<svg class="chart cm" viewBox="0 0 ${w} ${h}" width="${w}" height="${h}" role="img" aria-label="${esc(title)}">${s}${d}${nums}</svg>`;
   }
@@ -129,7 +182,7 @@ export function reportClient(initial: ReportData, live: { url: string; everyMs: 
         if (Number.isFinite(v)) s += `<rect x="${LW}" y="${y + k * bh}" width="${sx(v) - LW}" height="${bh - 1}" fill="${se.color}"><title>${esc(se.label)}: ${esc(l)} ${v.toFixed(3)}</title></rect>`;
       });
     });
-    series.forEach((se, k) => { s += `<text x="${LW + k * 170}" y="${top - 12}" class="lgl" fill="${se.color}">■ ${esc(se.label)}</text>`; });
+    series.forEach((se, k) => { s += `<g class="lgi" data-legend="${esc(se.label)}"><rect x="${LW + k * 170}" y="${top - 20}" width="13" height="9" fill="${se.color}" class="sw"/><text x="${LW + k * 170 + 18}" y="${top - 12}" class="lgl">${esc(se.label)}</text></g>`; });
     return `<svg class="chart" aria-label="${esc(title)}" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}">${s}</svg>`;
   }
 
@@ -169,7 +222,9 @@ export function reportClient(initial: ReportData, live: { url: string; everyMs: 
           if (seen.has(key)) continue;
           seen.add(key);
         }
-        rows.push(`<tr class="${m.role}"><td>${esc(m.role)}</td><td>${esc(m.name)}</td><td>${m.role === 'teacher' ? '–' : esc(r.method)}</td><td>${pct(m.accuracy)}</td><td>${pct(m.agreement)}</td><td>${num(m.ece)}</td><td>${num(m.nll)}</td><td>${m.parameters === null ? '–' : m.parameters.toLocaleString('en-US')}</td><td>${bytes(m.fileBytes)}</td><td>${m.msPerSample === null ? '–' : m.msPerSample.toFixed(3)}</td></tr>`);
+        // A teacher row names what was loaded (its file, and its input pipeline): several runs may use different teachers.
+        const what = m.role === 'teacher' ? `<div class="src">${esc(m.source)}</div>` : '';
+        rows.push(`<tr class="${m.role}"><td>${esc(m.role)}</td><td>${esc(m.name)}${what}</td><td>${m.role === 'teacher' ? '–' : esc(r.method)}</td><td>${pct(m.accuracy)}</td><td>${pct(m.agreement)}</td><td>${num(m.ece)}</td><td>${num(m.nll)}</td><td>${m.parameters === null ? '–' : m.parameters.toLocaleString('en-US')}</td><td>${bytes(m.fileBytes)}</td><td>${m.msPerSample === null ? '–' : m.msPerSample.toFixed(3)}</td></tr>`);
       }
       if (r.models.length === 0) {
         // A run still training: its latest evaluation stands in for the final one.

@@ -5,14 +5,16 @@ import { reportClient } from './client.js';
 import type { ReportData } from './types.js';
 
 const CSS = `
-body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;padding:16px 24px;max-width:1400px;color:#222;background:#fff}
+body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;padding:16px 24px;color:#222;background:#fff}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}h3{font-size:14px;margin:12px 0 4px}
 h3 small{color:#888;font-weight:normal}#meta{color:#666;font-size:12px}.live{color:#2ca02c;font-weight:600}
 table{border-collapse:collapse;font-variant-numeric:tabular-nums}th,td{padding:4px 10px;border-bottom:1px solid #eee;text-align:right}
 th:nth-child(-n+3),td:nth-child(-n+3){text-align:left}tr.teacher td{background:#f6f8fc}tr.running td{color:#888}
-.grid{display:flex;flex-wrap:wrap;gap:12px}.chart{background:#fff;border:1px solid #eee;border-radius:4px}
+#table{overflow-x:auto}td .src{color:#888;font-size:11px;max-width:48em;overflow-wrap:anywhere}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,380px),1fr));gap:12px;align-items:start}
+.chart{background:#fff;border:1px solid #eee;border-radius:4px;box-sizing:border-box}.grid>svg.chart{width:100%;height:auto}
 .chart text{font-size:10px;fill:#444}.chart .t{font-size:12px;font-weight:600;text-anchor:middle}.chart .xl{text-anchor:middle}
-.chart .yl{text-anchor:end}.chart .lg{text-anchor:end;font-size:10px}.chart .lgl{text-anchor:start;font-size:10px}.chart .cn{text-anchor:middle;font-size:9px;fill:#123}
+.chart .yl{text-anchor:end}.chart .pl{text-anchor:start}.chart .lgl{text-anchor:start;font-size:10px}.chart .cn{text-anchor:middle;font-size:9px}
 .chart .g{stroke:#f0f0f0}.chart .a{stroke:#999}.empty{color:#888}
 pre{background:#f7f7f7;border:1px solid #eee;padding:8px 12px;overflow:auto;font-size:12px}
 @media print{.chart{break-inside:avoid}}
@@ -31,7 +33,7 @@ export function renderReportHtml(data: ReportData, o: { live?: { url: string; ev
 <h2>Teacher vs student</h2><div id="table"></div>
 <div id="multilabel"></div>
 <h2>Training curves</h2><div id="curves" class="grid"></div>
-<h2>Confusion matrices <small>(test set; rows: true class)</small></h2><div id="confusion" class="grid"></div>
+<h2>Confusion matrices <small>(test set; rows: true class, columns: predicted class)</small></h2><div id="confusion" class="grid"></div>
 <h2>Calibration</h2><div id="reliability" class="grid"></div>
 <h2>Experiment</h2><div id="experiments"></div>
 <noscript><p>The charts are drawn by the page's inline script; enable JavaScript to see them.</p></noscript>
