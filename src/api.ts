@@ -1,5 +1,7 @@
 // The library's one-call entry points: distill() and fit(). They take objects (datasets,
-// modules, teachers) or names/paths, and run the same trainer the CLI runs.
+// modules, teachers) or names/paths, and run the same trainer the CLI runs. runExperiment,
+// runExperimentFile and compare run experiments (src/run) and write each run's report.html,
+// as the CLI does: the run layer leaves the report to its caller.
 import type { Dataset } from './data/dataset.js';
 import { DataLoader } from './data/loader.js';
 import { loadFashionMnist } from './data/fashion-mnist.js';
@@ -14,6 +16,9 @@ import type { ScheduleSpec } from './optim/schedules.js';
 import { manualSeed } from './tensor/torch.js';
 import { train, type TrainResult } from './train/trainer.js';
 import type { OptimizerSpec } from './optim/optimizer.js';
+import type { Experiment } from './config/experiment.js';
+import * as runs from './run/index.js';
+import { writeRunReport } from './report/index.js';
 
 export interface FitOptions {
   /** A Module, or a zoo spec such as { arch: 'mlp', hidden: [32] } (numClasses and input shape are filled in from the data). */
@@ -84,4 +89,19 @@ function toTeacher(t: DistillOptions['teacher'], numClasses: number): Teacher {
   }
   if (t instanceof Module) return new ModuleTeacher(t, numClasses, `module ${t.constructor.name}`, `module:${t.constructor.name}:${t.numParameters()}`);
   return t;
+}
+
+/** Runs an experiment (src/run/experiment.ts) and writes its report.html, as `kdistill train|distill` does; `report: undefined` writes none. */
+export function runExperiment(e: Experiment, o: runs.RunOptions): Promise<runs.ExperimentResult> {
+  return runs.runExperiment(e, { report: writeRunReport, ...o });
+}
+
+/** runExperiment for a file: one experiment, or every stage of a chain file, each with its report.html. */
+export function runExperimentFile(file: string, o: runs.RunOptions): Promise<runs.ExperimentResult> {
+  return runs.runExperimentFile(file, { report: writeRunReport, ...o });
+}
+
+/** Runs experiments over seeds (src/run/compare.ts), each run with its report.html, as `kdistill compare` does. */
+export function compare(files: string[], seeds: number[], outRoot?: string, o: Pick<runs.RunOptions, 'report'> = {}): ReturnType<typeof runs.compare> {
+  return runs.compare(files, seeds, outRoot, { report: writeRunReport, ...o });
 }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { loadModel, saveModel } from '../nn/safetensors.js';
 import type { ZooModel } from '../nn/zoo/index.js';
 import { ZooModel as ZooModelClass } from '../nn/zoo/common.js';
-import { prepareData, pct } from '../train/experiment.js';
+import { prepareData, pct } from '../run/experiment.js';
 import { biasAdjustRun } from '../train/bias.js';
 import { predict } from '../train/evaluate.js';
 import { classificationMetrics } from '../train/metrics.js';

@@ -16,7 +16,7 @@ import { withInputPipeline, type Normalization } from '../teachers/pipeline.js';
 import { normalizeDataset } from '../data/augment.js';
 import type { Teacher } from '../teachers/teacher.js';
 import { formatTable } from '../train/table.js';
-import { loadTeachers, pct, num, prepareData } from '../train/experiment.js';
+import { loadTeachers, pct, num, prepareData } from '../run/experiment.js';
 import { inferenceMsPerSample } from '../train/timing.js';
 import { evaluateMultiLabel } from '../train/multilabel-metrics.js';
 import { runExperimentOf } from '../report/data.js';

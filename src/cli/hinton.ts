@@ -7,13 +7,13 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../tensor/native.js';
 import { parseExperiment } from '../config/experiment.js';
-import { runExperiment } from '../train/experiment.js';
+import { runExperiment } from '../api.js';
 import { loadMnist } from '../data/fashion-mnist.js';
 import { predict } from '../train/evaluate.js';
 import { argmaxAll } from '../train/metrics.js';
 import { checkpointTeacher } from '../teachers/sources.js';
 import { formatTable } from '../train/table.js';
-import { meanStd } from '../train/compare.js';
+import { meanStd } from '../run/compare.js';
 
 export const HINTON_TEACHER = join(packageRoot, 'assets', 'hinton-mnist-teacher.safetensors');
 

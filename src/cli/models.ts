@@ -1,7 +1,7 @@
 // The text of `kdistill models`: each architecture, its options and feature names.
 import { listModels } from '../nn/zoo/index.js';
 
-// Options an experiment fills in from its data (src/train/experiment.ts studentSpec): required by
+// Options an experiment fills in from its data (src/run/experiment.ts studentSpec): required by
 // createModel, but not to be written in a student spec.
 const FROM_DATA = new Set(['inputShape', 'numClasses', 'vocabSize', 'maxLen', 'multiLabel']);
 

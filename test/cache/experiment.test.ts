@@ -9,7 +9,7 @@ import { setNumThreads, manualSeed } from '../../src/tensor/torch.js';
 import { createModel } from '../../src/nn/zoo/index.js';
 import { saveModel, parseSafetensors } from '../../src/nn/safetensors.js';
 import { parseExperiment } from '../../src/config/experiment.js';
-import { runExperiment } from '../../src/train/experiment.js';
+import { runExperiment } from '../../src/run/experiment.js';
 
 setNumThreads(1);
 const root = mkdtempSync(join(tmpdir(), 'kd-cache-exp-'));

@@ -26,7 +26,7 @@ import { CachedTeacher, TeacherOutputCache, cachedTeacher } from '../../src/teac
 import { train } from '../../src/train/trainer.js';
 import { saveModel } from '../../src/nn/safetensors.js';
 import { parseExperiment } from '../../src/config/experiment.js';
-import { runExperiment } from '../../src/train/experiment.js';
+import { runExperiment } from '../../src/run/experiment.js';
 import { assertClose, syntheticData, CountingTeacher } from './helpers.js';
 
 setNumThreads(1);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { manualSeed } from '../../src/tensor/torch.js';
 import { createModel } from '../../src/nn/zoo/index.js';
 import { saveModel } from '../../src/nn/safetensors.js';
-import { runExperimentFile } from '../../src/train/experiment.js';
+import { runExperimentFile } from '../../src/run/index.js';
 import { FIX, writeExperiment, writeTinyFashionMnist } from './helpers.js';
 
 const base = mkdtempSync(join(tmpdir(), 'kd-mismatch-'));

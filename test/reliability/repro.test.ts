@@ -15,7 +15,7 @@ import { DataLoader } from '../../src/data/loader.js';
 import { createModel } from '../../src/nn/zoo/index.js';
 import { getMethod } from '../../src/methods/registry.js';
 import { resolveParams, type Method } from '../../src/methods/method.js';
-import { runExperimentFile } from '../../src/train/experiment.js';
+import { runExperimentFile } from '../../src/run/index.js';
 import { train, NonFiniteLossError, type TrainOptions } from '../../src/train/trainer.js';
 import { makeOptimizer } from '../../src/optim/optimizer.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';

@@ -19,7 +19,7 @@ import {
   loadSpecialistBundle, BUNDLE_FILE, type SpecialistTerm,
 } from '../../src/teachers/specialists/index.js';
 import { parseExperiment } from '../../src/config/experiment.js';
-import { loadTeachers } from '../../src/train/experiment.js';
+import { loadTeachers } from '../../src/run/experiment.js';
 import { loadSpecialistsConfig } from '../../src/train/specialists.js';
 
 const softmax = (z: number[]): number[] => {

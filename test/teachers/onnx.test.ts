@@ -19,7 +19,7 @@ import { OnnxTeacher } from '../../src/teachers/onnx.js';
 import { cachedTeacher } from '../../src/teachers/cache.js';
 import { EnsembleTeacher } from '../../src/teachers/ensemble.js';
 import { train } from '../../src/train/trainer.js';
-import { loadTeachers } from '../../src/train/experiment.js';
+import { loadTeachers } from '../../src/run/experiment.js';
 import { parseExperiment } from '../../src/config/experiment.js';
 
 setNumThreads(1);

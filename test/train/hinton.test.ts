@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadMnist, mnistDataPackageDir } from '../../src/data/fashion-mnist.js';
 import { parseExperiment } from '../../src/config/experiment.js';
-import { prepareData, runExperiment } from '../../src/train/experiment.js';
+import { prepareData, runExperiment } from '../../src/run/experiment.js';
 import { createModel } from '../../src/nn/zoo/index.js';
 import type { ZooModel } from '../../src/nn/zoo/index.js';
 import { DataLoader } from '../../src/data/loader.js';

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseExperiment } from '../../src/config/experiment.js';
-import { runExperiment } from '../../src/train/experiment.js';
+import { runExperiment } from '../../src/run/experiment.js';
 import { loadModel } from '../../src/nn/safetensors.js';
 import { torch } from '../../src/index.js';
 

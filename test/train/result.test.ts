@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseExperiment } from '../../src/config/experiment.js';
-import { runExperiment } from '../../src/train/experiment.js';
+import { runExperiment } from '../../src/run/experiment.js';
 
 test('result.json records test metrics, parameters and batch-1 latency; a batch-norm student is timed in eval mode', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'kd-result-'));

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseExperiment } from '../../src/config/experiment.js';
-import { prepareData, runExperiment } from '../../src/train/experiment.js';
+import { prepareData, runExperiment } from '../../src/run/experiment.js';
 import { packageRoot } from '../../src/tensor/native.js';
 
 const base = { epochs: 1, seed: 4, student: { arch: 'mlp', hidden: [16] }, optimizer: { name: 'sgd', lr: 0.1, momentum: 0.9 } };

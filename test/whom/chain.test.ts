@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runExperimentFile } from '../../src/train/experiment.js';
-import { planChain, type ChainResult } from '../../src/train/chain.js';
+import { runExperimentFile } from '../../src/run/index.js';
+import { planChain, type ChainResult } from '../../src/run/chain.js';
 
 process.env.KDISTILL_QUIET = '1';
 

@@ -1,10 +1,11 @@
 // Runs an experiment: builds data, teacher(s), student and method from a validated experiment
 // file, checks that they fit together before any training, trains, and writes the run folder:
 // log.jsonl, checkpoint.safetensors, model.safetensors, run.json (all that is needed to repeat
-// it) and result.json.
+// it) and result.json. report.html is the caller's (RunOptions.report): src/report sits above
+// this layer (docs/architecture.md).
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isChainDocument, isTextDataset, loadExperiment, readExperimentDocument, type Experiment, type TeacherSpec, type TextDatasetName } from '../config/experiment.js';
+import { isTextDataset, type Experiment, type TeacherSpec, type TextDatasetName } from '../config/experiment.js';
 import { manualSeed, setNumThreads } from '../tensor/torch.js';
 import { native, packageRoot } from '../tensor/native.js';
 import { tensor } from '../tensor/factories.js';
@@ -22,15 +23,15 @@ import { prepareTextData } from '../text/prepare.js';
 import { pretrainMlm } from '../text/pretrain.js';
 import { MultiLabelBatches, type MultiLabelDataset } from '../text/data.js';
 import type { WordPieceTokenizer } from '../text/tokenizer.js';
-import { evaluateMultiLabelPerLabel } from './multilabel-metrics.js';
-import { biasAdjustRun, type BiasAdjustmentRecord } from './bias.js';
-import { inferenceMsPerSample } from './timing.js';
+import { evaluateMultiLabelPerLabel, type MultiLabelEvaluation } from '../train/multilabel-metrics.js';
+import { biasAdjustRun, type BiasAdjustmentRecord } from '../train/bias.js';
+import { inferenceMsPerSample } from '../train/timing.js';
 import { loadSafetensors, saveModel } from '../nn/safetensors.js';
 import { getMethod } from '../methods/registry.js';
 import { resolveParams, type CachedTarget } from '../methods/method.js';
 import type { Teacher } from '../teachers/teacher.js';
 import { describeNormalization, withInputPipeline } from '../teachers/pipeline.js';
-import { predict } from './evaluate.js';
+import { predict } from '../train/evaluate.js';
 import { checkpointTeacher, checkTeacherOutput, CLASS_NAMES_KEY, ModuleTeacher, NORMALIZE_KEY, TorchScriptTeacher } from '../teachers/sources.js';
 import { EnsembleTeacher } from '../teachers/ensemble.js';
 import { OnnxTeacher } from '../teachers/onnx.js';
@@ -38,12 +39,10 @@ import { loadSpecialistBundle } from '../teachers/specialists/teacher.js';
 import { cachedTeacherInterruptible, planTeacherCache, FeatureCacheTooLarge } from '../teachers/cache.js';
 import { atomicWrite, ensureDir } from '../util/fs.js';
 import { lockFolder } from '../util/lock.js';
-import { checkResumable, runSettings, type RecordedInputs } from './resume.js';
-import { train, type BatchSource, type TrainResult } from './trainer.js';
-import { formatTable } from './table.js';
-import { classificationMetrics } from './metrics.js';
-import { runChainFile } from './chain.js';
-import { writeRunReport } from '../report/index.js';
+import { checkResumable, runSettings, type RecordedInputs } from '../train/resume.js';
+import { train, type BatchSource, type TrainResult } from '../train/trainer.js';
+import { formatTable } from '../train/table.js';
+import { classificationMetrics, type Predictions } from '../train/metrics.js';
 import { DataParallel, ProcessGroup, parallelCacheOptions, shardedSource, type DistributedOptions } from '../distributed/index.js';
 
 export interface RunOptions {
@@ -52,6 +51,26 @@ export interface RunOptions {
   resume?: boolean;
   /** Data-parallel training: this process's place in the group (src/distributed). */
   distributed?: DistributedOptions;
+  /**
+   * Writes the finished run's report: called on rank 0 once model.safetensors and result.json are
+   * written; a throw is reported on stderr and the run kept. The CLI and the library's
+   * runExperiment pass src/report's writeRunReport (report.html); without it no report is written.
+   */
+  report?: (run: FinishedRun) => unknown;
+}
+
+/** A finished run as its report needs it (src/report's writeRunReport takes this). */
+export interface FinishedRun {
+  dir: string;
+  experiment: Experiment;
+  student: ZooModel;
+  teacher: Teacher | null;
+  test: Dataset;
+  val?: Dataset;
+  /** The trainer's last predictions on `test`, so the report does not predict again. */
+  predictions?: { student: Predictions; teacher?: Predictions };
+  studentMsPerSample: number;
+  studentMultiLabel?: MultiLabelEvaluation;
 }
 
 export interface ExperimentResult {
@@ -60,15 +79,6 @@ export interface ExperimentResult {
   student: ZooModel;
   teacher: Teacher | null;
   summary: string;
-}
-
-/** Runs an experiment file, or every stage of a chain file (a top-level `stages:` list). */
-export async function runExperimentFile(file: string, o: RunOptions): Promise<ExperimentResult> {
-  if (isChainDocument(readExperimentDocument(file).raw)) {
-    if (o.distributed) throw new Error(`${file}: a chain file cannot run data-parallel (yet); run its stages as separate experiments with --nproc`);
-    return runChainFile(file, o);
-  }
-  return runExperiment(loadExperiment(file, o.overrides), o);
 }
 
 export interface PreparedData {
@@ -518,9 +528,9 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
     ...(data.val?.y && !data.multiLabel ? { val: classificationMetrics(student.inEvalMode(() => predict((x) => student.call(x), data.val!)), data.val.y) } : {}),
   };
   atomicWrite(join(e.output, 'result.json'), JSON.stringify(resultRec, null, 2) + '\n');
-  // The HTML report (teacher vs student, curves, confusion, calibration); a failure there must not lose the run.
+  // The caller's report (report.html: teacher vs student, curves, confusion, calibration); a failure there must not lose the run.
   try {
-    writeRunReport({
+    o.report?.({
       dir: e.output, experiment: e, student, teacher, test: data.test, studentMsPerSample: msPerSample,
       ...(data.val ? { val: data.val } : {}), ...(result.predictions ? { predictions: result.predictions } : {}), ...(scores ? { studentMultiLabel: scores } : {}),
     });

@@ -5,8 +5,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { loadExperiment } from '../config/experiment.js';
-import { runExperiment } from './experiment.js';
-import { formatTable } from './table.js';
+import { runExperiment, type RunOptions } from './experiment.js';
+import { formatTable } from '../train/table.js';
 import { atomicWrite } from '../util/fs.js';
 
 export interface CompareRow {
@@ -46,7 +46,8 @@ function teacherRow(files: string[]): CompareRow | null {
   return { name: `teacher (${res.name ?? ckpt})`, method: res.method ?? '', params: res.studentParameters, runs: [{ seed: res.seed, ...res.test, ...(res.msPerSample !== undefined ? { msPerSample: res.msPerSample } : {}) }] };
 }
 
-export async function compare(files: string[], seeds: number[], outRoot?: string): Promise<{ rows: CompareRow[]; table: string }> {
+/** `o.report` writes each run's report (see RunOptions). */
+export async function compare(files: string[], seeds: number[], outRoot?: string, o: Pick<RunOptions, 'report'> = {}): Promise<{ rows: CompareRow[]; table: string }> {
   const rows: CompareRow[] = [];
   const teacher = teacherRow(files);
   if (teacher) rows.push(teacher);
@@ -62,7 +63,7 @@ export async function compare(files: string[], seeds: number[], outRoot?: string
         process.stderr.write(`compare: ${e.name} seed ${seed} already done (${output})\n`);
       } else {
         process.stderr.write(`compare: running ${e.name} seed ${seed}\n`);
-        await runExperiment(e, { mode: e.teachers.length ? 'distill' : 'train', resume: true });
+        await runExperiment(e, { ...o, mode: e.teachers.length ? 'distill' : 'train', resume: true });
       }
       const res = JSON.parse(readFileSync(resFile, 'utf8')) as ResultFile;
       row ??= { name: e.name, method: e.method.name, params: res.studentParameters, runs: [] };

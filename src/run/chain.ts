@@ -25,8 +25,8 @@ import { fileSha256 } from '../data/errors.js';
 import { loadModel } from '../nn/safetensors.js';
 import type { ZooModel } from '../nn/zoo/index.js';
 import { atomicWrite, ensureDir } from '../util/fs.js';
-import { formatTable } from './table.js';
-import { readLogEpochs, type TrainResult } from './trainer.js';
+import { formatTable } from '../train/table.js';
+import { readLogEpochs, type TrainResult } from '../train/trainer.js';
 import { loadTeachers, num, pct, runExperiment, type ExperimentResult, type RunOptions } from './experiment.js';
 
 export interface PlannedStage {
