@@ -1,6 +1,6 @@
 // Agreement measures between teacher and student logits: the choices for the soft term of KD.
 // All are averaged over the batch; the probability-based ones follow the T² convention of
-// klDivergence (DESIGN.md section 4) so switching measure does not change the gradient scale.
+// klDivergence (docs/losses.md) so switching measure does not change the gradient scale.
 import type { Tensor } from '../tensor/tensor.js';
 import { call } from '../tensor/tensor.js';
 import { mseLoss } from '../tensor/functional.js';

@@ -1,4 +1,4 @@
-// The tempered softmax and KL divergence shared by the whole KD family (DESIGN.md section 4).
+// The tempered softmax and KL divergence shared by the whole KD family (docs/losses.md).
 // Every logit-based method goes through these functions, so methods differ only where their
 // papers do.
 import type { Tensor } from '../tensor/tensor.js';

