@@ -15,8 +15,9 @@ import { loadModel } from '../nn/safetensors.js';
 import { predict } from '../train/evaluate.js';
 import { classificationMetrics, confusionMatrix, reliability, type Predictions } from '../train/metrics.js';
 import { inferenceMsPerSample } from '../train/timing.js';
+import { getNumThreads, setNumThreads } from '../tensor/torch.js';
 import { parseLog } from '../train/log.js';
-import { ProgressBar } from '../train/progress.js';
+import { ProgressBar } from '../util/progress.js';
 import type { Confusion, EpochCurves, ModelRow, MultiLabelReport, Reliability, RunReport, StepCurves } from './types.js';
 import { evaluateMultiLabelPerLabel, type MultiLabelEvaluation } from '../train/multilabel-metrics.js';
 import type { MultiLabelDataset } from '../text/data.js';
@@ -240,9 +241,14 @@ export async function buildRunReport(dir: string, o: { evaluate?: boolean } = {}
   const report: RunReport = { name, method: e?.method.name ?? '?', models: [], confusion: [], reliability: [], classNames: [], ...base };
   if (!finished || o.evaluate === false || !e) return report;
   // Imported here: the experiment module pulls in every method and data reader.
-  const { prepareData, loadTeachers } = await import('../train/experiment.js');
+  const { prepareData, loadTeachers } = await import('../run/experiment.js');
   const data = prepareData(e);
   const { model } = loadModel(modelFile);
+  // The run's own thread count while its teacher is loaded and scored, as in the run: an ONNX
+  // teacher sizes onnxruntime's pool from it when loaded (latency itself is measured on one
+  // libtorch thread either way: src/train/timing.ts).
+  const threads = getNumThreads();
+  setNumThreads(e.threads);
   let teacher: Teacher | null = null;
   try {
     teacher = loadTeachers(e, data.numClasses);
@@ -258,5 +264,6 @@ export async function buildRunReport(dir: string, o: { evaluate?: boolean } = {}
     return { ...report, ...ev };
   } finally {
     model.dispose();
+    setNumThreads(threads);
   }
 }

@@ -10,13 +10,15 @@ import { tmpdir } from 'node:os';
 import { extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { setNumThreads } from '../../src/tensor/torch.js';
+import { getNumThreads, setNumThreads } from '../../src/tensor/torch.js';
+import { inferenceMsPerSample } from '../../src/train/timing.js';
 import { tensor } from '../../src/tensor/factories.js';
 import { noGrad } from '../../src/tensor/autograd.js';
 import { tidy } from '../../src/tensor/scope.js';
 import { parse as parseYaml } from 'yaml';
 import { parseExperiment } from '../../src/config/experiment.js';
-import { prepareData, runExperiment, type ExperimentResult } from '../../src/train/experiment.js';
+import { prepareData, type ExperimentResult } from '../../src/run/experiment.js';
+import { runExperiment } from '../../src/api.js';
 import { checkpointTeacher } from '../../src/teachers/sources.js';
 import { cachedTeacher } from '../../src/teachers/cache.js';
 import { MultiLabelBatches, type MultiLabelDataset } from '../../src/text/data.js';
@@ -89,6 +91,66 @@ async function chartStats(page: Page): Promise<{ charts: number; paths: number; 
   });
 }
 
+/** Legends of a chart: every drawn series has an entry with a swatch of its colour (and dash), and no entry overlaps the plot area. */
+async function legendProblems(page: Page, chart: string): Promise<string[]> {
+  return page.$eval(`svg.chart[aria-label="${chart}"]`, (svg) => {
+    const problems: string[] = [];
+    const box = (e: Element): DOMRect => e.getBoundingClientRect();
+    const overlap = (a: DOMRect, b: DOMRect): boolean => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+    // The plot area: what the axes (and their tick marks) enclose.
+    const axes = [...svg.querySelectorAll('line.a')].map(box);
+    const plot = { left: Math.min(...axes.map((r) => r.left)), right: Math.max(...axes.map((r) => r.right)), top: Math.min(...axes.map((r) => r.top)), bottom: Math.max(...axes.map((r) => r.bottom)) } as DOMRect;
+    const entries = new Map([...svg.querySelectorAll('g.lgi')].map((g) => [g.getAttribute('data-legend'), g]));
+    const series = [...svg.querySelectorAll('path[data-series]')];
+    if (series.length === 0) problems.push('no series');
+    for (const p of series) {
+      const label = p.getAttribute('data-series');
+      const g = entries.get(label);
+      const sw = g?.querySelector('.sw');
+      if (!g || !sw) { problems.push(`'${label}': no legend entry with a swatch`); continue; }
+      const swColor = sw.tagName === 'rect' ? sw.getAttribute('fill') : sw.getAttribute('stroke');
+      if (swColor !== p.getAttribute('stroke')) problems.push(`'${label}': swatch ${swColor}, series ${p.getAttribute('stroke')}`);
+      if (sw.tagName === 'line' && sw.getAttribute('stroke-dasharray') !== p.getAttribute('stroke-dasharray')) problems.push(`'${label}': swatch dash differs from the series'`);
+      if (box(sw).width === 0) problems.push(`'${label}': swatch not drawn`);
+    }
+    for (const [label, g] of entries) if (overlap(box(g), plot)) problems.push(`legend '${label}' overlaps the plot area`);
+    return problems;
+  });
+}
+
+/** The x tick labels of a chart. */
+const xTicks = (page: Page, chart: string): Promise<string[]> => page.$$eval(`svg.chart[aria-label="${chart}"] text.xt`, (ts) => ts.map((t) => t.textContent ?? ''));
+
+/** How far the charts of a grid reach across the page, as a fraction of the viewport's width. */
+const gridSpan = (page: Page, id: string): Promise<number> => page.$eval(`#${id}`, (g) => {
+  const rs = [...g.querySelectorAll('svg.chart')].map((c) => c.getBoundingClientRect());
+  return (Math.max(...rs.map((r) => r.right)) - Math.min(...rs.map((r) => r.left))) / document.documentElement.clientWidth;
+});
+
+/**
+ * Every count in a confusion matrix against the cell under it: WCAG contrast ratio of the text's
+ * rendered fill to the cell's, (L1 + 0.05) / (L2 + 0.05). Returns the lowest.
+ */
+const worstCountContrast = (page: Page, chart: string): Promise<{ n: number; worst: number; at: string }> => page.$eval(`svg.chart[aria-label="${chart}"]`, (svg) => {
+  const rgb = (c: string): number[] => (c.match(/\d+(\.\d+)?/g) ?? []).slice(0, 3).map(Number);
+  const lum = (c: number[]): number => {
+    const lin = (v: number): number => { const x = v / 255; return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); };
+    return 0.2126 * lin(c[0]!) + 0.7152 * lin(c[1]!) + 0.0722 * lin(c[2]!);
+  };
+  let worst = Infinity, at = '', n = 0;
+  for (const t of svg.querySelectorAll('text.cn')) {
+    t.scrollIntoView({ block: 'center' });
+    const r = t.getBoundingClientRect();
+    const cell = document.elementsFromPoint(r.left + r.width / 2, r.top + r.height / 2).find((e) => e.tagName === 'path' && svg.contains(e));
+    if (!cell) return { n, worst: 0, at: `no cell under '${t.textContent}'` };
+    const [a, b] = [lum(rgb(getComputedStyle(t).fill)), lum(rgb(getComputedStyle(cell).fill))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    n++;
+    if (ratio < worst) { worst = ratio; at = `${t.textContent} (${getComputedStyle(t).fill} on ${getComputedStyle(cell).fill})`; }
+  }
+  return { n, worst, at };
+});
+
 test('every run writes a self-contained report.html whose charts render in headless Chromium', async () => {
   const file = join(root, 'kd', 'report.html');
   assert.ok(existsSync(file) && existsSync(join(root, 'teacher', 'report.html')), 'both runs wrote report.html');
@@ -108,6 +170,47 @@ test('every run writes a self-contained report.html whose charts render in headl
   assert.match(table!, /teacher.*student \(kd\)/s);
   assert.match(table!, /\d+\.\d\d%/);
   assert.match(await page.textContent('#experiments') ?? '', /method: \{name: kd\}/);
+  // The teacher row names the teacher's file.
+  assert.match(await page.textContent('#table tr.teacher') ?? '', new RegExp(`checkpoint ${join(root, 'teacher', 'model.safetensors').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  // Legends: a colour swatch per series, below the plot instead of over its last points.
+  for (const chart of ['loss: loss', 'loss: kd', 'test accuracy', 'learning rate', 'reliability diagram']) assert.deepEqual(await legendProblems(page, chart), [], chart);
+  assert.ok(await page.$('svg.chart[aria-label="reliability diagram"] g.lgi rect.sw'), 'the reliability diagram has box swatches');
+  // Epoch and step axes: whole numbers only (3 epochs used to give 1, 1.5, 2, 2.5, 3).
+  for (const chart of ['test accuracy', 'test nll', 'loss: loss', 'learning rate']) {
+    const ts = await xTicks(page, chart);
+    assert.ok(ts.length >= 2 && ts.every((t) => /^\d+$/.test(t)), `${chart}: x ticks ${JSON.stringify(ts)}`);
+  }
+  assert.deepEqual(await xTicks(page, 'test accuracy'), ['1', '2', '3']);
+  // Confusion matrices: class names on both axes (true: rows, predicted: columns, above the cells),
+  // and every count readable on its cell (WCAG AA for small text: contrast ratio >= 4.5).
+  const names = loadFashionMnist({ split: 'test' }).classNames!;
+  for (const chart of ['teacher', 'student (kd)']) {
+    const cm = await page.$eval(`svg.chart[aria-label="${chart}"]`, (svg) => {
+      const cells = [...svg.querySelectorAll('path')].map((p) => p.getBoundingClientRect());
+      const top = Math.min(...cells.map((r) => r.top));
+      const cols = [...svg.querySelectorAll('text.pl')];
+      return {
+        rows: [...svg.querySelectorAll('text.tl')].map((t) => t.textContent), cols: cols.map((t) => t.textContent),
+        colsAbove: cols.every((t) => t.getBoundingClientRect().bottom <= top + 0.5),
+        colsOrdered: cols.map((t) => t.getBoundingClientRect().left).every((x, i, xs) => i === 0 || x > xs[i - 1]!),
+        axes: [...svg.querySelectorAll('text.xl')].map((t) => t.textContent),
+      };
+    });
+    assert.deepEqual(cm.rows, names, `${chart}: true-class labels`);
+    assert.deepEqual(cm.cols, names, `${chart}: predicted-class labels`);
+    assert.ok(cm.colsAbove && cm.colsOrdered, `${chart}: predicted-class labels above the columns, in order`);
+    assert.deepEqual(cm.axes.sort(), ['predicted', 'true']);
+    const c = await worstCountContrast(page, chart);
+    assert.ok(c.n >= 10, `${chart}: ${c.n} counts drawn`);
+    assert.ok(c.worst >= 4.5, `${chart}: count ${c.at} has contrast ${c.worst.toFixed(2)} < 4.5`);
+  }
+  // The page uses the window's width (it used two thirds of it at 1300 px: two fixed 420 px
+  // charts per row), and follows a wider window.
+  await page.evaluate(() => window.scrollTo(0, 0));
+  assert.ok(await gridSpan(page, 'curves') >= 0.9, `curves span ${await gridSpan(page, 'curves')} of 1300 px`);
+  await page.setViewportSize({ width: 2200, height: 900 });
+  assert.ok(await gridSpan(page, 'curves') >= 0.9, `curves span ${await gridSpan(page, 'curves')} of 2200 px`);
+  await page.setViewportSize({ width: 1300, height: 900 });
   mkdirSync(ART, { recursive: true });
   await page.screenshot({ path: join(ART, 'report.png'), fullPage: true });
   assert.ok(existsSync(join(ART, 'report.png')));
@@ -130,7 +233,51 @@ test('kdistill report puts several runs side by side: one table, overlaid curves
   assert.equal(s.rows, 3);
   const series = await page.$$eval('svg[aria-label="test accuracy"] path[data-series]', (ps) => ps.map((p) => p.getAttribute('data-series')));
   assert.deepEqual(series, ['teacher', 'kd']);
+  // The compare view's legends: a swatch per run, off the plot.
+  for (const chart of ['test accuracy', 'loss: loss', 'learning rate', 'reliability: kd', 'reliability: teacher']) assert.deepEqual(await legendProblems(page, chart), [], chart);
+  assert.match(await page.textContent('#table tr.teacher') ?? '', /checkpoint .*teacher\/model\.safetensors/);
   await page.close();
+});
+
+test("the teacher's ms / sample is the same in a run's report and in a comparison that measures it again", async () => {
+  // Latency is measured on one libtorch thread whatever the process's count, which it leaves as it was.
+  const seen: number[] = [];
+  const data = loadFashionMnist({ split: 'test' });
+  setNumThreads(2);
+  try {
+    inferenceMsPerSample((x) => { seen.push(getNumThreads()); return teacherRun.student.call(x); }, data, 5, 1);
+    assert.equal(getNumThreads(), 2, 'the thread count is given back');
+  } finally {
+    setNumThreads(1);
+  }
+  assert.deepEqual([...new Set(seen)], [1]);
+  // `kdistill report` on a run whose cached evaluation is gone evaluates it again, in a process
+  // whose thread count is not the run's (2 here, as OMP_NUM_THREADS=2 or a multi-core default gives).
+  const again = join(root, 'kd-again');
+  cpSync(join(root, 'kd'), again, { recursive: true });
+  rmSync(join(again, 'report.json'));
+  const out = join(root, 'compare-again.html');
+  setNumThreads(2);
+  try {
+    await writeReport([join(root, 'teacher'), again], out);
+  } finally {
+    setNumThreads(1);
+  }
+  const embedded = /<script id="kd-data" type="application\/json">(.*?)<\/script>/s.exec(readFileSync(out, 'utf8'))![1]!;
+  const compared = JSON.parse(embedded) as { runs: { models: { role: string; name: string; msPerSample: number }[] }[] };
+  const own = JSON.parse(readFileSync(join(root, 'kd', 'report.json'), 'utf8')) as { models: { role: string; msPerSample: number }[] };
+  const single = own.models.find((m) => m.role === 'teacher')!.msPerSample;
+  const inCompare = compared.runs[1]!.models.find((m) => m.role === 'teacher')!.msPerSample;
+  // The same model again: the teacher run's own student row, measured at the end of that run.
+  const asStudent = compared.runs[0]!.models.find((m) => m.role === 'student')!.msPerSample;
+  // Same model, same code, one thread, median of 100 batch-1 forwards each: on a quiet machine
+  // these agree within ~20 %. A factor of 3 leaves room for CPU frequency changes and for other
+  // processes taking the core during one of the measurements (a preemption moves a few of the
+  // 100 samples, rarely the median), while the disagreement being fixed was two orders of
+  // magnitude (71.8 vs 0.59 ms; 60 vs 0.5 ms on 2 threads with the cores busy).
+  for (const [what, v] of [['comparison', inCompare], ["the teacher run's own row", asStudent]] as const) {
+    assert.ok(v / single <= 3 && single / v <= 3, `teacher ms/sample: run report ${single.toFixed(3)}, ${what} ${v.toFixed(3)}`);
+  }
 });
 
 test('a multi-label run (debtags) reports F1s and mAP per model and draws F1 / AP per label', async () => {
@@ -180,9 +327,9 @@ ${extra}`;
   const errors: string[] = [];
   const page = await openPage(pathToFileURL(join(root, 'tags-kd', 'report.html')).href, errors);
   assert.deepEqual(errors, []);
-  const bars = await page.$$eval('#multilabel svg.chart', (svgs) => svgs.map((s) => [s.getAttribute('aria-label'), s.querySelectorAll('rect').length]));
+  const bars = await page.$$eval('#multilabel svg.chart', (svgs) => svgs.map((s) => [s.getAttribute('aria-label'), s.querySelectorAll('rect:not(.sw)').length, s.querySelectorAll('g.lgi rect.sw').length]));
   assert.deepEqual(bars.map((b) => b[0]), ['F1 per label', 'average precision per label']);
-  assert.ok(bars.every((b) => (b[1] as number) > 0), `bars drawn: ${JSON.stringify(bars)}`);
+  assert.ok(bars.every((b) => (b[1] as number) > 0 && b[2] === 2), `bars drawn, a swatch per model: ${JSON.stringify(bars)}`);
   assert.match(await page.textContent('#multilabel') ?? '', /micro F1.*teacher.*student \(tags-kd\)/s);
   assert.match(await page.textContent('#confusion') ?? '', /not drawn for multi-label runs/);
   await page.close();
