@@ -53,8 +53,9 @@ export function attentionMap(f: Tensor, p = 2): Tensor {
  *   loss = mean_{n, j} (at(S)_{n,j} − at(T)_{n,j})²
  * i.e. the squared L2 distance of the normalised maps, averaged over the batch and divided by H·W.
  * When the spatial sizes differ, the larger map is average-pooled to the smaller (RepDistiller).
- * The paper's weight β = 1000 multiplies the sum over pairs (the authors' code uses β/2 = 500;
- * RepDistiller uses 1000): the methods apply it, this function does not.
+ * The weight multiplies the sum over pairs, and the methods apply it, not this function: β = 1000
+ * in the authors' code (cifar.py and imagenet.py: opt.beta * sum(at_losses), run with --beta 1e+3)
+ * and RepDistiller. The paper's eq. 2 writes β/2 · Σ_j ‖·‖_2 with β = 10³/(H·W·batch), half that.
  */
 export function attentionLoss(student: Tensor, teacher: Tensor, p = 2): Tensor {
   if (student.ndim !== 4 || teacher.ndim !== 4) {

@@ -1,6 +1,14 @@
-// Adversarial distillation with a logits discriminator (KDGAN-style): an MLP discriminator D
-// learns to tell the teacher's output distributions ("real") from the student's ("fake"), and the
-// student, besides the KD terms, is trained to make D call its outputs real.
+// Adversarial distillation with an output discriminator, the line of Xu, Hsu, Huang 2018 (a
+// conditional discriminator on teacher vs student outputs) and Belagiannis et al. 2018: an MLP
+// discriminator D learns to tell the teacher's output distributions ("real") from the student's
+// ("fake"), and the student, besides the KD terms, is trained to make D call its outputs real.
+//
+// Not KDGAN (Wang, Zhang, Wang, Qi, NeurIPS 2018), which this file cited until issue 18. KDGAN is
+// a three-player game: the classifier (student) and the teacher both learn, each from the other
+// (distillation both ways), the discriminator judges label samples drawn from the classifier and
+// the teacher through Gumbel-softmax relaxations against the true labels, and its equilibrium is
+// the true label distribution. A fixed teacher, a discriminator on soft outputs and no sampling,
+// as here, keep none of that, so KDGAN is left out rather than offered under its name.
 //
 // One optimizer updates student and D (D is an extra module), so each term reaches only the
 // parameters it is meant for through detaches:
@@ -45,9 +53,12 @@ export class LogitDiscriminator extends Module {
 
 export const adversarialKd: MethodSpec = {
   name: 'adversarial-kd',
-  summary: 'KD plus a GAN game on outputs: a discriminator MLP separates teacher from student distributions (disc), the student learns to fool it (adv).',
-  paper: 'Wang, Zhang, Wang, Qi, "KDGAN: Knowledge Distillation with Generative Adversarial Networks", NeurIPS 2018; ' +
-    'Xu, Hsu, Huang, "Training Shallow and Thin Networks for Acceleration via Knowledge Distillation with Conditional Adversarial Networks", ICLR 2018 Workshop (arXiv:1709.00513)',
+  summary: 'KD plus a GAN on outputs: a discriminator MLP separates the (fixed) teacher\'s output distributions from the student\'s (disc), ' +
+    'the student learns to fool it with the non-saturating loss (adv); optionally conditioned on the label. Not KDGAN (no three-player game, no Gumbel-softmax samples).',
+  paper: 'Xu, Hsu, Huang, "Training Shallow and Thin Networks for Acceleration via Knowledge Distillation with Conditional Adversarial Networks", ICLR 2018 Workshop (arXiv:1709.00513); ' +
+    'Belagiannis, Farshad, Galasso, "Adversarial Network Compression", ECCV 2018 Workshops (arXiv:1803.10750)',
+  differs: "D sees softmax probabilities (discInput: logits for Xu et al.'s logits) and is unconditional by default (conditional: true gives it the one-hot label, as Xu et al.); " +
+    'the student also gets Hinton KD terms (alpha, T), and D is a 3-layer MLP trained by the same optimizer as the student',
   needsTeacher: true,
   params: {
     ...KD_PARAMS,

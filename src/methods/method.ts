@@ -1,6 +1,6 @@
-// The method contract (DESIGN.md section 3). A distillation method is one small file that
-// declares its hyper-parameters and computes, for one batch, named loss terms. The trainer sums
-// the terms, logs each one, and knows nothing else about the method.
+// The method contract (docs/architecture.md, "The method contract"). A distillation method is
+// one small file that declares its hyper-parameters and computes, for one batch, named loss
+// terms. The trainer sums the terms, logs each one, and knows nothing else about the method.
 import type { Tensor } from '../tensor/tensor.js';
 import type { Module } from '../nn/module.js';
 import type { CachedTarget, Teacher } from '../teachers/teacher.js';
@@ -52,6 +52,11 @@ export interface LossContext {
    * only when the cache holds them (deterministic pipeline). Absent: compute them live.
    */
   cachedTargets?: Record<string, Tensor>;
+  /**
+   * Which update of the step this is, 0-based, for methods with Method.stages > 1 (absent: 0).
+   * In stages after the first, studentLogits are recomputed with the weights updated so far.
+   */
+  stage?: number;
 }
 
 /** What a method may need to build its extra parts (peers, connectors) before training. */
@@ -82,6 +87,14 @@ export interface Method {
   inputGrad?: boolean;
   /** Per-sample deterministic targets the teacher-output cache may serve (LossContext.cachedTargets). */
   cachedTargets?: CachedTarget[];
+  /**
+   * Updates per batch (default 1). With S > 1 the trainer calls losses() S times per batch, with
+   * ctx.stage = 0 … S−1, and after each call runs backward and an optimizer step, so a stage sees
+   * the weights the earlier ones updated (DML's Algorithm 1: each peer in turn). A stage's terms
+   * must reach only the parameters it updates (the optimizer skips parameters without a gradient)
+   * and carry names of their own. Not supported in data-parallel training.
+   */
+  stages?: number;
 }
 
 export type Params = Record<string, number | string | boolean>;
@@ -91,6 +104,8 @@ export interface MethodSpec {
   summary: string;
   /** Paper reference: authors, title, venue and year. */
   paper: string;
+  /** In one line, how the method differs from that paper (`kdistill methods` prints it). */
+  differs?: string;
   needsTeacher: boolean;
   /** How a method that needs no teacher file relates to one, for `kdistill methods` (default: 'no teacher'). */
   teacherUse?: string;

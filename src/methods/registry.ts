@@ -5,7 +5,7 @@ import { kd } from './kd.js';
 import { dkd } from './dkd.js';
 import { noisyTeacher } from './noisy-teacher.js';
 import { dml } from './dml.js';
-import { onlineKd } from './online-kd.js';
+import { codistill, onlineKdOneway } from './online-kd.js';
 import { bss } from './bss.js';
 import { adversarialKd } from './adversarial-kd.js';
 import { fitnet } from './fitnet.js';
@@ -15,10 +15,16 @@ import { distilbert } from './distilbert.js';
 import { tinybert } from './tinybert.js';
 import { multilabelKd } from './multilabel-kd.js';
 
-export const METHODS: readonly MethodSpec[] = [scratch, kd, dkd, noisyTeacher, dml, onlineKd, bss, adversarialKd, fitnet, attention, sobolev, distilbert, tinybert, multilabelKd];
+export const METHODS: readonly MethodSpec[] = [scratch, kd, dkd, noisyTeacher, dml, codistill, onlineKdOneway, bss, adversarialKd, fitnet, attention, sobolev, distilbert, tinybert, multilabelKd];
+
+/** Old names still accepted: old name → current name. */
+export const METHOD_ALIASES: Readonly<Record<string, string>> = {
+  // Until issue 18 the one-way variant was called online-kd and cited codistillation, which it is not.
+  'online-kd': 'online-kd-oneway',
+};
 
 export function getMethod(name: string): MethodSpec {
-  const m = METHODS.find((s) => s.name === name);
+  const m = METHODS.find((s) => s.name === (METHOD_ALIASES[name] ?? name));
   if (!m) throw new Error(`unknown method '${name}' (known: ${METHODS.map((s) => s.name).join(', ')})`);
   return m;
 }
@@ -43,12 +49,14 @@ export function describeMethods(): string {
       `${m.name}${m.needsTeacher ? '' : ` (${m.teacherUse ?? 'no teacher'})`}`,
       `  ${m.summary}`,
       `  paper: ${m.paper}`,
+      ...(m.differs ? [`  differs from the paper: ${m.differs}`] : []),
       ...(rows.length ? ['  hyper-parameters (name, default, unit, allowed, meaning):'] : ['  no hyper-parameters']),
       ...rows.map((r) => `    ${r.slice(0, 4).map((c, i) => c.padEnd(w[i]!)).join('  ')}  ${r[4]}`),
     ];
     return lines.join('\n');
   });
-  return [...blocks, ...NOT_METHODS].join('\n\n');
+  const aliases = Object.entries(METHOD_ALIASES).map(([old, now]) => `${old} (deprecated name of ${now}; still accepted)`);
+  return [...blocks, ...aliases, ...NOT_METHODS].join('\n\n');
 }
 
 // Set up outside `method:`, but what a user looks for in this list.

@@ -298,33 +298,50 @@ function step(o: TrainOptions, optimizer: Optimizer, batch: TrainBatch, info: St
     });
     if (!allFinite([teacherLogits!])) return fail(`non-finite teacher output (${t.description})`);
   }
-  const terms = o.method.losses({ student: o.student, teacher: o.teacher, batch, info, studentLogits, teacherLogits, studentFeatures, teacherFeatures, ...(cachedTargets ? { cachedTargets } : {}) });
-  const names = Object.keys(terms);
-  if (names.length === 0) throw new Error('the method returned no loss terms');
-  let total: Tensor = terms[names[0]!]!;
-  for (const n of names.slice(1)) total = total.add(terms[n]!);
-  const values: Record<string, number> = { loss: total.item() };
-  for (const n of names) values[n] = terms[n]!.item();
-  if (!Number.isFinite(values.loss!)) {
-    const bad = names.filter((n) => !Number.isFinite(values[n]!));
-    return fail(`non-finite loss: term${bad.length > 1 ? 's' : ''} ${bad.join(', ')} = ${bad.map((n) => values[n]).join(', ')}`);
-  }
-  const checkGrads = o.checkGradients ?? true;
-  optimizer.zeroGrad();
-  // The graph is kept only so that a bad gradient can be traced to its term below.
-  total.backward(undefined, { retainGraph: checkGrads && names.length > 1 });
-  o.parallel?.reduceGradients(params, batch);
-  if (checkGrads && !allFinite(grads(params))) {
-    const bad = names.length === 1 ? names : names.filter((n) => {
-      optimizer.zeroGrad();
-      terms[n]!.backward(undefined, { retainGraph: true });
-      return !allFinite(grads(params));
-    });
+  // Methods with stages (Method.stages, e.g. DML's sequential updates) get one backward and one
+  // optimizer step per stage; stages after the first see the updated student.
+  const stages = o.method.stages ?? 1;
+  if (stages > 1 && o.parallel) throw new Error('a method with sequential updates (Method.stages > 1) is not supported in data-parallel training');
+  const values: Record<string, number> = { loss: 0 };
+  for (let stage = 0; stage < stages; stage++) {
+    if (stage > 0) {
+      if (sfeat.length) ({ output: studentLogits, features: studentFeatures } = o.student.forwardWithFeatures(batch.x, sfeat));
+      else studentLogits = o.student.call(batch.x);
+    }
+    const terms = o.method.losses({ student: o.student, teacher: o.teacher, batch, info, studentLogits, teacherLogits, studentFeatures, teacherFeatures,
+      ...(cachedTargets ? { cachedTargets } : {}), ...(stages > 1 ? { stage } : {}) });
+    const names = Object.keys(terms);
+    if (names.length === 0) throw new Error(`the method returned no loss terms${stages > 1 ? ` in stage ${stage}` : ''}`);
+    const repeated = names.filter((n) => n in values);
+    if (repeated.length) throw new Error(`the method returned term${repeated.length > 1 ? 's' : ''} ${repeated.join(', ')} in more than one stage (or named 'loss')`);
+    // A stage after the first fails after earlier stages updated their weights: say so.
+    const after = stage > 0 ? ` in update stage ${stage + 1} of ${stages} (the earlier stages' updates were applied)` : '';
+    let total: Tensor = terms[names[0]!]!;
+    for (const n of names.slice(1)) total = total.add(terms[n]!);
+    const stageLoss = total.item();
+    for (const n of names) values[n] = terms[n]!.item();
+    values.loss! += stageLoss;
+    if (!Number.isFinite(stageLoss)) {
+      const bad = names.filter((n) => !Number.isFinite(values[n]!));
+      return fail(`non-finite loss: term${bad.length > 1 ? 's' : ''} ${bad.join(', ')} = ${bad.map((n) => values[n]).join(', ')}${after}`);
+    }
+    const checkGrads = o.checkGradients ?? true;
     optimizer.zeroGrad();
-    return fail(`non-finite gradient from term${bad.length > 1 ? 's' : ''} ${(bad.length ? bad : names).join(', ')} (loss ${values.loss})`);
+    // The graph is kept only so that a bad gradient can be traced to its term below.
+    total.backward(undefined, { retainGraph: checkGrads && names.length > 1 });
+    o.parallel?.reduceGradients(params, batch);
+    if (checkGrads && !allFinite(grads(params))) {
+      const bad = names.length === 1 ? names : names.filter((n) => {
+        optimizer.zeroGrad();
+        terms[n]!.backward(undefined, { retainGraph: true });
+        return !allFinite(grads(params));
+      });
+      optimizer.zeroGrad();
+      return fail(`non-finite gradient from term${bad.length > 1 ? 's' : ''} ${(bad.length ? bad : names).join(', ')} (loss ${stageLoss})${after}`);
+    }
+    optimizer.step();
+    if (maxNormed.length) maxNorm_(maxNormed, o.optimizer.maxNorm!);
   }
-  optimizer.step();
-  if (maxNormed.length) maxNorm_(maxNormed, o.optimizer.maxNorm!);
   return values;
 }
 

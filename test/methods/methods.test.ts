@@ -211,13 +211,15 @@ test('methods leave only their returned terms alive', () => {
 
 test('registry: unique names, getMethod errors list the known names, describeMethods covers every parameter', () => {
   const names = METHODS.map((m) => m.name);
-  assert.deepEqual(names, ['scratch', 'kd', 'dkd', 'noisy-teacher', 'dml', 'online-kd', 'bss', 'adversarial-kd', 'fitnet', 'attention', 'sobolev', 'distilbert', 'tinybert', 'multilabel-kd']);
+  assert.deepEqual(names, ['scratch', 'kd', 'dkd', 'noisy-teacher', 'dml', 'codistill', 'online-kd-oneway', 'bss', 'adversarial-kd', 'fitnet', 'attention', 'sobolev', 'distilbert', 'tinybert', 'multilabel-kd']);
   assert.equal(new Set(names).size, names.length);
   assert.equal(getMethod('dkd').name, 'dkd');
+  assert.equal(getMethod('online-kd'), getMethod('online-kd-oneway'), 'the old name is an alias');
   assert.throws(() => getMethod('fitnet2'), (e: Error) => e.message.includes("unknown method 'fitnet2'") && names.every((n) => e.message.includes(n)));
   const text = describeMethods();
   for (const m of METHODS) {
     assert.ok(text.includes(m.name) && text.includes(m.paper), m.name);
+    if (m.differs) assert.ok(text.includes(`differs from the paper: ${m.differs}`), `${m.name}: differs`);
     for (const [k, p] of Object.entries(m.params)) {
       assert.ok(text.includes(k) && text.includes(p.description), `${m.name}.${k}`);
       if (p.unit) assert.ok(text.includes(p.unit));
@@ -226,6 +228,7 @@ test('registry: unique names, getMethod errors list the known names, describeMet
   assert.match(text, /temperature\s+4\s+temperature/);
   assert.match(text, /beta\s+8\s+weight/);
   assert.match(text, /warmup\s+20\s+epochs/);
+  assert.match(text, /online-kd \(deprecated name of online-kd-oneway/);
 });
 
 test('every method\'s declared defaults pass its own validation', () => {

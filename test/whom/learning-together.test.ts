@@ -1,5 +1,5 @@
 // Learning together: deep mutual learning (two identical students stay identical; fresh peers
-// learn), online KD (the jointly trained teacher learns; only its own CE reaches it) and
+// learn), one-way online KD (the jointly trained teacher learns; only its own CE reaches it) and
 // adversarial KD (each GAN term reaches only its side; the discriminator is never exported).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -76,10 +76,10 @@ function zeroGrads(...ms: Module[]): void {
   for (const m of ms) for (const p of m.parameters()) p.grad?.zero_();
 }
 
-test('online KD: the teacher trains jointly, only its own CE reaches it, and it is not exported', async () => {
+test('one-way online KD: the teacher trains jointly, only its own CE reaches it, and it is not exported', async () => {
   manualSeed(23);
   const student = createModel(SPEC);
-  const m = method('online-kd', { teacher: '{"arch": "mlp", "hidden": [32]}' });
+  const m = method('online-kd-oneway', { teacher: '{"arch": "mlp", "hidden": [32]}' });
   m.setup!({ student, teacher: null, numClasses: 10 });
   const [t] = m.extraModules!();
   const x = data.x.subarray(0, 8 * 784);
