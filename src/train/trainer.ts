@@ -182,7 +182,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     count = state.batch > 0 ? state.count ?? 0 : 0;
     for (const t of trainable) t.train();
     const bar = new ProgressBar(`${o.label ?? 'train'} epoch ${state.epoch + 1}/${o.epochs}`, perEpoch);
-    let lr = 0;
+    // The lr of the epoch's last step so far: a run resumed after its epoch's last step (before
+    // the epoch record) runs no step here, and its record must still carry that lr.
+    let lr = o.optimizer.lr * schedule(state.epoch + Math.max(0, state.batch - 1) / perEpoch);
     for await (const batch of o.train.batches(state.epoch, state.batch)) {
       lr = o.optimizer.lr * schedule(state.epoch + state.batch / perEpoch);
       optimizer.setLr(lr);

@@ -63,6 +63,21 @@ test('an interrupted and resumed run ends with the same weights and log as an un
   assert.ok(existsSync(join(dirB, 'checkpoint.safetensors')));
 });
 
+test('a run interrupted exactly at the end of an epoch resumes with the same epoch record (lr included)', async () => {
+  // 1,024 samples in batches of 64: step 16 is the last of epoch 1, before its record is written.
+  const spec = { arch: 'mlp', hidden: [16], numClasses: 10, inputShape: [1, 28, 28] };
+  manualSeed(5);
+  const dirA = mkdtempSync(join(tmpdir(), 'kd-a-'));
+  await train(options(trainSet, createModel(spec), method('scratch'), { outDir: dirA }));
+  manualSeed(5);
+  const dirB = mkdtempSync(join(tmpdir(), 'kd-b-'));
+  assert.equal((await train(options(trainSet, createModel(spec), method('scratch'), { outDir: dirB, stopAfterSteps: 16 }))).interrupted, true);
+  await train(options(trainSet, createModel(spec), method('scratch'), { outDir: dirB, resume: true }));
+  const epochs = (d: string) => readFileSync(join(d, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; lr: number }).filter((r) => r.type === 'epoch');
+  assert.ok(epochs(dirB)[0]!.lr > 0, 'the epoch record carries its last step\'s lr, not 0');
+  assert.equal(epochs(dirB)[0]!.lr, epochs(dirA)[0]!.lr);
+});
+
 test('KD trains a student that learns and agrees with its teacher; every loss term is logged', async () => {
   manualSeed(1);
   const teacherNet = createModel({ arch: 'mlp', hidden: [128], numClasses: 10, inputShape: [1, 28, 28] });
