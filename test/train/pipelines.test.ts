@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setNumThreads } from '../../src/tensor/torch.js';
 import { parseExperiment } from '../../src/config/experiment.js';
-import { runExperiment } from '../../src/run/experiment.js';
+import { runExperiment } from '../../src/api.js'; // writes report.json as the CLI does
 import { loadModel, saveModel } from '../../src/nn/safetensors.js';
 import { createModel } from '../../src/nn/zoo/index.js';
 import { readCsv } from '../../src/data/csv.js';
