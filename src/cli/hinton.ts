@@ -124,7 +124,7 @@ export async function runHintonDemo(argv: string[]): Promise<number> {
     data: { dataset: 'mnist', batchSize: 128, heldOut: 5000 },
     optimizer: { name: 'sgd', lr: 0.05, momentum: 0.9, nesterov: true }, schedule: { name: 'cosine' },
   };
-  const kd = { teacher: { checkpoint: HINTON_TEACHER }, method: { name: 'kd', params: { temperature: 20, alpha: 0.9 } } };
+  const kd = { teacher: { checkpoint: HINTON_TEACHER }, method: { name: 'kd', params: { temperature: 20, alpha: 1.0 } } };
   const run = async (name: string, extra: Record<string, unknown>): Promise<HintonResult> => {
     const e = parseExperiment({ ...common, ...extra, name: `hinton-${name}`, output: join(out, name, `seed${seed}`) }, 'demo');
     await runExperiment(e, { mode: e.teachers.length ? 'distill' : 'train', resume: false });
