@@ -118,7 +118,7 @@ export async function runHintonDemo(argv: string[]): Promise<number> {
   const out = values.output!;
   process.stderr.write(`kdistill demo --paper hinton: Hinton, Vinyals & Dean (2015) §3 on MNIST, teacher ${HINTON_TEACHER}\n` +
     `  students 800-800 trained ${epochs} epochs (the full experiments: 40, 3 seeds; see experiments/hinton-mnist/README.md)\n`);
-  // The settings of experiments/hinton-mnist/*.yaml, shortened.
+  // The settings of experiments/hinton-mnist/*.yaml (learning rates as chosen there on validation), shortened.
   const common = {
     seed, epochs, threads: 1, student: { arch: 'mlp', hidden: [800, 800] },
     data: { dataset: 'mnist', batchSize: 128, heldOut: 5000 },
@@ -132,7 +132,7 @@ export async function runHintonDemo(argv: string[]): Promise<number> {
   };
   const runs: HintonRuns = {
     teacherErrors: teacherErrors(),
-    scratch: [await run('scratch', { method: { name: 'scratch' } })],
+    scratch: [await run('scratch', { method: { name: 'scratch' }, optimizer: { ...common.optimizer, lr: 0.1 } })],
     distilled: [await run('kd-t20', kd)],
     omit3: [await run('omit3', { ...kd, data: { ...common.data, excludeClasses: [3] }, biasAdjust: { classes: [3], offset: 'fit' } })],
     only78: [await run('only78', { ...kd, data: { ...common.data, onlyClasses: [7, 8] }, biasAdjust: { classes: [7, 8], offset: 'fit' } })],
