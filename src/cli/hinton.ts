@@ -42,7 +42,7 @@ function cell(xs: number[], fmt: (v: number) => string): string {
   const { mean, std } = meanStd(xs);
   return xs.length > 1 ? `${fmt(mean)} ± ${fmt(std)}` : fmt(mean);
 }
-const count = (v: number): string => v.toFixed(1);
+const count = (v: number): string => (Number.isInteger(v) ? String(v) : v.toFixed(1));
 const pctErr = (v: number): string => `${(v / 100).toFixed(1)} %`;
 
 /** The paper's table with kdistill's numbers beside it (test errors of 10,000; mean ± std over the runs given). */
