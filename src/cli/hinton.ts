@@ -29,6 +29,8 @@ export interface HintonRuns {
   teacherErrors: number | null;
   scratch: HintonResult[];
   distilled: HintonResult[];
+  /** The same student distilled at the temperature chosen on validation (experiments/hinton-mnist/kd-t2.yaml); optional. */
+  distilledTunedT?: HintonResult[];
   omit3: HintonResult[];
   only78: HintonResult[];
 }
@@ -40,7 +42,8 @@ const errors = (r: HintonResult, before = false): number =>
 function cell(xs: number[], fmt: (v: number) => string): string {
   if (xs.length === 0) return 'not run';
   const { mean, std } = meanStd(xs);
-  return xs.length > 1 ? `${fmt(mean)} ± ${fmt(std)}` : fmt(mean);
+  // A count's spread keeps its decimal even when whole (± 0.0, not ± 0).
+  return xs.length > 1 ? `${fmt(mean)} ± ${fmt === count ? std.toFixed(1) : fmt(std)}` : fmt(mean);
 }
 const count = (v: number): string => (Number.isInteger(v) ? String(v) : v.toFixed(1));
 const pctErr = (v: number): string => `${(v / 100).toFixed(1)} %`;
@@ -55,6 +58,7 @@ export function hintonTable(r: HintonRuns): string {
     ['teacher 1200-1200, dropout, max-norm, ±2 px jitter', '67', r.teacherErrors === null ? 'not run' : String(r.teacherErrors), '0'],
     ['student 800-800 from labels', '146', cell(r.scratch.map((x) => errors(x)), count), seeds(r.scratch)],
     ['student 800-800 distilled, T = 20', '74', cell(r.distilled.map((x) => errors(x)), count), seeds(r.distilled)],
+    ...(r.distilledTunedT?.length ? [['… at T = 2, chosen on validation (not in the paper)', '–', cell(r.distilledTunedT.map((x) => errors(x)), count), seeds(r.distilledTunedT)]] : []),
     ['distilled without any 3 in the transfer set', '206 (133 of 1,010 threes)',
       o3.length ? `${cell(o3.map((x) => errors(x, true)), count)} (${cell(o3.map((x) => x.biasAdjustment!.classErrorsBefore), count)} of 1,010 threes)` : 'not run', seeds(o3)],
     ['… with the bias of class 3 raised', '109 (14 of 1,010 threes), +3.5',
@@ -78,7 +82,7 @@ export function readHintonRuns(dir: string): HintonRuns {
   };
   const t = join(dir, 'teacher', 'result.json');
   const teacher = existsSync(t) ? JSON.parse(readFileSync(t, 'utf8')) as HintonResult : null;
-  return { teacherErrors: teacher?.test ? errors(teacher) : null, scratch: read('scratch'), distilled: read('kd-t20'), omit3: read('omit3'), only78: read('only78') };
+  return { teacherErrors: teacher?.test ? errors(teacher) : null, scratch: read('scratch'), distilled: read('kd-t20'), distilledTunedT: read('kd-t2'), omit3: read('omit3'), only78: read('only78') };
 }
 
 /** The teacher's test errors, counted by kdistill on the MNIST test set (the check that it scores what its run said). */

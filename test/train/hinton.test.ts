@@ -218,11 +218,13 @@ test('the Hinton table puts test-error counts (mean ± std over seeds) next to t
     teacherErrors: 95,
     scratch: [{ seed: 1, test: acc(0.984) }, { seed: 2, test: acc(0.986) }],
     distilled: [{ seed: 1, test: acc(0.9881) }],
+    distilledTunedT: [{ seed: 1, test: acc(0.9875) }, { seed: 2, test: acc(0.9875) }],
     omit3: [{ seed: 1, ...bias(0.97, 0.985, 300, 40) }],
     only78: [],
   });
   assert.match(t, /student 800-800 from labels +\| +146 \| +150 ± 14\.1 \| +1,2 \|/);
   assert.match(t, /distilled, T = 20 +\| +74 \| +119 \|/);
+  assert.match(t, /at T = 2, chosen on validation .*\| +– \| +125 ± 0\.0 \| +1,2 \|/);
   assert.match(t, /without any 3 .*\| +300 \(300 of 1,010 threes\)/);
   assert.match(t, /bias of class 3 raised .*\| +150 \(40 of 1,010 threes\) \(offset 3\.00\)/);
   assert.match(t, /7s and 8s only +\| +47\.3 % error +\| +not run/);
