@@ -6,12 +6,9 @@ import { parseArgs } from 'node:util';
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadModel, saveModel } from '../nn/safetensors.js';
-import type { ZooModel } from '../nn/zoo/index.js';
-import { ZooModel as ZooModelClass } from '../nn/zoo/common.js';
+import { ZooModel } from '../nn/zoo/common.js';
 import { prepareData, pct } from '../run/experiment.js';
 import { biasAdjustRun } from '../train/bias.js';
-import { predict } from '../train/evaluate.js';
-import { classificationMetrics } from '../train/metrics.js';
 import { formatTable } from '../train/table.js';
 import { atomicWrite } from '../util/fs.js';
 import { runExperimentOf } from '../report/data.js';
@@ -37,12 +34,10 @@ export function adjustBiasCommand(argv: string[]): number {
   const data = prepareData({ ...e, output: dir });
   if (offset === 'fit' && !data.val) throw new Error(`${dir}: --offset fit needs the run's validation split (data.heldOut with transfer 'train'); give the offset as a number instead`);
   const { model, metadata } = loadModel(modelFile);
-  if (!(model instanceof ZooModelClass)) throw new Error(`${modelFile} is not a zoo model`);
-  const student = model as ZooModel;
-  const record = biasAdjustRun(student, { classes, offset }, data.test, data.val);
-  const test = classificationMetrics(student.inEvalMode(() => predict((x) => student.call(x), data.test)), data.test.y!);
+  if (!(model instanceof ZooModel)) throw new Error(`${modelFile} is not a zoo model`);
+  const { record, test } = biasAdjustRun(model, { classes, offset }, data.test, data.val);
   copyFileSync(modelFile, join(dir, 'model.unadjusted.safetensors'));
-  saveModel(modelFile, student, metadata);
+  saveModel(modelFile, model, metadata);
   atomicWrite(resultFile, JSON.stringify({ ...result, test, biasAdjustment: record }, null, 2) + '\n');
   process.stdout.write(formatTable(['model', 'test acc', 'errors', `errors on class ${classes.join('+')}`, 'offset'], [
     ['before', pct(record.testBefore.accuracy), String(Math.round((1 - record.testBefore.accuracy) * data.test.size)), `${record.classErrorsBefore} of ${record.classSamples}`, '–'],

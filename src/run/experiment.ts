@@ -499,10 +499,12 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
   let biasAdjustment: BiasAdjustmentRecord | undefined;
   if (e.biasAdjust) {
     const tp = result.predictions?.teacher ?? (teacher ? predict((x) => teacher.logits(x), data.test) : undefined);
-    biasAdjustment = biasAdjustRun(student, e.biasAdjust, data.test, data.val, tp);
-    const sp = student.inEvalMode(() => predict((x) => student.call(x), data.test));
-    final = classificationMetrics(sp, data.test.y!, tp);
-    result.predictions = { student: sp, ...(tp ? { teacher: tp } : {}) };
+    const adjusted = biasAdjustRun(student, e.biasAdjust, data.test, data.val, {
+      ...(result.predictions ? { before: result.predictions.student } : {}), ...(tp ? { teacher: tp } : {}),
+    });
+    biasAdjustment = adjusted.record;
+    final = adjusted.test;
+    result.predictions = { student: adjusted.after, ...(tp ? { teacher: tp } : {}) };
   }
   // What the model was trained on travels with it: a run using it as a teacher feeds it the same inputs and checks its classes.
   saveModel(join(e.output, 'model.safetensors'), student, {

@@ -102,12 +102,16 @@ export interface BiasAdjustmentRecord extends BiasFit {
 }
 
 /**
- * Applies a run's bias adjustment (a given offset, or 'fit' on `val`) to the model and returns the
- * record with the test set's metrics before, for result.json; the caller scores the model after.
+ * Applies a run's bias adjustment (a given offset, or 'fit' on `val`) to the model. Returns the
+ * record for result.json (with the test metrics before) and the adjusted model's test predictions
+ * and metrics. `o.before`: the model's test predictions before, when the caller already has them
+ * (the trainer's last evaluation); `o.teacher`: the teacher's, for agreement.
  */
-export function biasAdjustRun(model: ZooModel, spec: { classes: number[]; offset: number | 'fit' }, test: Dataset, val: Dataset | undefined, teacher?: Predictions): BiasAdjustmentRecord {
+export function biasAdjustRun(model: ZooModel, spec: { classes: number[]; offset: number | 'fit' }, test: Dataset, val: Dataset | undefined,
+  o: { before?: Predictions; teacher?: Predictions } = {}): { record: BiasAdjustmentRecord; after: Predictions; test: ClassificationMetrics } {
   if (!test.y) throw new Error('bias adjustment: the test set has no labels');
-  const before = model.inEvalMode(() => predict((x) => model.call(x), test));
+  const y = test.y;
+  const before = o.before ?? model.inEvalMode(() => predict((x) => model.call(x), test));
   let fit: BiasFit;
   if (spec.offset === 'fit') {
     if (!val) throw new Error("biasAdjust.offset 'fit' needs a validation split (data.heldOut)");
@@ -120,13 +124,14 @@ export function biasAdjustRun(model: ZooModel, spec: { classes: number[]; offset
   const classErrors = (p: Predictions): number => {
     const pred = argmaxAll(p);
     let k = 0;
-    for (let i = 0; i < p.n; i++) if (spec.classes.includes(test.y![i]!) && pred[i] !== test.y![i]) k++;
+    for (let i = 0; i < p.n; i++) if (spec.classes.includes(y[i]!) && pred[i] !== y[i]) k++;
     return k;
   };
   let classSamples = 0;
-  for (const v of test.y) if (spec.classes.includes(v)) classSamples++;
-  return {
+  for (const v of y) if (spec.classes.includes(v)) classSamples++;
+  const record = {
     ...fit, classErrorsBefore: classErrors(before), classErrorsAfter: classErrors(after), classSamples,
-    testBefore: classificationMetrics(before, test.y, teacher),
+    testBefore: classificationMetrics(before, y, o.teacher),
   };
+  return { record, after, test: classificationMetrics(after, y, o.teacher) };
 }
