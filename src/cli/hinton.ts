@@ -39,13 +39,13 @@ const TEST_SIZE = 10000;
 const errors = (r: HintonResult, before = false): number =>
   Math.round((1 - (before ? r.biasAdjustment!.testBefore.accuracy : r.test!.accuracy)) * TEST_SIZE);
 
-function cell(xs: number[], fmt: (v: number) => string): string {
+function cell(xs: number[], fmt: (v: number) => string, fmtStd = fmt): string {
   if (xs.length === 0) return 'not run';
   const { mean, std } = meanStd(xs);
-  // A count's spread keeps its decimal even when whole (± 0.0, not ± 0).
-  return xs.length > 1 ? `${fmt(mean)} ± ${fmt === count ? std.toFixed(1) : fmt(std)}` : fmt(mean);
+  return xs.length > 1 ? `${fmt(mean)} ± ${fmtStd(std)}` : fmt(mean);
 }
-const count = (v: number): string => (Number.isInteger(v) ? String(v) : v.toFixed(1));
+/** Error counts: whole means as integers, others with one decimal; the spread always with one (± 0.0, not ± 0). */
+const counts = (xs: number[]): string => cell(xs, (v) => (Number.isInteger(v) ? String(v) : v.toFixed(1)), (v) => v.toFixed(1));
 const pctErr = (v: number): string => `${(v / 100).toFixed(1)} %`;
 
 /** The paper's table with kdistill's numbers beside it (test errors of 10,000; mean ± std over the runs given). */
@@ -56,13 +56,13 @@ export function hintonTable(r: HintonRuns): string {
   const offsets = (rs: HintonResult[]): string => (rs.length ? ` (offset ${cell(rs.map((x) => x.biasAdjustment!.offset), (v) => v.toFixed(2))})` : '');
   const rows: string[][] = [
     ['teacher 1200-1200, dropout, max-norm, ±2 px jitter', '67', r.teacherErrors === null ? 'not run' : String(r.teacherErrors), '0'],
-    ['student 800-800 from labels', '146', cell(r.scratch.map((x) => errors(x)), count), seeds(r.scratch)],
-    ['student 800-800 distilled, T = 20', '74', cell(r.distilled.map((x) => errors(x)), count), seeds(r.distilled)],
-    ...(r.distilledTunedT?.length ? [['… at T = 2, chosen on validation (not in the paper)', '–', cell(r.distilledTunedT.map((x) => errors(x)), count), seeds(r.distilledTunedT)]] : []),
+    ['student 800-800 from labels', '146', counts(r.scratch.map((x) => errors(x))), seeds(r.scratch)],
+    ['student 800-800 distilled, T = 20', '74', counts(r.distilled.map((x) => errors(x))), seeds(r.distilled)],
+    ...(r.distilledTunedT?.length ? [['… at T = 2, chosen on validation (not in the paper)', '–', counts(r.distilledTunedT.map((x) => errors(x))), seeds(r.distilledTunedT)]] : []),
     ['distilled without any 3 in the transfer set', '206 (133 of 1,010 threes)',
-      o3.length ? `${cell(o3.map((x) => errors(x, true)), count)} (${cell(o3.map((x) => x.biasAdjustment!.classErrorsBefore), count)} of 1,010 threes)` : 'not run', seeds(o3)],
+      o3.length ? `${counts(o3.map((x) => errors(x, true)))} (${counts(o3.map((x) => x.biasAdjustment!.classErrorsBefore))} of 1,010 threes)` : 'not run', seeds(o3)],
     ['… with the bias of class 3 raised', '109 (14 of 1,010 threes), +3.5',
-      o3.length ? `${cell(o3.map((x) => errors(x)), count)} (${cell(o3.map((x) => x.biasAdjustment!.classErrorsAfter), count)} of 1,010 threes)${offsets(o3)}` : 'not run', seeds(o3)],
+      o3.length ? `${counts(o3.map((x) => errors(x)))} (${counts(o3.map((x) => x.biasAdjustment!.classErrorsAfter))} of 1,010 threes)${offsets(o3)}` : 'not run', seeds(o3)],
     ['distilled on 7s and 8s only', '47.3 % error', o78.length ? cell(o78.map((x) => errors(x, true)), pctErr) : 'not run', seeds(o78)],
     ['… with the biases of 7 and 8 lowered', '13.2 % error, −7.6', o78.length ? `${cell(o78.map((x) => errors(x)), pctErr)}${offsets(o78)}` : 'not run', seeds(o78)],
   ];

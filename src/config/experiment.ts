@@ -211,10 +211,9 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
   if (d.excludeClasses !== undefined && d.onlyClasses !== undefined) c.fail('data.onlyClasses', "give either 'excludeClasses' or 'onlyClasses', not both");
   for (const k of ['excludeClasses', 'onlyClasses'] as const) {
     if (d[k] === undefined) continue;
-    const ids = c.numberList(d, k, 'data');
-    if (!ids || ids.length === 0 || ids.some((v) => !Number.isInteger(v) || v < 0)) c.fail(`data.${k}`, 'must be a non-empty list of class ids (integers ≥ 0)');
-    if (new Set(ids).size !== ids!.length) c.fail(`data.${k}`, 'lists a class twice');
-    data[k] = ids!;
+    const ids = classIds(c, d, k, 'data');
+    if (new Set(ids).size !== ids.length) c.fail(`data.${k}`, 'lists a class twice');
+    data[k] = ids;
   }
   const numClasses = c.optNumber(d, 'numClasses', 'data', { min: 2, int: true });
   if (numClasses !== undefined) data.numClasses = numClasses;
@@ -341,12 +340,11 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
   }
   if (o.biasAdjust !== undefined) {
     const b = c.object(o.biasAdjust, 'biasAdjust', ['classes', 'offset']);
-    const classes = c.numberList(b, 'classes', 'biasAdjust');
-    if (!classes || classes.length === 0 || classes.some((k) => !Number.isInteger(k) || k < 0)) c.fail('biasAdjust.classes', 'must be a non-empty list of class ids (integers ≥ 0)');
+    const classes = classIds(c, b, 'classes', 'biasAdjust');
     const offset = b.offset === undefined || b.offset === 'fit' ? 'fit' : c.number(b, 'offset', 'biasAdjust');
     if (offset === 'fit' && !(data.heldOut > 0 && data.transfer === 'train')) c.fail('biasAdjust.offset', "'fit' chooses the offset on a validation split: set data.heldOut (samples held out of the training set) with data.transfer 'train', or give the offset as a number");
     if (isText) c.fail('biasAdjust', `applies to single-label image and csv data, not '${data.dataset}'`);
-    extra.biasAdjust = { classes: classes!, offset };
+    extra.biasAdjust = { classes, offset };
   }
   const name = c.string(o, 'name', '', { default: (file.split('/').pop() ?? 'run').replace(/\.ya?ml$/, '') });
   const output = o.output !== undefined ? rel(c.string(o, 'output', '')) : resolve('runs', name);
@@ -362,6 +360,13 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
     teacherCache: parseTeacherCache(c, o.teacherCache, rel),
     ...extra,
   };
+}
+
+/** A non-empty list of class ids (integers ≥ 0) at path.key. */
+function classIds(c: Checker, o: Obj, key: string, path: string): number[] {
+  const ids = c.numberList(o, key, path);
+  if (!ids || ids.length === 0 || ids.some((v) => !Number.isInteger(v) || v < 0)) return c.fail(`${path}.${key}`, 'must be a non-empty list of class ids (integers ≥ 0)');
+  return ids;
 }
 
 /** `{mean: [...], std: [...]}`, one value per channel (or one for all), std > 0. */
