@@ -117,6 +117,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       if (sample && sample !== o.sample) sample.dispose();
     }
   }
+  // Checked once here, not in every step: the stages of a method are fixed once it is set up.
+  if ((o.method.stages ?? 1) > 1 && o.parallel) throw new Error('a method with sequential updates (Method.stages > 1) is not supported in data-parallel training');
   const extras = o.method.extraModules?.() ?? [];
   const trainable = [o.student, ...extras];
   const params = trainable.flatMap((m) => m.parameters());
@@ -303,7 +305,7 @@ function step(o: TrainOptions, optimizer: Optimizer, batch: TrainBatch, info: St
   // Methods with stages (Method.stages, e.g. DML's sequential updates) get one backward and one
   // optimizer step per stage; stages after the first see the updated student.
   const stages = o.method.stages ?? 1;
-  if (stages > 1 && o.parallel) throw new Error('a method with sequential updates (Method.stages > 1) is not supported in data-parallel training');
+  const checkGrads = o.checkGradients ?? true;
   const values: Record<string, number> = { loss: 0 };
   for (let stage = 0; stage < stages; stage++) {
     if (stage > 0) {
@@ -327,7 +329,6 @@ function step(o: TrainOptions, optimizer: Optimizer, batch: TrainBatch, info: St
       const bad = names.filter((n) => !Number.isFinite(values[n]!));
       return fail(`non-finite loss: term${bad.length > 1 ? 's' : ''} ${bad.join(', ')} = ${bad.map((n) => values[n]).join(', ')}${after}`);
     }
-    const checkGrads = o.checkGradients ?? true;
     optimizer.zeroGrad();
     // The graph is kept only so that a bad gradient can be traced to its term below.
     total.backward(undefined, { retainGraph: checkGrads && names.length > 1 });
