@@ -4,6 +4,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument, stringify as stringifyYaml } from 'yaml';
 import { Checker, ConfigError, type Obj } from './validate.js';
+import { parseSweepBlock } from './sweep.js';
 import { validateSchedule, type ScheduleSpec } from '../optim/schedules.js';
 import type { OptimizerSpec } from '../optim/optimizer.js';
 
@@ -48,7 +49,11 @@ export interface DataSpec {
   classNames?: string[];
   /** Which samples the student learns from. */
   transfer: 'train' | 'held-out' | 'unlabeled';
-  /** Samples taken out of the training set as the held-out / unlabeled transfer set. */
+  /**
+   * Samples taken out of the training set (seeded by the run's seed, stratified by class): the
+   * held-out / unlabeled transfer set, or with transfer 'train' a validation split. A count, or a
+   * fraction of the training set in (0, 1).
+   */
   heldOut: number;
   /**
    * Classes taken out of the transfer set (the student's training data), or the only ones kept in it,
@@ -132,7 +137,7 @@ export interface Experiment {
   source: string;
 }
 
-const TOP = ['name', 'seed', 'threads', 'data', 'teacher', 'teachers', 'combine', 'teacherWeights', 'student', 'model', 'method', 'optimizer', 'schedule', 'epochs', 'output', 'checkpointEvery', 'onNonFinite', 'checkGradients', 'teacherCache', 'mlm', 'init', 'biasAdjust'];
+const TOP = ['name', 'seed', 'threads', 'data', 'teacher', 'teachers', 'combine', 'teacherWeights', 'student', 'model', 'method', 'optimizer', 'schedule', 'epochs', 'output', 'checkpointEvery', 'onNonFinite', 'checkGradients', 'teacherCache', 'mlm', 'init', 'biasAdjust', 'sweep'];
 
 export function loadExperiment(file: string, overrides: Record<string, unknown> = {}): Experiment {
   const { raw, source } = readExperimentDocument(file);
@@ -185,7 +190,7 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
   const data: DataSpec = {
     dataset: c.string(d, 'dataset', 'data', { choices: ['fashion-mnist', 'mnist', 'csv', ...TEXT_DATASETS], default: 'fashion-mnist' }) as DataSpec['dataset'],
     transfer,
-    heldOut: c.number(d, 'heldOut', 'data', { min: 0, int: true, default: transfer === 'train' ? 0 : 10000 }),
+    heldOut: c.number(d, 'heldOut', 'data', { min: 0, default: transfer === 'train' ? 0 : 10000 }),
     batchSize: c.number(d, 'batchSize', 'data', { min: 1, int: true, default: 128 }),
     augment: { crop: c.number(aug, 'crop', 'data.augment', { min: 0, int: true, default: 0 }), flip: c.bool(aug, 'flip', 'data.augment', false) },
   };
@@ -221,7 +226,8 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
   if (d.normalize !== undefined) data.normalize = parseNormalize(c, d.normalize, 'data.normalize');
   if (data.classNames && data.dataset !== 'csv') c.fail('data.classNames', `applies to csv data only ('${data.dataset}' has its own classes)`);
   if (data.classNames && data.numClasses !== undefined && data.numClasses !== data.classNames.length) c.fail('data.numClasses', `is ${data.numClasses} but data.classNames lists ${data.classNames.length} classes`);
-  if (transfer !== 'train' && data.heldOut < 1) c.fail('data.heldOut', `must be >= 1 for transfer '${transfer}'`);
+  if (data.heldOut > 1 && !Number.isInteger(data.heldOut)) c.fail('data.heldOut', `must be a count of samples (an integer) or a fraction of the training set in (0, 1), got ${data.heldOut}`);
+  if (transfer !== 'train' && data.heldOut === 0) c.fail('data.heldOut', `must be > 0 for transfer '${transfer}'`);
   const isText = isTextDataset(data.dataset);
   if (isText) {
     data.text = parseText(c, d.text ?? {}, rel);
@@ -346,6 +352,8 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
     if (isText) c.fail('biasAdjust', `applies to single-label image and csv data, not '${data.dataset}'`);
     extra.biasAdjust = { classes, offset };
   }
+  // The search space of `kdistill sweep`; train/distill run the file's own settings and ignore it.
+  if (o.sweep !== undefined) parseSweepBlock(o.sweep, file);
   const name = c.string(o, 'name', '', { default: (file.split('/').pop() ?? 'run').replace(/\.ya?ml$/, '') });
   const output = o.output !== undefined ? rel(c.string(o, 'output', '')) : resolve('runs', name);
   return {

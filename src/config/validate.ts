@@ -86,7 +86,7 @@ function describe(v: unknown): string {
 }
 
 /** " (did you mean 'x'?)" for a near miss: edit distance <= 2. */
-function suggest(k: string, allowed: string[]): string {
+export function suggest(k: string, allowed: string[]): string {
   let best = '', bd = 3;
   for (const a of allowed) {
     const d = editDistance(k.toLowerCase(), a.toLowerCase());

@@ -40,7 +40,7 @@ import { cachedTeacherInterruptible, planTeacherCache, FeatureCacheTooLarge } fr
 import { atomicWrite, ensureDir } from '../util/fs.js';
 import { lockFolder } from '../util/lock.js';
 import { checkResumable, runSettings, type RecordedInputs } from '../train/resume.js';
-import { train, type BatchSource, type TrainResult } from '../train/trainer.js';
+import { train, type BatchSource, type EpochRecord, type TrainResult } from '../train/trainer.js';
 import { formatTable } from '../train/table.js';
 import { classificationMetrics, type Predictions } from '../train/metrics.js';
 import { DataParallel, ProcessGroup, parallelCacheOptions, shardedSource, type DistributedOptions } from '../distributed/index.js';
@@ -57,6 +57,13 @@ export interface RunOptions {
    * runExperiment pass src/report's writeRunReport (report.html); without it no report is written.
    */
   report?: (run: FinishedRun) => unknown;
+  /**
+   * A sweep trial: the test split is never loaded; the run is evaluated, every epoch and in
+   * result.json's `val`, on the validation split (data.heldOut with transfer 'train'), and writes no report.
+   */
+  validationOnly?: boolean;
+  /** Called after each epoch's evaluation (a sweep's early stopping throws from it to end the run). */
+  onEpoch?: (r: EpochRecord) => void;
 }
 
 /** A finished run as its report needs it (src/report's writeRunReport takes this). */
@@ -113,17 +120,35 @@ function prepareTextExperiment(e: Experiment, dataset: TextDatasetName): Prepare
 }
 
 export function prepareData(e: Experiment): PreparedData {
+  return loadData(e, true) as PreparedData;
+}
+
+/**
+ * The data without the test split (a sweep trial's): its file is not read; a csv test part carved
+ * out of the training file is still carved, so the training part is the same as a full run's.
+ */
+export function prepareDataWithoutTest(e: Experiment): Omit<PreparedData, 'test'> & { val: Dataset } {
+  if (isTextDataset(e.data.dataset)) throw new Error(`${e.file}: sweeps run on image and csv data ('${e.data.dataset}' is not supported yet)`);
+  const { test: _t, val, ...rest } = loadData(e, false);
+  if (!val) throw new Error(`${e.file}: scoring without the test set needs a validation split: data.heldOut > 0 with data.transfer 'train'`);
+  return { ...rest, val };
+}
+
+/** The data of a run: a sweep trial's has no test split (RunOptions.validationOnly). */
+type RunData = Omit<PreparedData, 'test'> & { test?: Dataset };
+
+function loadData(e: Experiment, withTest: boolean): RunData {
   if (isTextDataset(e.data.dataset)) return prepareTextExperiment(e, e.data.dataset);
   const d = e.data;
-  let trainSet: Dataset, test: Dataset;
+  let trainSet: Dataset, test: Dataset | undefined;
   if (d.dataset === 'csv') {
     const opts = { ...(d.labelColumn !== undefined ? { label: d.labelColumn } : {}), ...(d.classNames ? { classNames: d.classNames } : {}) };
     trainSet = readCsv(d.path!, opts);
     if (!d.testPath) {
       const s = split(trainSet, { heldOut: 0.2, seed: 12345, stratified: true });
       trainSet = s.train;
-      test = s.heldOut;
-    } else {
+      if (withTest) test = s.heldOut;
+    } else if (withTest) {
       // Named labels must map to the training set's ids, not to the test file's own sorted order.
       test = readCsv(d.testPath, trainSet.classNames ? { ...opts, classNames: trainSet.classNames } : opts);
     }
@@ -131,7 +156,7 @@ export function prepareData(e: Experiment): PreparedData {
     const load = d.dataset === 'mnist' ? loadMnist : loadFashionMnist;
     const dir = d.path ? { dir: d.path } : {};
     trainSet = load({ split: 'train', ...dir });
-    test = load({ split: 'test', ...dir });
+    if (withTest) test = load({ split: 'test', ...dir });
   }
   const numClasses = checkLabels(e, trainSet, test);
   if (numClasses !== trainSet.numClasses) trainSet = { ...trainSet, numClasses };
@@ -143,7 +168,7 @@ export function prepareData(e: Experiment): PreparedData {
   // training batch; the test set is normalised once here). Teachers take these inputs too and
   // map them to their own (loadTeachers).
   const parts = withTransferSet(e, trainSet);
-  return { ...parts, ...(parts.val ? { val: normalizeDataset(parts.val, d.normalize) } : {}), test: normalizeDataset(test, d.normalize), numClasses };
+  return { ...parts, ...(parts.val ? { val: normalizeDataset(parts.val, d.normalize) } : {}), ...(test ? { test: normalizeDataset(test, d.normalize) } : {}), numClasses };
 }
 
 /** The transfer set the student learns from: the training set, or a part held out of it (labels kept or dropped). */
@@ -183,7 +208,7 @@ function filterTransferClasses(e: Experiment, transfer: Dataset): Dataset {
  * a model is built: an out-of-range id would otherwise fail inside a loss kernel mid-run, or (an
  * inferred class count) silently widen every model to a stray id's value.
  */
-function checkLabels(e: Experiment, trainSet: Dataset, test: Dataset): number {
+function checkLabels(e: Experiment, trainSet: Dataset, test: Dataset | undefined): number {
   const d = e.data;
   const file = (which: 'train' | 'test'): string => (which === 'train' ? d.path : d.testPath ?? d.path) ?? `the ${d.dataset} ${which} files`;
   let numClasses = trainSet.numClasses;
@@ -206,7 +231,7 @@ function checkLabels(e: Experiment, trainSet: Dataset, test: Dataset): number {
   }
   if (numClasses < 2) throw new Error(`${e.file}: the training data has ${numClasses} class${numClasses === 1 ? '' : 'es'}; classification needs at least 2`);
   for (const [which, ds] of [['train', trainSet], ['test', test]] as const) {
-    if (!ds.y) continue;
+    if (!ds?.y) continue;
     for (let i = 0; i < ds.y.length; i++) {
       const v = ds.y[i]!;
       if (v < 0 || v >= numClasses) {
@@ -326,7 +351,7 @@ export interface TeacherCheck {
  * the best constant guess p (p + 4·sqrt(p(1−p)/n): 0.153 for 10 balanced classes and n = 512,
  * 0.59 for 2), which a teacher at chance exceeds with probability ~3e-5, so the warning is not noise.
  */
-export function checkTeacherOnTransfer(e: Experiment, data: PreparedData, teacher: Teacher): TeacherCheck | null {
+export function checkTeacherOnTransfer(e: Experiment, data: RunData, teacher: Teacher): TeacherCheck | null {
   const ds = data.transfer.y ? data.transfer : data.train;
   if (data.multiLabel || !ds.y || ds.size === 0) return null;
   const n = Math.min(ds.size, 512);
@@ -399,9 +424,11 @@ export async function runExperiment(e: Experiment, o: RunOptions): Promise<Exper
   }
 }
 
-async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult> {
-  setNumThreads(e.threads);
-  manualSeed(e.seed);
+/**
+ * The checks of an experiment that need no data: its method and hyper-parameters, and that the
+ * mode fits its teachers. A sweep runs them on every trial before any trains.
+ */
+export function resolveMethod(e: Experiment, o: Pick<RunOptions, 'mode' | 'validationOnly'>): { spec: ReturnType<typeof getMethod>; params: ReturnType<typeof resolveParams> } {
   const spec = getMethod(e.method.name);
   const params = resolveParams(spec, e.method.params, `${e.file}: 'method.params'`);
   if (o.mode === 'distill' && e.teachers.length === 0) throw new Error(`${e.file}: 'distill' needs a teacher (add 'teacher: {checkpoint: path}')`);
@@ -411,15 +438,24 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
   if (o.mode === 'train' && e.teachers.length > 0 && spec.name !== 'scratch') {
     throw new Error(`${e.file}: has a teacher, so method '${spec.name}' would distill it: run it with kdistill distill, or set method: scratch to train from the labels alone`);
   }
+  if (o.validationOnly && e.biasAdjust) throw new Error(`${e.file}: 'biasAdjust' is fitted on the validation split a sweep scores trials on: leave it out of the sweep and add it to the chosen experiment`);
+  return { spec, params };
+}
 
-  let data: PreparedData;
+async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult> {
+  setNumThreads(e.threads);
+  manualSeed(e.seed);
+  const { spec, params } = resolveMethod(e, o);
+  let data: RunData;
   try {
-    data = prepareData(e);
+    data = o.validationOnly ? prepareDataWithoutTest(e) : prepareData(e);
   } catch (err) {
     // Reader errors name the data file; say which experiment pointed at it too.
     const m = (err as Error).message;
     throw m.startsWith(e.file) ? err : new Error(`${e.file}: 'data': ${m}`, { cause: err });
   }
+  // What the run is scored on: the test split, or (a sweep trial) the validation split.
+  const evalSet = o.validationOnly ? data.val! : data.test!;
   const sampleShape = data.train.sampleShape;
   let student: ZooModel;
   try {
@@ -481,8 +517,8 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
     result = await train({
       student, teacher: trainTeacher, method, train: pg ? shardedSource(source, pg.rank, pg.size) : source, numClasses: data.numClasses,
       // Per-epoch test metrics are single-label ones; multi-label runs are scored once at the end.
-      ...(setupRows ? { sample: setupRows } : { evalSet: data.test }),
-      epochs: e.epochs, optimizer: e.optimizer, schedule: e.schedule, outDir: e.output, resume: o.resume ?? true,
+      ...(setupRows ? { sample: setupRows } : { evalSet }),
+      epochs: e.epochs, optimizer: e.optimizer, schedule: e.schedule, outDir: e.output, resume: o.resume ?? true, ...(o.onEpoch ? { onEpoch: o.onEpoch } : {}),
       checkpointEvery: e.checkpointEvery, onNonFinite: e.onNonFinite, checkGradients: e.checkGradients, label: e.name,
       ...(pg ? { parallel: new DataParallel(pg) } : {}),
     });
@@ -498,8 +534,8 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
   let final = result.final;
   let biasAdjustment: BiasAdjustmentRecord | undefined;
   if (e.biasAdjust) {
-    const tp = result.predictions?.teacher ?? (teacher ? predict((x) => teacher.logits(x), data.test) : undefined);
-    const adjusted = biasAdjustRun(student, e.biasAdjust, data.test, data.val, {
+    const tp = result.predictions?.teacher ?? (teacher ? predict((x) => teacher.logits(x), evalSet) : undefined);
+    const adjusted = biasAdjustRun(student, e.biasAdjust, evalSet, data.val, {
       ...(result.predictions ? { before: result.predictions.student } : {}), ...(tp ? { teacher: tp } : {}),
     });
     biasAdjustment = adjusted.record;
@@ -513,26 +549,27 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
   });
   // Multi-label: the decision threshold is chosen on the validation split, metrics are on test.
   // Computed once, for result.json and the report.
-  const scores = data.multiLabel ? evaluateMultiLabelPerLabel(student, data.val as MultiLabelDataset, data.test as MultiLabelDataset) : null;
+  const scores = data.multiLabel ? evaluateMultiLabelPerLabel(student, data.val as MultiLabelDataset, evalSet as MultiLabelDataset) : null;
   const multi = scores?.metrics ?? null;
   // Median ms per sample at batch size 1 (src/train/timing.ts), for tables that weigh speed against quality.
-  const msPerSample = latency(student, data.test);
+  const msPerSample = latency(student, evalSet);
   const nParams = student.numInferenceParameters();
   const warnings = [...(teacherWarning ? [teacherWarning] : []), ...(result.warnings ?? [])];
   const resultRec = {
     name: e.name, method: e.method.name, seed: e.seed, epochs: e.epochs, steps: result.steps,
-    studentParameters: nParams, teacherParameters: teacher?.numParameters ?? null, test: multi ?? final ?? null, msPerSample,
+    studentParameters: nParams, teacherParameters: teacher?.numParameters ?? null, test: o.validationOnly ? null : multi ?? final ?? null, msPerSample,
     ...(data.describe ? { data: data.describe } : {}), ...(mlmLosses ? { mlmLosses } : {}),
-    ...(classNames(data.test) ? { classNames: classNames(data.test) } : {}),
+    ...(classNames(evalSet) ? { classNames: classNames(evalSet) } : {}),
     ...(warnings.length ? { warnings } : {}),
     ...(biasAdjustment ? { biasAdjustment } : {}),
     // The validation split's metrics, where hyper-parameters are chosen without looking at the test set.
-    ...(data.val?.y && !data.multiLabel ? { val: classificationMetrics(student.inEvalMode(() => predict((x) => student.call(x), data.val!)), data.val.y) } : {}),
+    // A sweep trial's final evaluation is on it already.
+    ...(data.val?.y && !data.multiLabel ? { val: o.validationOnly ? final : classificationMetrics(student.inEvalMode(() => predict((x) => student.call(x), data.val!)), data.val.y) } : {}),
   };
   atomicWrite(join(e.output, 'result.json'), JSON.stringify(resultRec, null, 2) + '\n');
   // The caller's report (report.html: teacher vs student, curves, confusion, calibration); a failure there must not lose the run.
   try {
-    o.report?.({
+    if (data.test) o.report?.({
       dir: e.output, experiment: e, student, teacher, test: data.test, studentMsPerSample: msPerSample,
       ...(data.val ? { val: data.val } : {}), ...(result.predictions ? { predictions: result.predictions } : {}), ...(scores ? { studentMultiLabel: scores } : {}),
     });
@@ -542,14 +579,14 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
   // The teacher's own score on the same test data: the first thing to check when a student is poor
   // (a teacher fed the wrong preprocessing scores near chance).
   const tp = result.predictions?.teacher;
-  const teacherTest = tp && data.test.y && !multi ? classificationMetrics(tp, data.test.y) : null;
+  const teacherTest = tp && evalSet.y && !multi ? classificationMetrics(tp, evalSet.y) : null;
   const summary = (multi
     ? formatTable(
       ['run', 'method', 'params', 'micro F1', 'macro F1', 'subset acc', 'mAP', 'threshold'],
       [[e.name, e.method.name, String(nParams), num(multi.microF1), num(multi.macroF1), pct(multi.subsetAccuracy), num(multi.mAP), multi.threshold.toFixed(2)]],
     )
     : formatTable(
-      ['run', 'method', 'params', 'test acc', 'NLL', 'ECE', 'agreement'],
+      ['run', 'method', 'params', o.validationOnly ? 'val acc' : 'test acc', 'NLL', 'ECE', 'agreement'],
       [
         [e.name, e.method.name, String(nParams), pct(final?.accuracy), num(final?.nll), num(final?.ece), pct(final?.agreement)],
         ...(teacherTest ? [['teacher', '–', String(teacher?.numParameters ?? '–'), pct(teacherTest.accuracy), num(teacherTest.nll), num(teacherTest.ece), '–']] : []),
@@ -569,7 +606,7 @@ function classNames(d: Dataset): string[] | undefined {
 }
 
 /** The student's model spec: a bert on text data takes its vocabulary, length and head type from the data. */
-function studentSpec(e: Experiment, data: PreparedData): Record<string, unknown> {
+function studentSpec(e: Experiment, data: RunData): Record<string, unknown> {
   if (e.student.arch !== 'bert') return { numClasses: data.numClasses, inputShape: data.train.sampleShape, ...e.student };
   if (!data.tokenizer) throw new Error("arch 'bert' reads token ids: use a text dataset (data.dataset: spam-assassin or debtags)");
   const fromData: Record<string, unknown> = { vocabSize: data.tokenizer.vocabSize, maxLen: e.data.text!.maxLen, multiLabel: data.multiLabel === true };
@@ -613,7 +650,7 @@ function initStudent(e: Experiment, student: ZooModel, teacher: Teacher | null):
  * MLM pre-training before the supervised training, skipped when resuming: the checkpoint holds
  * the weights training had reached, pre-training included.
  */
-function pretrainIfFresh(e: Experiment, model: BertEncoder, data: PreparedData, resume: boolean): number[] | null {
+function pretrainIfFresh(e: Experiment, model: BertEncoder, data: RunData, resume: boolean): number[] | null {
   if (resume && existsSync(join(e.output, 'checkpoint.safetensors'))) return null;
   const m = e.mlm!;
   const quiet = process.env.KDISTILL_QUIET === '1';
@@ -623,7 +660,7 @@ function pretrainIfFresh(e: Experiment, model: BertEncoder, data: PreparedData, 
   });
 }
 
-function writeRunRecord(e: Experiment, data: PreparedData, teacher: Teacher | null, worldSize = 1, teacherCheck: TeacherCheck | null = null): void {
+function writeRunRecord(e: Experiment, data: RunData, teacher: Teacher | null, worldSize = 1, teacherCheck: TeacherCheck | null = null): void {
   const pkg = JSON.parse(readPackageJson()) as { version: string };
   const record = {
     experiment: e.name, file: e.file, seed: e.seed, threads: e.threads,
@@ -643,12 +680,13 @@ function writeRunRecord(e: Experiment, data: PreparedData, teacher: Teacher | nu
 }
 
 /** The data files (with sha256, so a repeat or a resume can check it reads the same bytes) and the teacher. */
-function runInputs(data: PreparedData, teacher: Teacher | null): RecordedInputs & { data: Record<string, unknown>; teacher: Record<string, unknown> | null } {
+function runInputs(data: RunData, teacher: Teacher | null): RecordedInputs & { data: Record<string, unknown>; teacher: Record<string, unknown> | null } {
   return {
     data: {
-      train: data.train.name, transfer: data.transfer.name, test: data.test.name, numClasses: data.numClasses,
-      sizes: { train: data.train.size, transfer: data.transfer.size, test: data.test.size },
-      sources: data.train.sources ?? [], testSources: data.test.sources ?? [],
+      // A sweep trial never reads the test split: none is recorded.
+      train: data.train.name, transfer: data.transfer.name, test: data.test?.name ?? null, numClasses: data.numClasses,
+      sizes: { train: data.train.size, transfer: data.transfer.size, ...(data.test ? { test: data.test.size } : {}), ...(data.val ? { val: data.val.size } : {}) },
+      sources: data.train.sources ?? [], testSources: data.test?.sources ?? [],
     },
     teacher: teacher ? { description: teacher.description, checksum: teacher.checksum, parameters: teacher.numParameters } : null,
   };
