@@ -105,3 +105,8 @@ export function runExperimentFile(file: string, o: runs.RunOptions): Promise<run
 export function compare(files: string[], seeds: number[], outRoot?: string, o: Pick<runs.RunOptions, 'report'> = {}): ReturnType<typeof runs.compare> {
   return runs.compare(files, seeds, outRoot, { report: writeRunReport, ...o });
 }
+
+/** A hyper-parameter sweep (src/run/sweep.ts), the final seed runs each with its report.html, as `kdistill sweep` does. */
+export function sweep(file: string, o: runs.SweepOptions): Promise<runs.SweepResult> {
+  return runs.sweep(file, { report: writeRunReport, ...o });
+}

@@ -7,7 +7,7 @@ export * as F from './tensor/functional.js';
 export { tidy, keep } from './tensor/scope.js';
 export { ScriptModule } from './tensor/jit.js';
 export { SGD, Adam, AdamW, Optimizer } from './optim/optimizer.js';
-export { distill, fit, runExperiment, runExperimentFile, compare, type DistillOptions, type FitOptions, type FitResult } from './api.js';
+export { distill, fit, runExperiment, runExperimentFile, compare, sweep, type DistillOptions, type FitOptions, type FitResult } from './api.js';
 export { Module } from './nn/module.js';
 export * as nn from './nn/layers.js';
 export { createModel, listModels } from './nn/zoo/index.js';

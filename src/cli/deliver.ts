@@ -1,6 +1,7 @@
 // `kdistill export`, `kdistill report` and `kdistill serve`: getting a trained student out of a
 // run folder, as files, as a report page, and as a live view while it trains.
 import { parseArgs } from 'node:util';
+import { isSweepFolder, writeSweepReport } from '../report/sweep.js';
 import { exportStudent, type ExportFormat } from '../export/index.js';
 import { writeReport } from '../report/index.js';
 import { serveRuns } from '../report/serve.js';
@@ -28,7 +29,8 @@ export async function reportCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { out: { type: 'string' } } });
   if (positionals.length === 0) throw new Error('expects run folders, e.g. kdistill report runs/scratch runs/kd --out compare.html');
   const out = values.out ?? (positionals.length === 1 ? `${positionals[0]!.replace(/\/+$/, '')}/report.html` : 'report.html');
-  const file = await writeReport(positionals, out);
+  // A sweep folder's report is its trial table and metric-against-parameter plots.
+  const file = positionals.length === 1 && isSweepFolder(positionals[0]!) ? writeSweepReport(positionals[0]!, out) : await writeReport(positionals, out);
   process.stdout.write(`report: ${file}\n`);
   return 0;
 }

@@ -14,6 +14,7 @@ import { exportCommand, reportCommand, serveCommand } from './deliver.js';
 import { DISTRIBUTED_CLI_OPTIONS, distributedArgs, followLauncher, launch, stripLauncherFlags } from '../distributed/index.js';
 import { specialistsCommand } from './specialists.js';
 import { adjustBiasCommand } from './bias.js';
+import { sweepCommand } from './sweep.js';
 
 const USAGE = `kdistill — knowledge distillation on libtorch
 
@@ -32,9 +33,15 @@ Usage:
                                             the run's validation split; records it in result.json
   kdistill compare <a.yaml> <b.yaml> ... [--seeds 1,2,3] [--out DIR]
                                             run experiments over seeds, print mean ± std (finished runs are reused)
+  kdistill sweep <experiment.yaml> [--grid 'PATH=[v1,v2,…]']… [--range|--log-range|--int-range 'PATH=[a,b]' --trials N]
+                                            hyper-parameter search (docs/sweep.md): trials scored on a validation split
+                                            held out of the training data (--val 0.1; never the test set), best.yaml,
+                                            then the best setting on --seeds 1,2,3 (or none) scored on the test set.
+                                            [--metric accuracy|agreement|nll|ece] [--jobs N] [--threads N per job]
+                                            [--early-stop median] [--random-seed S] [--out DIR]; finished trials are reused
   kdistill export <run-dir|model.safetensors> [--out DIR] [--format onnx,safetensors] [--opset 13..17]
                                             the student as ONNX and/or safetensors, with config.json
-  kdistill report <run-dir...> [--out FILE] an HTML report (one run, or several side by side)
+  kdistill report <run-dir...> [--out FILE] an HTML report (one run, or several side by side; or a sweep folder)
   kdistill serve <run-dir...> [--port P]    the report live in the browser while the run trains (127.0.0.1 only)
   kdistill specialists <file.yaml> [--output DIR]
                                             a generalist + specialists ensemble (Hinton 2015 §5): subsets,
@@ -106,6 +113,8 @@ export async function run(argvIn: string[]): Promise<number> {
         return adjustBiasCommand(rest);
       case 'compare':
         return await compareCommand(rest);
+      case 'sweep':
+        return await sweepCommand(rest);
       case 'export':
         return await exportCommand(rest);
       case 'report':

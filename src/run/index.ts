@@ -8,6 +8,7 @@ export { runExperiment, prepareData, loadTeachers, checkTeacherOnTransfer, pct, 
 export type { RunOptions, ExperimentResult, FinishedRun, PreparedData, TeacherCheck } from './experiment.js';
 export { runChain, runChainFile, planChain, type ChainResult } from './chain.js';
 export { compare, meanStd, type CompareRow } from './compare.js';
+export { sweep, planSweep, trialTable, type SweepOptions, type SweepResult, type SweepRecord, type TrialRow } from './sweep.js';
 
 /** Runs an experiment file, or every stage of a chain file (a top-level `stages:` list). */
 export async function runExperimentFile(file: string, o: RunOptions): Promise<ExperimentResult> {
