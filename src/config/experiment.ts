@@ -227,7 +227,7 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
   if (data.classNames && data.dataset !== 'csv') c.fail('data.classNames', `applies to csv data only ('${data.dataset}' has its own classes)`);
   if (data.classNames && data.numClasses !== undefined && data.numClasses !== data.classNames.length) c.fail('data.numClasses', `is ${data.numClasses} but data.classNames lists ${data.classNames.length} classes`);
   if (data.heldOut > 1 && !Number.isInteger(data.heldOut)) c.fail('data.heldOut', `must be a count of samples (an integer) or a fraction of the training set in (0, 1), got ${data.heldOut}`);
-  if (transfer !== 'train' && data.heldOut === 0) c.fail('data.heldOut', `must be > 0 for transfer '${transfer}'`);
+  if (transfer !== 'train' && data.heldOut === 0) c.fail('data.heldOut', `must be >= 1 (samples) or a fraction of the training set in (0, 1) for transfer '${transfer}'`);
   const isText = isTextDataset(data.dataset);
   if (isText) {
     data.text = parseText(c, d.text ?? {}, rel);
