@@ -1,38 +1,40 @@
 // The library's one-call entry points: distill() and fit(). They take objects (datasets,
-// modules, teachers) or names/paths, and run the same trainer the CLI runs. runExperiment,
+// modules, teachers) or names/paths, turn the options into an experiment and run it through
+// src/run, as the CLI runs a file: the same defaults, checks and run folder. runExperiment,
 // runExperimentFile and compare run experiments (src/run) and write each run's report.html,
 // as the CLI does: the run layer leaves the report to its caller.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import type { Dataset } from './data/dataset.js';
-import { DataLoader } from './data/loader.js';
-import { loadFashionMnist } from './data/fashion-mnist.js';
 import { Module } from './nn/module.js';
-import { createModel } from './nn/zoo/index.js';
-import { getMethod } from './methods/registry.js';
-import { resolveParams, type Params } from './methods/method.js';
+import type { Params } from './methods/method.js';
 import type { Teacher } from './teachers/teacher.js';
-import { checkpointTeacher, ModuleTeacher, TorchScriptTeacher } from './teachers/sources.js';
-import { OnnxTeacher } from './teachers/onnx.js';
 import type { ScheduleSpec } from './optim/schedules.js';
-import { manualSeed } from './tensor/torch.js';
-import { train, type TrainResult } from './train/trainer.js';
+import type { TrainResult } from './train/trainer.js';
 import type { OptimizerSpec } from './optim/optimizer.js';
-import type { Experiment } from './config/experiment.js';
+import { parseExperiment, type Experiment } from './config/experiment.js';
 import * as runs from './run/index.js';
 import { writeRunReport } from './report/index.js';
 
 export interface FitOptions {
   /** A Module, or a zoo spec such as { arch: 'mlp', hidden: [32] } (numClasses and input shape are filled in from the data). */
   student: Module | Record<string, unknown>;
-  /** A Dataset pair, or 'fashion-mnist' (from the Debian package). */
-  data: { train: Dataset; test?: Dataset } | 'fashion-mnist';
+  /** A Dataset pair, or a dataset name of experiment files ('fashion-mnist', 'mnist'). */
+  data: { train: Dataset; test: Dataset } | 'fashion-mnist' | 'mnist';
   /** A method name or { name, params }; default 'kd' with a teacher, 'scratch' without. */
   method?: string | { name: string; params?: Params };
-  epochs?: number;
+  /** Required, as in an experiment file. */
+  epochs: number;
+  /** The other options default as in an experiment file (src/config/defaults.ts, docs/defaults.md). */
   batchSize?: number;
   optimizer?: OptimizerSpec;
   schedule?: ScheduleSpec;
   seed?: number;
-  /** Writes log.jsonl and checkpoints there (resumable); nothing on disk without it. */
+  /**
+   * The run folder (log.jsonl, checkpoints, model.safetensors, run.json, result.json; resumable),
+   * as `output:` of an experiment file. Without it the run uses a temporary folder, removed at the end.
+   */
   outDir?: string;
 }
 
@@ -45,50 +47,53 @@ export interface FitResult extends TrainResult {
   student: Module;
 }
 
-/** Distills `teacher` into `student`: `await distill({ teacher: 'teacher.safetensors', student: { arch: 'mlp', hidden: [32] }, data: 'fashion-mnist' })`. */
+/** Distills `teacher` into `student`: `await distill({ teacher: 'teacher.safetensors', student: { arch: 'mlp', hidden: [32] }, data: 'fashion-mnist', epochs: 10 })`. */
 export async function distill(o: DistillOptions): Promise<FitResult> {
-  return run(o, o.teacher);
+  return run('distill', o, o.teacher);
 }
 
 /** Trains a model from scratch (e.g. a teacher). */
 export async function fit(o: FitOptions): Promise<FitResult> {
-  return run(o, null);
+  return run('fit', o, null);
 }
 
-async function run(o: FitOptions, teacherArg: DistillOptions['teacher'] | null): Promise<FitResult> {
-  manualSeed(o.seed ?? 0);
-  const data = o.data === 'fashion-mnist' ? { train: loadFashionMnist({ split: 'train' }), test: loadFashionMnist({ split: 'test' }) } : o.data;
-  const numClasses = data.train.numClasses;
-  const student = o.student instanceof Module ? o.student : createModel({ numClasses, inputShape: data.train.sampleShape, ...o.student });
-  const teacher = teacherArg === null ? null : toTeacher(teacherArg, numClasses);
-  const m = typeof o.method === 'string' ? { name: o.method } : o.method ?? { name: teacher ? 'kd' : 'scratch' };
-  const spec = getMethod(m.name);
-  if (spec.needsTeacher && !teacher) throw new Error(`method '${spec.name}' needs a teacher: use distill()`);
-  const method = spec.create(resolveParams(spec, m.params ?? {}));
-  const loader = new DataLoader(data.train, { batchSize: o.batchSize ?? 128, seed: o.seed ?? 0 });
+/**
+ * The options as an experiment (so the defaults, the checks and the training are those of an
+ * experiment file) run by src/run, with the objects given in place of what a file would name.
+ */
+async function run(fn: 'distill' | 'fit', o: FitOptions, teacherArg: DistillOptions['teacher'] | null): Promise<FitResult> {
+  const given: runs.GivenParts = {};
+  const raw: Record<string, unknown> = { name: fn };
+  for (const k of ['epochs', 'seed', 'optimizer', 'schedule'] as const) if (o[k] !== undefined) raw[k] = o[k];
+  if (o.method !== undefined) raw.method = typeof o.method === 'string' ? { name: o.method } : o.method;
+  if (typeof o.data === 'string') raw.data = { dataset: o.data };
+  else {
+    if (!o.data.test) throw new Error(`${fn}(): 'data' needs a test set as well ({ train, test }): every epoch is scored on it`);
+    given.data = o.data;
+    raw.data = {};
+  }
+  if (o.batchSize !== undefined) (raw.data as Record<string, unknown>).batchSize = o.batchSize;
+  if (o.student instanceof Module) {
+    given.student = o.student;
+    raw.student = { arch: 'module', class: o.student.constructor.name, parameters: o.student.numParameters() };
+  } else raw.student = o.student;
+  if (typeof teacherArg === 'string') raw.teacher = { [teacherFileKind(teacherArg)]: teacherArg };
+  else if (teacherArg) given.teacher = teacherArg;
+  const dir = o.outDir ?? mkdtempSync(join(tmpdir(), 'kdistill-'));
+  raw.output = resolve(dir);
   try {
-    const result = await train({
-      student, teacher, method, numClasses,
-      train: { batchesPerEpoch: loader.numBatches, batches: (e, from) => loader.epoch(e, { startBatch: from }) },
-      ...(data.test ? { evalSet: data.test } : {}),
-      epochs: o.epochs ?? 10,
-      optimizer: o.optimizer ?? { name: 'sgd', lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 5e-4 },
-      schedule: o.schedule ?? { name: 'cosine' },
-      ...(o.outDir ? { outDir: o.outDir, resume: true } : {}),
-    });
-    return { ...result, student };
+    const e = parseExperiment(raw, `${fn}()`);
+    const r = await runs.runExperiment(e, { mode: fn === 'fit' ? 'train' : 'distill', resume: true, given });
+    return { ...r.result, student: r.student };
   } finally {
-    await loader.close();
+    if (!o.outDir) rmSync(dir, { recursive: true, force: true });
   }
 }
 
-function toTeacher(t: DistillOptions['teacher'], numClasses: number): Teacher {
-  if (typeof t === 'string') {
-    if (t.endsWith('.onnx')) return new OnnxTeacher(t, { numClasses });
-    return t.endsWith('.pt') || t.endsWith('.pth') ? new TorchScriptTeacher(t, numClasses) : checkpointTeacher(t);
-  }
-  if (t instanceof Module) return new ModuleTeacher(t, numClasses, `module ${t.constructor.name}`, `module:${t.constructor.name}:${t.numParameters()}`);
-  return t;
+/** The experiment file's teacher key for a model file, by its extension. */
+function teacherFileKind(path: string): 'onnx' | 'torchscript' | 'checkpoint' {
+  if (path.endsWith('.onnx')) return 'onnx';
+  return path.endsWith('.pt') || path.endsWith('.pth') ? 'torchscript' : 'checkpoint';
 }
 
 /** Runs an experiment (src/run/experiment.ts) and writes its report.html, as `kdistill train|distill` does; `report: undefined` writes none. */

@@ -1,7 +1,8 @@
 // `kdistill specialists <file.yaml>`: subsets, specialists, evaluation and the teacher bundle
-// (src/train/specialists.ts).
+// (config: src/config/specialists.ts; run: src/run/specialists.ts).
 import { parseArgs } from 'node:util';
-import { loadSpecialistsConfig, runSpecialists } from '../train/specialists.js';
+import { loadSpecialistsConfig } from '../config/specialists.js';
+import { runSpecialists } from '../run/specialists.js';
 
 export async function specialistsCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { output: { type: 'string' } } });

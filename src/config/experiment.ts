@@ -5,8 +5,10 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument, stringify as stringifyYaml } from 'yaml';
 import { Checker, ConfigError, type Obj } from './validate.js';
 import { parseSweepBlock } from './sweep.js';
-import { validateSchedule, type ScheduleSpec } from '../optim/schedules.js';
+import type { ScheduleSpec } from '../optim/schedules.js';
 import type { OptimizerSpec } from '../optim/optimizer.js';
+import { DEFAULT_BATCH_SIZE, DEFAULT_OPTIMIZER, DEFAULT_SEED, DEFAULT_THREADS } from './defaults.js';
+import { parseOptimizer, parseSchedule } from './optimizer.js';
 
 export const TEXT_DATASETS = ['spam-assassin', 'debtags'] as const;
 export type TextDatasetName = (typeof TEXT_DATASETS)[number];
@@ -191,7 +193,7 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
     dataset: c.string(d, 'dataset', 'data', { choices: ['fashion-mnist', 'mnist', 'csv', ...TEXT_DATASETS], default: 'fashion-mnist' }) as DataSpec['dataset'],
     transfer,
     heldOut: c.number(d, 'heldOut', 'data', { min: 0, default: transfer === 'train' ? 0 : 10000 }),
-    batchSize: c.number(d, 'batchSize', 'data', { min: 1, int: true, default: 128 }),
+    batchSize: c.number(d, 'batchSize', 'data', { min: 1, int: true, default: DEFAULT_BATCH_SIZE }),
     augment: { crop: c.number(aug, 'crop', 'data.augment', { min: 0, int: true, default: 0 }), flip: c.bool(aug, 'flip', 'data.augment', false) },
   };
   const path = c.optString(d, 'path', 'data');
@@ -295,30 +297,8 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
   const method = { name: c.string(m, 'name', 'method'), params: (m.params ?? {}) as Record<string, number | string | boolean> };
   if (typeof method.params !== 'object' || Array.isArray(method.params)) c.fail('method.params', 'must be a mapping of hyper-parameters');
 
-  const op = c.object(o.optimizer ?? { name: 'sgd', lr: 0.1, momentum: 0.9 }, 'optimizer', ['name', 'lr', 'momentum', 'nesterov', 'weightDecay', 'betas', 'maxNorm']);
-  const optimizer: OptimizerSpec = {
-    name: c.string(op, 'name', 'optimizer', { choices: ['sgd', 'adam', 'adamw'] }) as OptimizerSpec['name'],
-    lr: c.number(op, 'lr', 'optimizer', { min: 0 }),
-  };
-  const mom = c.optNumber(op, 'momentum', 'optimizer', { min: 0, max: 1 });
-  if (mom !== undefined) optimizer.momentum = mom;
-  optimizer.nesterov = c.bool(op, 'nesterov', 'optimizer', false);
-  if (optimizer.nesterov && !(optimizer.momentum && optimizer.momentum > 0)) c.fail('optimizer.nesterov', 'needs momentum > 0');
-  const wd = c.optNumber(op, 'weightDecay', 'optimizer', { min: 0 });
-  if (wd !== undefined) optimizer.weightDecay = wd;
-  const maxNorm = c.optNumber(op, 'maxNorm', 'optimizer');
-  if (maxNorm !== undefined) {
-    if (!(maxNorm > 0)) c.fail('optimizer.maxNorm', `must be > 0: the bound on each unit's incoming weight norm (got ${maxNorm})`);
-    optimizer.maxNorm = maxNorm;
-  }
-  const betas = c.numberList(op, 'betas', 'optimizer');
-  if (betas) {
-    if (betas.length !== 2 || betas.some((b) => b < 0 || b >= 1)) c.fail('optimizer.betas', 'must be two numbers in [0, 1)');
-    optimizer.betas = [betas[0]!, betas[1]!];
-  }
-  if (optimizer.name !== 'sgd' && (mom !== undefined)) c.fail('optimizer.momentum', `applies to sgd only (use betas for ${optimizer.name})`);
-
-  const schedule = o.schedule === undefined ? ({ name: 'constant' } as ScheduleSpec) : wrapSchedule(c, o.schedule);
+  const optimizer = parseOptimizer(c, o.optimizer, 'optimizer', DEFAULT_OPTIMIZER);
+  const schedule = parseSchedule(c, o.schedule, 'schedule');
   const extra: Pick<Experiment, 'mlm' | 'init' | 'biasAdjust'> = {};
   if (o.mlm !== undefined) {
     const mo = c.object(o.mlm, 'mlm', ['epochs', 'lr', 'maskProb']);
@@ -359,8 +339,8 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
   return {
     file, name, source, data, teachers, combine, student: student as Obj, method, optimizer, schedule, output,
     ...(teacherWeights ? { teacherWeights } : {}),
-    seed: c.number(o, 'seed', '', { int: true, min: 0, default: 0 }),
-    threads: c.number(o, 'threads', '', { int: true, min: 1, max: 256, default: 1 }),
+    seed: c.number(o, 'seed', '', { int: true, min: 0, default: DEFAULT_SEED }),
+    threads: c.number(o, 'threads', '', { int: true, min: 1, max: 256, default: DEFAULT_THREADS }),
     epochs: c.number(o, 'epochs', '', { int: true, min: 1 }),
     checkpointEvery: c.number(o, 'checkpointEvery', '', { int: true, min: 0, default: 0 }),
     onNonFinite: c.string(o, 'onNonFinite', '', { choices: ['stop', 'skip'], default: 'stop' }) as 'stop' | 'skip',
@@ -407,14 +387,6 @@ function parseText(c: Checker, v: unknown, rel: (p: string) => string): TextSpec
   const maxExamples = c.optNumber(t, 'maxExamples', 'data.text', { int: true, min: 10 });
   if (maxExamples !== undefined) spec.maxExamples = maxExamples;
   return spec;
-}
-
-function wrapSchedule(c: Checker, s: unknown): ScheduleSpec {
-  try {
-    return validateSchedule(s, 'schedule');
-  } catch (e) {
-    c.fail('', (e as Error).message);
-  }
 }
 
 /** `teacherCache: auto | on | off`, or a mapping `{mode, dtype, dir}`. */

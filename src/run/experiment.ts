@@ -17,7 +17,8 @@ import { readCsv } from '../data/csv.js';
 import { filterClasses, split, take } from '../data/splits.js';
 import { DataLoader } from '../data/loader.js';
 import { randomCrop, horizontalFlip, normalize, normalizeDataset, type Augmentation } from '../data/augment.js';
-import { createModel, type ZooModel } from '../nn/zoo/index.js';
+import { createModel, ZooModel } from '../nn/zoo/index.js';
+import { Module } from '../nn/module.js';
 import { BertEncoder, initStudentFromTeacher } from '../nn/zoo/transformer.js';
 import { prepareTextData } from '../text/prepare.js';
 import { pretrainMlm } from '../text/pretrain.js';
@@ -64,13 +65,28 @@ export interface RunOptions {
   validationOnly?: boolean;
   /** Called after each epoch's evaluation (a sweep's early stopping throws from it to end the run). */
   onEpoch?: (r: EpochRecord) => void;
+  /** Parts given as objects (the library API: distill, fit) in place of what the experiment names. */
+  given?: GivenParts;
+}
+
+/**
+ * What the library API hands over as objects rather than names: everything else about the run
+ * (label checks, subsets and splits, the teacher checks and cache, the run folder) is the same.
+ */
+export interface GivenParts {
+  /** Datasets in place of data.dataset; data.subset, heldOut, transfer and normalize still apply. */
+  data?: { train: Dataset; test: Dataset };
+  /** A model in place of building `student` from the zoo (the experiment's `student` then only describes it). */
+  student?: Module;
+  /** A teacher (or a trained model, its logits the teacher's) in place of loading the experiment's `teacher`. */
+  teacher?: Teacher | Module;
 }
 
 /** A finished run as its report needs it (src/report's writeRunReport takes this). */
 export interface FinishedRun {
   dir: string;
   experiment: Experiment;
-  student: ZooModel;
+  student: Module;
   teacher: Teacher | null;
   test: Dataset;
   val?: Dataset;
@@ -83,7 +99,7 @@ export interface FinishedRun {
 export interface ExperimentResult {
   experiment: Experiment;
   result: TrainResult;
-  student: ZooModel;
+  student: Module;
   teacher: Teacher | null;
   summary: string;
 }
@@ -119,8 +135,8 @@ function prepareTextExperiment(e: Experiment, dataset: TextDatasetName): Prepare
   return { ...withTransferSet(e, p.train), ...base };
 }
 
-export function prepareData(e: Experiment): PreparedData {
-  return loadData(e, true) as PreparedData;
+export function prepareData(e: Experiment, given?: GivenParts['data']): PreparedData {
+  return loadData(e, true, given) as PreparedData;
 }
 
 /**
@@ -137,11 +153,14 @@ export function prepareDataWithoutTest(e: Experiment): Omit<PreparedData, 'test'
 /** The data of a run: a sweep trial's has no test split (RunOptions.validationOnly). */
 type RunData = Omit<PreparedData, 'test'> & { test?: Dataset };
 
-function loadData(e: Experiment, withTest: boolean): RunData {
-  if (isTextDataset(e.data.dataset)) return prepareTextExperiment(e, e.data.dataset);
+function loadData(e: Experiment, withTest: boolean, given?: GivenParts['data']): RunData {
+  if (isTextDataset(e.data.dataset) && !given) return prepareTextExperiment(e, e.data.dataset);
   const d = e.data;
   let trainSet: Dataset, test: Dataset | undefined;
-  if (d.dataset === 'csv') {
+  if (given) {
+    trainSet = given.train;
+    if (withTest) test = given.test;
+  } else if (d.dataset === 'csv') {
     const opts = { ...(d.labelColumn !== undefined ? { label: d.labelColumn } : {}), ...(d.classNames ? { classNames: d.classNames } : {}) };
     trainSet = readCsv(d.path!, opts);
     if (!d.testPath) {
@@ -313,6 +332,12 @@ function loadTeacher(t: TeacherSpec, numClasses: number, where: string): Teacher
   }
 }
 
+function givenTeacher(t: Teacher | Module, numClasses: number): Teacher {
+  if (!(t instanceof Module)) return t;
+  const name = t.constructor.name;
+  return new ModuleTeacher(t, numClasses, `module ${name}`, `module:${name}:${t.numParameters()}`);
+}
+
 /**
  * Output index i must mean the same class to teacher and data. A teacher trained on other labels,
  * or on the same labels in another order (e.g. '10.0' sorted before '2.0' as text), would
@@ -428,14 +453,15 @@ export async function runExperiment(e: Experiment, o: RunOptions): Promise<Exper
  * The checks of an experiment that need no data: its method and hyper-parameters, and that the
  * mode fits its teachers. A sweep runs them on every trial before any trains.
  */
-export function resolveMethod(e: Experiment, o: Pick<RunOptions, 'mode' | 'validationOnly'>): { spec: ReturnType<typeof getMethod>; params: ReturnType<typeof resolveParams> } {
+export function resolveMethod(e: Experiment, o: Pick<RunOptions, 'mode' | 'validationOnly' | 'given'>): { spec: ReturnType<typeof getMethod>; params: ReturnType<typeof resolveParams> } {
   const spec = getMethod(e.method.name);
   const params = resolveParams(spec, e.method.params, `${e.file}: 'method.params'`);
-  if (o.mode === 'distill' && e.teachers.length === 0) throw new Error(`${e.file}: 'distill' needs a teacher (add 'teacher: {checkpoint: path}')`);
-  if (spec.needsTeacher && e.teachers.length === 0) throw new Error(`${e.file}: method '${spec.name}' needs a teacher`);
+  const hasTeacher = e.teachers.length > 0 || o.given?.teacher !== undefined;
+  if (o.mode === 'distill' && !hasTeacher) throw new Error(`${e.file}: 'distill' needs a teacher (add 'teacher: {checkpoint: path}')`);
+  if (spec.needsTeacher && !hasTeacher) throw new Error(`${e.file}: method '${spec.name}' needs a teacher`);
   // 'train' promises no distillation: a file whose method learns from its teacher is refused rather
   // than quietly distilled (with method 'scratch' the teacher only measures agreement).
-  if (o.mode === 'train' && e.teachers.length > 0 && spec.name !== 'scratch') {
+  if (o.mode === 'train' && hasTeacher && spec.name !== 'scratch') {
     throw new Error(`${e.file}: has a teacher, so method '${spec.name}' would distill it: run it with kdistill distill, or set method: scratch to train from the labels alone`);
   }
   if (o.validationOnly && e.biasAdjust) throw new Error(`${e.file}: 'biasAdjust' is fitted on the validation split a sweep scores trials on: leave it out of the sweep and add it to the chosen experiment`);
@@ -448,7 +474,7 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
   const { spec, params } = resolveMethod(e, o);
   let data: RunData;
   try {
-    data = o.validationOnly ? prepareDataWithoutTest(e) : prepareData(e);
+    data = o.validationOnly ? prepareDataWithoutTest(e) : prepareData(e, o.given?.data);
   } catch (err) {
     // Reader errors name the data file; say which experiment pointed at it too.
     const m = (err as Error).message;
@@ -457,13 +483,15 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
   // What the run is scored on: the test split, or (a sweep trial) the validation split.
   const evalSet = o.validationOnly ? data.val! : data.test!;
   const sampleShape = data.train.sampleShape;
-  let student: ZooModel;
+  let student: Module;
   try {
-    student = createModel(studentSpec(e, data));
+    student = o.given?.student ?? createModel(studentSpec(e, data));
   } catch (err) {
     throw new Error(`${e.file}: 'student': ${(err as Error).message}`);
   }
-  const teacher = loadTeachers(e, data.numClasses, { dataClasses: classNames(data.train) });
+  // Bias adjustment finds the output layer through the zoo's description of the model.
+  if (e.biasAdjust && !(student instanceof ZooModel)) throw new Error(`${e.file}: 'biasAdjust' needs a student from the model zoo (kdistill models)`);
+  const teacher = o.given?.teacher ? givenTeacher(o.given.teacher, data.numClasses) : loadTeachers(e, data.numClasses, { dataClasses: classNames(data.train) });
   if (e.init) initStudent(e, student, teacher);
   // Fit checks before training: the student and teacher must take this data's samples and
   // predict its number of classes.
@@ -535,7 +563,7 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
   let biasAdjustment: BiasAdjustmentRecord | undefined;
   if (e.biasAdjust) {
     const tp = result.predictions?.teacher ?? (teacher ? predict((x) => teacher.logits(x), evalSet) : undefined);
-    const adjusted = biasAdjustRun(student, e.biasAdjust, evalSet, data.val, {
+    const adjusted = biasAdjustRun(student as ZooModel, e.biasAdjust, evalSet, data.val, {
       ...(result.predictions ? { before: result.predictions.student } : {}), ...(tp ? { teacher: tp } : {}),
     });
     biasAdjustment = adjusted.record;
@@ -596,7 +624,7 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
 }
 
 /** Batch-1 inference latency in eval mode (batch norm on one sample needs its running statistics); the mode is restored. */
-function latency(model: ZooModel, data: Dataset): number {
+function latency(model: Module, data: Dataset): number {
   return model.inEvalMode(() => inferenceMsPerSample((x) => model.call(x), data, 100, 10));
 }
 
@@ -621,7 +649,7 @@ function studentSpec(e: Experiment, data: RunData): Record<string, unknown> {
  * teacher, or every tensor of a saved model of the same architecture (an MLM head it has and the
  * student lacks is left out: it serves pre-training only).
  */
-function initStudent(e: Experiment, student: ZooModel, teacher: Teacher | null): void {
+function initStudent(e: Experiment, student: Module, teacher: Teacher | null): void {
   const init = e.init!;
   try {
     if (init.from === 'file') {

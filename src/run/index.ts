@@ -5,7 +5,7 @@ import { runExperiment, type ExperimentResult, type RunOptions } from './experim
 import { runChainFile } from './chain.js';
 
 export { runExperiment, prepareData, loadTeachers, checkTeacherOnTransfer, pct, num } from './experiment.js';
-export type { RunOptions, ExperimentResult, FinishedRun, PreparedData, TeacherCheck } from './experiment.js';
+export type { RunOptions, ExperimentResult, FinishedRun, PreparedData, TeacherCheck, GivenParts } from './experiment.js';
 export { runChain, runChainFile, planChain, type ChainResult } from './chain.js';
 export { compare, meanStd, type CompareRow } from './compare.js';
 export { sweep, planSweep, trialTable, type SweepOptions, type SweepResult, type SweepRecord, type TrialRow } from './sweep.js';
@@ -18,3 +18,4 @@ export async function runExperimentFile(file: string, o: RunOptions): Promise<Ex
   }
   return runExperiment(loadExperiment(file, o.overrides), o);
 }
+export { runSpecialists, type SpecialistsResult } from './specialists.js';

@@ -20,7 +20,8 @@ import {
 } from '../../src/teachers/specialists/index.js';
 import { parseExperiment } from '../../src/config/experiment.js';
 import { loadTeachers } from '../../src/run/experiment.js';
-import { loadSpecialistsConfig } from '../../src/train/specialists.js';
+import { loadSpecialistsConfig } from '../../src/config/specialists.js';
+import { SPECIALIST_OPTIMIZER } from '../../src/config/defaults.js';
 
 const softmax = (z: number[]): number[] => {
   const m = Math.max(...z);
@@ -318,4 +319,11 @@ test('specialists config: defaults, relative paths, and errors that name the key
   bad('generalist: g\nsubsets: { method: confusion, normalize: correlation }\n', /'subsets.normalize' applies to method 'covariance'/);
   bad('generalist: g\ninference: { solver: newton }\n', /'inference.solver' must be one of adam, em/);
   bad('subsets: { method: covariance }\n', /'generalist' is required/);
+  // The optimizer section is parsed by the experiment files' parser (src/config/optimizer.ts): its
+  // checks apply here too (before, the specialists' copy accepted Nesterov without momentum).
+  bad('generalist: g\nspecialist: { optimizer: { name: sgd, lr: 0.01, nesterov: true } }\n', /'specialist.optimizer.nesterov' needs momentum > 0/);
+  writeFileSync(file, 'generalist: g\nspecialist: { optimizer: { name: adam, lr: 0.001, betas: [0.8, 0.99] } }\n');
+  assert.deepEqual(loadSpecialistsConfig(file).specialist.optimizer, { name: 'adam', lr: 0.001, nesterov: false, betas: [0.8, 0.99] });
+  writeFileSync(file, 'generalist: g\n');
+  assert.deepEqual(loadSpecialistsConfig(file).specialist.optimizer, { ...SPECIALIST_OPTIMIZER, nesterov: false });
 });

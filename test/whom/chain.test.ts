@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runExperimentFile } from '../../src/run/index.js';
 import { planChain, type ChainResult } from '../../src/run/chain.js';
+import type { ZooModel } from '../../src/nn/zoo/index.js';
 
 process.env.KDISTILL_QUIET = '1';
 
@@ -49,7 +50,7 @@ test('a chain runs every stage into <output>/stage<i>-<name>/, each distilling f
   assert.equal(run(1).teacher!.description, `checkpoint ${join(stages[0]!, 'model.safetensors')}`);
   assert.equal(run(2).teacher!.description, `checkpoint ${join(stages[1]!, 'model.safetensors')}`);
   assert.ok(existsSync(join(dir, 'out', 'chain.json')));
-  assert.deepEqual(r1.student.spec.hidden, [8], 'the result is the last stage\'s student');
+  assert.deepEqual((r1.student as ZooModel).spec.hidden, [8], 'the result is the last stage\'s student');
 
   // a rerun redoes nothing
   const models = stages.map((s) => mtime(join(s, 'model.safetensors')));

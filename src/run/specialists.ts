@@ -11,10 +11,9 @@
 //       `teacher: { specialists: <output folder> }`.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { readExperimentDocument } from '../config/experiment.js';
-import { Checker, type Obj } from '../config/validate.js';
-import { validateSchedule, type ScheduleSpec } from '../optim/schedules.js';
+import { join } from 'node:path';
+import type { SpecialistsConfig } from '../config/specialists.js';
+import type { Obj } from '../config/validate.js';
 import { manualSeed, setNumThreads } from '../tensor/torch.js';
 import { tensor } from '../tensor/factories.js';
 import { call, type Tensor } from '../tensor/tensor.js';
@@ -33,108 +32,14 @@ import {
   clusterSubsets, confusionAffinity, correlationFromCovariance, predictionCovariance, validateSubsets, type SubsetDiscovery,
 } from '../teachers/specialists/subsets.js';
 import { createSpecialist, dustbinCorrection, dustbinMap, mapLabels, specialistRows, subsetPrior } from '../teachers/specialists/specialist.js';
-import { objective, type SolverOptions, type SpecialistTerm } from '../teachers/specialists/combine.js';
+import { objective, type SpecialistTerm } from '../teachers/specialists/combine.js';
 import {
   BUNDLE_FILE, BUNDLE_FORMAT, relativeTo, SpecialistEnsembleTeacher, type SpecialistBundle, type MemberOutputs,
 } from '../teachers/specialists/teacher.js';
-import { predict } from './evaluate.js';
-import type { Predictions } from './metrics.js';
-import { train, type BatchSource } from './trainer.js';
-import type { OptimizerSpec } from '../optim/optimizer.js';
-import { formatTable } from './table.js';
-
-export interface SpecialistsConfig {
-  file: string;
-  name: string;
-  seed: number;
-  threads: number;
-  generalist: string;
-  data: { dataset: 'fashion-mnist' | 'mnist'; path?: string };
-  subsets: { method: 'covariance' | 'confusion' | 'manual'; normalize: 'none' | 'correlation'; clusters: number; maxSubsets: number; restarts: number; manual?: number[][] };
-  specialist: {
-    epochs: number; samplesPerEpoch: number; subsetFraction: number; batchSize: number;
-    augment: { crop: number; flip: boolean }; optimizer: OptimizerSpec; schedule: ScheduleSpec;
-  };
-  inference: SolverOptions & { topN: number };
-  evaluation: { solverSteps: number[]; referenceSteps: number; topN: number[] };
-  output: string;
-}
-
-const TOP = ['name', 'seed', 'threads', 'generalist', 'data', 'subsets', 'specialist', 'inference', 'evaluation', 'output'];
-
-export function loadSpecialistsConfig(file: string): SpecialistsConfig {
-  const { raw } = readExperimentDocument(file);
-  const c = new Checker(file);
-  const o = c.object(raw, '', TOP);
-  const rel = (p: string): string => (isAbsolute(p) ? p : resolve(dirname(resolve(file)), p));
-  const d = c.object(o.data ?? {}, 'data', ['dataset', 'path']);
-  const data: SpecialistsConfig['data'] = { dataset: c.string(d, 'dataset', 'data', { choices: ['fashion-mnist', 'mnist'], default: 'fashion-mnist' }) as 'fashion-mnist' };
-  const path = c.optString(d, 'path', 'data');
-  if (path) data.path = rel(path);
-  const s = c.object(o.subsets ?? {}, 'subsets', ['method', 'normalize', 'clusters', 'maxSubsets', 'restarts', 'manual']);
-  const method = c.string(s, 'method', 'subsets', { choices: ['covariance', 'confusion', 'manual'], default: 'covariance' }) as SpecialistsConfig['subsets']['method'];
-  const subsets: SpecialistsConfig['subsets'] = {
-    method, clusters: c.number(s, 'clusters', 'subsets', { int: true, min: 1, default: 5 }),
-    // The paper clusters the raw covariance; 'correlation' divides out each class's variance.
-    normalize: c.string(s, 'normalize', 'subsets', { choices: ['none', 'correlation'], default: 'none' }) as 'none' | 'correlation',
-    maxSubsets: c.number(s, 'maxSubsets', 'subsets', { int: true, min: 1, default: 3 }),
-    restarts: c.number(s, 'restarts', 'subsets', { int: true, min: 1, default: 20 }),
-  };
-  if (method === 'manual') {
-    if (!Array.isArray(s.manual) || !s.manual.every((x) => Array.isArray(x) && x.every((v) => typeof v === 'number'))) c.fail('subsets.manual', "is required for method 'manual': a list of class-id lists, e.g. [[0, 2, 4, 6]]");
-    subsets.manual = s.manual as number[][];
-  } else if (s.manual !== undefined) c.fail('subsets.manual', "applies to method 'manual' only");
-  if (subsets.normalize !== 'none' && method !== 'covariance') c.fail('subsets.normalize', "applies to method 'covariance' only");
-  const sp = c.object(o.specialist ?? {}, 'specialist', ['epochs', 'samplesPerEpoch', 'subsetFraction', 'batchSize', 'augment', 'optimizer', 'schedule']);
-  const aug = c.object(sp.augment ?? {}, 'specialist.augment', ['crop', 'flip']);
-  const op = c.object(sp.optimizer ?? { name: 'sgd', lr: 0.01, momentum: 0.9 }, 'specialist.optimizer', ['name', 'lr', 'momentum', 'nesterov', 'weightDecay']);
-  const optimizer: OptimizerSpec = {
-    name: c.string(op, 'name', 'specialist.optimizer', { choices: ['sgd', 'adam', 'adamw'] }) as OptimizerSpec['name'],
-    lr: c.number(op, 'lr', 'specialist.optimizer', { min: 0 }),
-    nesterov: c.bool(op, 'nesterov', 'specialist.optimizer', false),
-  };
-  const mom = c.optNumber(op, 'momentum', 'specialist.optimizer', { min: 0, max: 1 });
-  if (mom !== undefined) optimizer.momentum = mom;
-  const wd = c.optNumber(op, 'weightDecay', 'specialist.optimizer', { min: 0 });
-  if (wd !== undefined) optimizer.weightDecay = wd;
-  let schedule: ScheduleSpec = { name: 'constant' } as ScheduleSpec;
-  if (sp.schedule !== undefined) {
-    try {
-      schedule = validateSchedule(sp.schedule, 'specialist.schedule');
-    } catch (e) {
-      c.fail('', (e as Error).message);
-    }
-  }
-  const inf = c.object(o.inference ?? {}, 'inference', ['topN', 'solver', 'steps', 'lr']);
-  const ev = c.object(o.evaluation ?? {}, 'evaluation', ['solverSteps', 'referenceSteps', 'topN']);
-  const topN = c.number(inf, 'topN', 'inference', { int: true, min: 1, default: 1 });
-  const name = c.string(o, 'name', '', { default: (file.split('/').pop() ?? 'specialists').replace(/\.ya?ml$/, '') });
-  return {
-    file, name, data, subsets,
-    seed: c.number(o, 'seed', '', { int: true, min: 0, default: 0 }),
-    threads: c.number(o, 'threads', '', { int: true, min: 1, default: 1 }),
-    generalist: rel(c.string(o, 'generalist', '')),
-    specialist: {
-      epochs: c.number(sp, 'epochs', 'specialist', { int: true, min: 1, default: 2 }),
-      samplesPerEpoch: c.number(sp, 'samplesPerEpoch', 'specialist', { int: true, min: 1, default: 12000 }),
-      subsetFraction: c.number(sp, 'subsetFraction', 'specialist', { min: 0, max: 0.99, default: 0.5 }),
-      batchSize: c.number(sp, 'batchSize', 'specialist', { int: true, min: 1, default: 128 }),
-      augment: { crop: c.number(aug, 'crop', 'specialist.augment', { int: true, min: 0, default: 0 }), flip: c.bool(aug, 'flip', 'specialist.augment', false) },
-      optimizer, schedule,
-    },
-    inference: {
-      topN, solver: c.string(inf, 'solver', 'inference', { choices: ['adam', 'em'], default: 'em' }) as 'adam' | 'em',
-      steps: c.number(inf, 'steps', 'inference', { int: true, min: 0, default: 10 }),
-      lr: c.number(inf, 'lr', 'inference', { min: 1e-9, default: 0.5 }),
-    },
-    evaluation: {
-      solverSteps: c.numberList(ev, 'solverSteps', 'evaluation') ?? [0, 1, 2, 5, 10, 20, 50, 100],
-      referenceSteps: c.number(ev, 'referenceSteps', 'evaluation', { int: true, min: 1, default: 3000 }),
-      topN: c.numberList(ev, 'topN', 'evaluation') ?? [topN],
-    },
-    output: o.output !== undefined ? rel(c.string(o, 'output', '')) : resolve('runs', name),
-  };
-}
+import { predict } from '../train/evaluate.js';
+import type { Predictions } from '../train/metrics.js';
+import { train, type BatchSource } from '../train/trainer.js';
+import { formatTable } from '../train/table.js';
 
 const log = (line: string): void => {
   if (process.env.KDISTILL_QUIET !== '1') process.stderr.write(line + '\n');
