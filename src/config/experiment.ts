@@ -124,7 +124,7 @@ export interface Experiment {
    * every other one), or a saved model of the student's architecture (e.g. a general-distillation
    * run before task-specific distillation, as TinyBERT does).
    */
-  init?: { from: 'teacher'; layers?: number[] } | { from: 'file'; path: string };
+  init?: { from: 'teacher'; layers?: number[] } | { from: 'file'; path: string } | { from: 'huggingface'; path: string; layers?: number[] };
   /**
    * After training, add one offset to the output biases of these classes (Hinton et al. 2015 §3;
    * src/train/bias.ts): a given number, or 'fit' to choose it on the validation split (data.heldOut).
@@ -306,8 +306,13 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
   if (o.init !== undefined) {
     const io = typeof o.init === 'string' ? { from: o.init } : c.object(o.init, 'init', ['from', 'layers']);
     const from = c.string(io, 'from', 'init');
-    if (from !== 'teacher') {
-      if (!/\.safetensors$/.test(from)) c.fail('init.from', `must be 'teacher' or a model file (.safetensors), got '${from}'`);
+    if (from !== 'teacher' && !/\.safetensors$/.test(from)) {
+      // A folder: a Hugging Face BERT checkpoint (src/nn/huggingface.ts), e.g. TinyBERT's general distillation.
+      if ((student as Obj).arch !== 'bert') c.fail('init', `initialises a bert student only from a Hugging Face folder ('${from}')`);
+      const layers = c.numberList(io, 'layers', 'init');
+      if (layers && layers.some((l) => !Number.isInteger(l) || l < 0)) c.fail('init.layers', 'must be checkpoint layer indices (integers >= 0)');
+      extra.init = { from: 'huggingface', path: rel(from), ...(layers ? { layers } : {}) };
+    } else if (from !== 'teacher') {
       if (io.layers !== undefined) c.fail('init.layers', "applies to 'init: teacher' only");
       extra.init = { from: 'file', path: rel(from) };
     } else {

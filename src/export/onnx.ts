@@ -372,7 +372,16 @@ registerOnnxExporter(BertEmbeddings, (ctx, m, ids) => {
   if (L > m.position.numEmbeddings) throw new RangeError(`ONNX export: ${where(m)}: sequence length ${L} exceeds maxLen ${m.position.numEmbeddings}`);
   const word = ctx.module(m.word, ids);
   const pos = ctx.module(m.position, ctx.constant(nameOf(m, '.position_ids'), Array.from({ length: L }, (_, i) => i), [L], 'int64'));
-  const sum = ctx.node('Add', [word, pos], word.shape, nameOf(m, '.sum'));
+  let sum = ctx.node('Add', [word, pos], word.shape, nameOf(m, '.sum'));
+  // Segment embeddings: every token has type 0, so row 0 is added (as BertEmbeddings.forward).
+  if (m.tokenType) {
+    const row = noGrad(() => m.tokenType!.weight.select(0, 0).contiguous());
+    try {
+      sum = ctx.node('Add', [sum, ctx.weight(m, 'token_type_row0', row)], word.shape, nameOf(m, '.sum_type'));
+    } finally {
+      row.dispose();
+    }
+  }
   return ctx.module(m.drop, ctx.module(m.norm, sum));
 });
 
