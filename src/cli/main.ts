@@ -32,7 +32,7 @@ Usage:
                                             the run's validation split; records it in result.json
   kdistill compare <a.yaml> <b.yaml> ... [--seeds 1,2,3] [--out DIR]
                                             run experiments over seeds, print mean ± std (finished runs are reused)
-  kdistill export <run-dir|model.safetensors> [--out DIR] [--format onnx,safetensors] [--opset 13..17]
+  kdistill export <run-dir|model.safetensors> [--out DIR] [--format onnx,safetensors | hf] [--opset 13..17]
                                             the student as ONNX and/or safetensors, with config.json
   kdistill report <run-dir...> [--out FILE] an HTML report (one run, or several side by side)
   kdistill serve <run-dir...> [--port P]    the report live in the browser while the run trains (127.0.0.1 only)
