@@ -1,7 +1,7 @@
 // The experiment file: one YAML document describes a run (data, teacher, student, method,
 // optimizer, schedule, epochs, seed, outputs). It is validated whole before anything runs.
 import { readFileSync, existsSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseDocument, stringify as stringifyYaml } from 'yaml';
 import { Checker, ConfigError, type Obj } from './validate.js';
 import type { ScheduleSpec } from '../optim/schedules.js';
@@ -308,6 +308,7 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
     const from = c.string(io, 'from', 'init');
     if (from !== 'teacher' && !/\.safetensors$/.test(from)) {
       // A folder: a Hugging Face BERT checkpoint (src/nn/huggingface.ts), e.g. TinyBERT's general distillation.
+      if (!existsSync(join(rel(from), 'config.json'))) c.fail('init.from', `must be 'teacher' or a model file (.safetensors) or a Hugging Face model folder (with config.json), got '${from}'`);
       if ((student as Obj).arch !== 'bert') c.fail('init', `initialises a bert student only from a Hugging Face folder ('${from}')`);
       const layers = c.numberList(io, 'layers', 'init');
       if (layers && layers.some((l) => !Number.isInteger(l) || l < 0)) c.fail('init.layers', 'must be checkpoint layer indices (integers >= 0)');

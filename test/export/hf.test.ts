@@ -24,7 +24,7 @@ const TEXTS = [
   'Free money now, click here!', 'Can you review my patch before Friday?', 'Meeting moved to 3pm — café on the corner.',
   'Unbelievable offer: win a prize today', 'the build failed again on the arm64 runner, see the log',
   // Longer than maxLen: truncated (differently by transformers.js, see below).
-  'a long message that goes on and on about the tokenizer and the model and the export until it is cut off somewhere, much later than the others',
+  'a long message that goes on and on about the tokenizer and the model and the export until it is cut off somewhere, much later than the others; it repeats: the tokenizer, the model, the export, the pipeline, the scores, the labels and the ids',
 ];
 const MAX_LEN = 32;
 
