@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { isSweepFolder, writeSweepReport } from '../report/sweep.js';
 import { exportStudent, type ExportFormat } from '../export/index.js';
+import { exportHf } from '../export/hf.js';
 import { writeReport } from '../report/index.js';
 import { serveRuns } from '../report/serve.js';
 
@@ -17,6 +18,13 @@ export async function exportCommand(argv: string[]): Promise<number> {
   if (values.opset !== undefined) {
     opset = Number(values.opset);
     if (!Number.isInteger(opset)) throw new Error(`--opset must be an integer, got '${values.opset}'`);
+  }
+  if (formats.includes('hf' as ExportFormat)) {
+    // The Hugging Face folder is a layout of its own (onnx/model.onnx with Hugging Face's inputs), not an extra file.
+    if (formats.length > 1) throw new Error(`--format hf writes a whole Hugging Face model folder; give it alone, got '${values.format}'`);
+    const h = exportHf(positionals[0]!, { ...(values.out ? { out: values.out } : {}), ...(opset !== undefined ? { opset } : {}) });
+    process.stdout.write(`exported a Hugging Face model folder (${h.labels.length} labels) to ${h.dir}:\n${h.files.map((f) => `  ${f}`).join('\n')}\n`);
+    return 0;
   }
   const r = await exportStudent(positionals[0]!, { formats, ...(values.out ? { out: values.out } : {}), ...(opset !== undefined ? { opset } : {}), verify: !values['no-verify'] });
   process.stdout.write(`exported ${r.config.name} (${String(r.config.model.arch)}) to ${r.dir}:\n${r.files.map((f) => `  ${f}`).join('\n')}\n`);

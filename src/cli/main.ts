@@ -39,7 +39,7 @@ Usage:
                                             then the best setting on --seeds 1,2,3 (or none) scored on the test set.
                                             [--metric accuracy|agreement|nll|ece] [--jobs N] [--threads N per job]
                                             [--early-stop median] [--random-seed S] [--out DIR]; finished trials are reused
-  kdistill export <run-dir|model.safetensors> [--out DIR] [--format onnx,safetensors] [--opset 13..17]
+  kdistill export <run-dir|model.safetensors> [--out DIR] [--format onnx,safetensors | hf] [--opset 13..17]
                                             the student as ONNX and/or safetensors, with config.json
   kdistill report <run-dir...> [--out FILE] an HTML report (one run, or several side by side; or a sweep folder)
   kdistill serve <run-dir...> [--port P]    the report live in the browser while the run trains (127.0.0.1 only)

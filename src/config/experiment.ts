@@ -1,7 +1,7 @@
 // The experiment file: one YAML document describes a run (data, teacher, student, method,
 // optimizer, schedule, epochs, seed, outputs). It is validated whole before anything runs.
 import { readFileSync, existsSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseDocument, stringify as stringifyYaml } from 'yaml';
 import { Checker, ConfigError, type Obj } from './validate.js';
 import { parseSweepBlock } from './sweep.js';
@@ -129,7 +129,7 @@ export interface Experiment {
    * every other one), or a saved model of the student's architecture (e.g. a general-distillation
    * run before task-specific distillation, as TinyBERT does).
    */
-  init?: { from: 'teacher'; layers?: number[] } | { from: 'file'; path: string };
+  init?: { from: 'teacher'; layers?: number[] } | { from: 'file'; path: string } | { from: 'huggingface'; path: string; layers?: number[] };
   /**
    * After training, add one offset to the output biases of these classes (Hinton et al. 2015 §3;
    * src/train/bias.ts): a given number, or 'fit' to choose it on the validation split (data.heldOut).
@@ -312,8 +312,14 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
   if (o.init !== undefined) {
     const io = typeof o.init === 'string' ? { from: o.init } : c.object(o.init, 'init', ['from', 'layers']);
     const from = c.string(io, 'from', 'init');
-    if (from !== 'teacher') {
-      if (!/\.safetensors$/.test(from)) c.fail('init.from', `must be 'teacher' or a model file (.safetensors), got '${from}'`);
+    if (from !== 'teacher' && !/\.safetensors$/.test(from)) {
+      // A folder: a Hugging Face BERT checkpoint (src/nn/huggingface.ts), e.g. TinyBERT's general distillation.
+      if (!existsSync(join(rel(from), 'config.json'))) c.fail('init.from', `must be 'teacher' or a model file (.safetensors) or a Hugging Face model folder (with config.json), got '${from}'`);
+      if ((student as Obj).arch !== 'bert') c.fail('init', `initialises a bert student only from a Hugging Face folder ('${from}')`);
+      const layers = c.numberList(io, 'layers', 'init');
+      if (layers && layers.some((l) => !Number.isInteger(l) || l < 0)) c.fail('init.layers', 'must be checkpoint layer indices (integers >= 0)');
+      extra.init = { from: 'huggingface', path: rel(from), ...(layers ? { layers } : {}) };
+    } else if (from !== 'teacher') {
       if (io.layers !== undefined) c.fail('init.layers', "applies to 'init: teacher' only");
       extra.init = { from: 'file', path: rel(from) };
     } else {

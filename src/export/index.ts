@@ -66,7 +66,7 @@ export interface ExportResult {
   note?: string;
 }
 
-function classesFor(model: ZooModel, e: Experiment | null, runDir: string | null): string[] {
+export function classesFor(model: ZooModel, e: Experiment | null, runDir: string | null): string[] {
   const n = Number(model.spec.numClasses);
   if (runDir) {
     for (const f of ['report.json', 'result.json']) {

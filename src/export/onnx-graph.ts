@@ -122,7 +122,8 @@ function encodeTensor(t: Initializer): ProtoWriter {
 // ValueInfoProto{name 1, type 2: TypeProto{tensor_type 1: {elem_type 1, shape 2: {dim 1: {dim_value 1 | dim_param 2}}}}}.
 function encodeValueInfo(v: Value): ProtoWriter {
   const shape = new ProtoWriter();
-  for (const d of v.shape) shape.message(1, d === null ? new ProtoWriter().string(2, 'batch') : new ProtoWriter().int(1, d));
+  // Dynamic dimensions: the batch first, then (token-id inputs of any length) the sequence.
+  v.shape.forEach((d, i) => shape.message(1, d === null ? new ProtoWriter().string(2, i === 0 ? 'batch' : 'sequence') : new ProtoWriter().int(1, d)));
   const tensorType = new ProtoWriter().int(1, ONNX_DTYPE[v.dtype]).message(2, shape);
   return new ProtoWriter().string(1, v.name).message(2, new ProtoWriter().message(1, tensorType));
 }

@@ -79,6 +79,12 @@ export interface OnnxExportOptions {
   batchSize?: number;
   /** Extra key/value pairs stored in the model's metadata_props (e.g. class names). */
   metadata?: Record<string, string>;
+  /**
+   * arch 'bert' only: Hugging Face's inputs (input_ids, attention_mask, token_type_ids, int64
+   * [batch, sequence], any length up to maxLen), as transformers.js feeds them, instead of one
+   * fixed-length id input whose padding mask comes from id 0.
+   */
+  huggingfaceInputs?: boolean;
   docString?: string;
 }
 
@@ -126,7 +132,12 @@ export function exportOnnx(model: Module, o: OnnxExportOptions = {}): Uint8Array
   };
   const batch = o.batchSize ?? null;
   const inputDtype = o.inputDtype ?? (model instanceof BertEncoder ? 'int64' : 'float32');
-  const x = g.addInput(o.inputName ?? 'input', [batch, ...inputShape], inputDtype);
+  let x: Value;
+  if (o.huggingfaceInputs) {
+    if (!(model instanceof BertEncoder)) throw new Error(`ONNX export: Hugging Face inputs apply to arch 'bert' only, not ${model.constructor.name}`);
+    x = g.addInput('input_ids', [batch, null], 'int64');
+    HF_INPUTS.set(g, { mask: g.addInput('attention_mask', [batch, null], 'int64'), types: g.addInput('token_type_ids', [batch, null], 'int64') });
+  } else x = g.addInput(o.inputName ?? 'input', [batch, ...inputShape], inputDtype);
   const y = ctx.module(model, x);
   // A named output even when the last module passes its input through (Identity, Dropout).
   const out = g.addNode('Identity', [y], y.shape, { name: o.outputName ?? 'logits' });
@@ -361,6 +372,8 @@ registerOnnxExporter(WideBasicBlock, (ctx, m, x) => {
 
 /** The key mask of the encoder being exported, for its attention layers (forward passes it as an argument). */
 const KEY_MASK = new WeakMap<OnnxGraph, Value>();
+/** The attention_mask and token_type_ids inputs of a graph exported with huggingfaceInputs. */
+const HF_INPUTS = new WeakMap<OnnxGraph, { mask: Value; types: Value }>();
 
 registerOnnxExporter(Tap, (_ctx, _m, x) => x);
 
@@ -368,21 +381,43 @@ registerOnnxExporter(BertEmbeddings, (ctx, m, ids) => {
   if (ids.dtype !== 'int64' || ids.shape.length !== 2) {
     throw new Error(`ONNX export: ${where(m)} takes int64 token ids [batch, length], gets ${ids.dtype} [${ids.shape.join(', ')}]`);
   }
-  const [L] = known(ids, 1) as [number];
-  if (L > m.position.numEmbeddings) throw new RangeError(`ONNX export: ${where(m)}: sequence length ${L} exceeds maxLen ${m.position.numEmbeddings}`);
+  const L = ids.shape[1]!;
+  if (L !== null && L > m.position.numEmbeddings) throw new RangeError(`ONNX export: ${where(m)}: sequence length ${L} exceeds maxLen ${m.position.numEmbeddings}`);
   const word = ctx.module(m.word, ids);
-  const pos = ctx.module(m.position, ctx.constant(nameOf(m, '.position_ids'), Array.from({ length: L }, (_, i) => i), [L], 'int64'));
-  const sum = ctx.node('Add', [word, pos], word.shape, nameOf(m, '.sum'));
+  const N = L ?? m.position.numEmbeddings;
+  let posIds = ctx.constant(nameOf(m, '.position_ids'), Array.from({ length: N }, (_, i) => i), [N], 'int64');
+  if (L === null) {
+    // Any length: the first Shape(ids)[1] positions.
+    const shape = ctx.node('Shape', [ids], [2], nameOf(m, '.ids_shape'), undefined, 'int64');
+    const zero = ctx.constant(nameOf(m, '.zero'), [0], [1], 'int64'), one = ctx.constant(nameOf(m, '.one'), [1], [1], 'int64');
+    const len = ctx.node('Slice', [shape, one, ctx.constant(nameOf(m, '.two'), [2], [1], 'int64'), zero], [1], nameOf(m, '.length'), undefined, 'int64');
+    posIds = ctx.node('Slice', [posIds, zero, len, zero], [null], nameOf(m, '.positions'), undefined, 'int64');
+  }
+  const pos = ctx.module(m.position, posIds);
+  let sum = ctx.node('Add', [word, pos], word.shape, nameOf(m, '.sum'));
+  const hf = HF_INPUTS.get(ctx.graph);
+  if (m.tokenType && hf) {
+    sum = ctx.node('Add', [sum, ctx.module(m.tokenType, hf.types)], word.shape, nameOf(m, '.sum_type'));
+  } else if (m.tokenType) {
+    // Segment embeddings: every token has type 0, so row 0 is added (as BertEmbeddings.forward).
+    const row = noGrad(() => m.tokenType!.weight.select(0, 0).contiguous());
+    try {
+      sum = ctx.node('Add', [sum, ctx.weight(m, 'token_type_row0', row)], word.shape, nameOf(m, '.sum_type'));
+    } finally {
+      row.dispose();
+    }
+  }
   return ctx.module(m.drop, ctx.module(m.norm, sum));
 });
 
 registerOnnxExporter(MultiHeadSelfAttention, (ctx, m, x) => {
   const B = x.shape[0] ?? null;
-  const [L, H] = known(x, 2) as [number, number];
+  const [H] = known(x, 1) as [number];
+  const L = x.shape[1] ?? null;
   const nh = m.heads, d = m.headDim;
   if (H !== m.hidden) throw new Error(`ONNX export: ${where(m)} expects hidden size ${m.hidden}, gets [${x.shape.join(', ')}]`);
   // Reshape's 0 copies the (dynamic) batch dimension.
-  const heads = ctx.constant(nameOf(m, '.heads_shape'), [0, L, nh, d], [4], 'int64');
+  const heads = ctx.constant(nameOf(m, '.heads_shape'), [0, L ?? -1, nh, d], [4], 'int64');
   const split = (v: Value, tag: string, perm: number[], shape: (number | null)[]): Value =>
     ctx.node('Transpose', [ctx.node('Reshape', [v, heads], [B, L, nh, d], nameOf(m, `.${tag}_split`))], shape, nameOf(m, `.${tag}_heads`), { perm });
   const q = split(ctx.module(m.query, x), 'q', [0, 2, 1, 3], [B, nh, L, d]);
@@ -398,7 +433,7 @@ registerOnnxExporter(MultiHeadSelfAttention, (ctx, m, x) => {
   const ctxHeads = ctx.node('MatMul', [ctx.module(m.drop, probs), v], [B, nh, L, d], nameOf(m, '.context'));
   const merged = ctx.node('Reshape', [
     ctx.node('Transpose', [ctxHeads], [B, L, nh, d], nameOf(m, '.context_t'), { perm: [0, 2, 1, 3] }),
-    ctx.constant(nameOf(m, '.merge_shape'), [0, L, H], [3], 'int64'),
+    ctx.constant(nameOf(m, '.merge_shape'), [0, L ?? -1, H], [3], 'int64'),
   ], [B, L, H], nameOf(m, '.merged'));
   return ctx.module(m.output, merged);
 });
@@ -422,9 +457,12 @@ registerOnnxExporter(BertEncoder, (ctx, m, ids) => {
   if (ids.dtype !== 'int64' || ids.shape.length !== 2) {
     throw new Error(`ONNX export: ${where(m)} takes int64 token ids [batch, length] (inputDtype 'int64'), gets ${ids.dtype} [${ids.shape.join(', ')}]`);
   }
-  // Key mask [B, 1, 1, L]: true where the token is real (id != PAD_ID), as paddingMask().
-  const isPad = ctx.node('Equal', [ids, ctx.constant(nameOf(m, '.pad_id'), [PAD_ID], [], 'int64')], ids.shape, nameOf(m, '.is_pad'), undefined, 'bool');
-  const attend = ctx.node('Not', [isPad], ids.shape, nameOf(m, '.attend'), undefined, 'bool');
+  // Key mask [B, 1, 1, L]: true where the token is real (id != PAD_ID), as paddingMask(); with
+  // Hugging Face's inputs, where attention_mask is 1 (its tokenizer pads with [PAD] = 0 and mask 0).
+  const hf = HF_INPUTS.get(ctx.graph);
+  const attend = hf
+    ? ctx.node('Cast', [hf.mask], ids.shape, nameOf(m, '.attend'), { to: 9 }, 'bool')
+    : ctx.node('Not', [ctx.node('Equal', [ids, ctx.constant(nameOf(m, '.pad_id'), [PAD_ID], [], 'int64')], ids.shape, nameOf(m, '.is_pad'), undefined, 'bool')], ids.shape, nameOf(m, '.attend'), undefined, 'bool');
   const mask = ctx.node('Unsqueeze', [attend, ctx.constant(nameOf(m, '.mask_axes'), [1, 2], [2], 'int64')], [ids.shape[0] ?? null, 1, 1, ids.shape[1]!], nameOf(m, '.key_mask'), undefined, 'bool');
   let h = ctx.module(m.embeddings, ids);
   KEY_MASK.set(ctx.graph, mask);

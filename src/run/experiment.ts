@@ -20,6 +20,7 @@ import { randomCrop, horizontalFlip, normalize, normalizeDataset, type Augmentat
 import { createModel, ZooModel } from '../nn/zoo/index.js';
 import { Module } from '../nn/module.js';
 import { BertEncoder, initStudentFromTeacher } from '../nn/zoo/transformer.js';
+import { initStudentFromHf } from '../nn/huggingface.js';
 import { prepareTextData } from '../text/prepare.js';
 import { pretrainMlm } from '../text/pretrain.js';
 import { MultiLabelBatches, type MultiLabelDataset } from '../text/data.js';
@@ -664,6 +665,11 @@ function initStudent(e: Experiment, student: Module, teacher: Teacher | null): v
       } finally {
         for (const t of tensors.values()) t.dispose();
       }
+      return;
+    }
+    if (init.from === 'huggingface') {
+      if (!(student instanceof BertEncoder)) throw new Error('a Hugging Face checkpoint initialises a bert student only');
+      initStudentFromHf(student, init.path, init.layers);
       return;
     }
     const t = teacher instanceof ModuleTeacher ? teacher.model : null;

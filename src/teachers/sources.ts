@@ -1,6 +1,6 @@
 // Teachers from files: a kdistill model checkpoint or a TorchScript module. Both are frozen and
 // in eval mode by construction; their outputs are checked to be logits of the expected width.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { Tensor } from '../tensor/tensor.js';
@@ -8,6 +8,7 @@ import { noGrad } from '../tensor/autograd.js';
 import { load as jitLoad, type ScriptModule, type ScriptValue } from '../tensor/jit.js';
 import type { Module } from '../nn/module.js';
 import { loadModel } from '../nn/safetensors.js';
+import { isHfFolder, loadHfBert } from '../nn/huggingface.js';
 import type { Teacher } from './teacher.js';
 import { fileSha256 } from '../data/errors.js';
 import { wrongTeacherFile } from './file-kind.js';
@@ -34,8 +35,20 @@ export class ModuleTeacher implements Teacher {
   }
 }
 
+/**
+ * A kdistill model file, or a folder in Hugging Face's layout (config.json + model.safetensors of
+ * a fine-tuned BertForSequenceClassification), as a frozen teacher.
+ */
 export function checkpointTeacher(path: string): ModuleTeacher {
   if (!existsSync(path)) throw new Error(`teacher checkpoint not found: ${path}`);
+  if (statSync(path).isDirectory()) {
+    if (!isHfFolder(path)) throw new Error(`teacher checkpoint ${path} is a folder without config.json: give a kdistill model file (.safetensors) or a Hugging Face model folder`);
+    const hf = loadHfBert(path, { requireClassifier: true });
+    const sums = fileSha256(join(path, 'config.json')) + fileSha256(join(path, 'model.safetensors'));
+    const t = new ModuleTeacher(hf.model, hf.model.spec.numClasses, `Hugging Face BERT ${path}`, sums);
+    if (hf.classNames) t.classNames = hf.classNames;
+    return t;
+  }
   const { model, metadata } = loadModel(path);
   const numClasses = Number(model.spec.numClasses);
   if (!Number.isInteger(numClasses) || numClasses < 2) throw new Error(`${path}: the model spec has no valid numClasses`);

@@ -130,6 +130,8 @@ const BERT_INFO: ModelInfo = {
     multiLabel: { type: 'boolean', default: false, description: 'independent per-label sigmoid logits instead of one softmax' },
     dropout: { type: 'number in [0, 1)', default: 0.1, description: 'dropout on embeddings, attention probabilities and residual branches' },
     mlm: { type: 'boolean', default: false, description: 'build the masked-language-model head (tied to the token embeddings)' },
+    typeVocabSize: { type: 'integer ≥ 0', default: 0, description: "token-type (segment) embeddings, as Hugging Face's BERT (2 there); every input token has type 0" },
+    layerNormEps: { type: 'number > 0', default: 1e-12, description: 'LayerNorm epsilon' },
   },
   features: ['embeddings', 'layer0', '…', 'layer<n-1>'], embedding: 'pooler', head: 'classifier',
   featureNotes: 'inputs are token ids [B, L] (float32 or int64, 0 = padding); embeddings/layer<i> = [B, L, H] hidden states; layer<i>.attention.scores = pre-softmax maps [B, h, L, L] (0 on padded keys); layer<i>.attention.probs = attention probabilities',
@@ -170,6 +172,11 @@ class SpecReader {
   fraction(field: string, def: number): number {
     const v = this.spec[field] ?? def;
     if (typeof v !== 'number' || !(v >= 0 && v < 1)) this.fail(field, 'a number in [0, 1)');
+    return v;
+  }
+  positive(field: string): number {
+    const v = this.spec[field];
+    if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) this.fail(field, 'a finite number > 0');
     return v;
   }
   bool(field: string, def: boolean): boolean {
@@ -262,6 +269,9 @@ export function createModel(spec: unknown): ZooModel {
       return new BertEncoder({
         arch: 'bert', numClasses, vocabSize: r.int('vocabSize', 2), maxLen: r.int('maxLen', 1, 128), layers: r.int('layers', 1, 4),
         hidden, heads, ffn: r.int('ffn', 1, 512), multiLabel: r.bool('multiLabel', false), dropout: r.fraction('dropout', 0.1), mlm: r.bool('mlm', false),
+        // Optional keys stay out of the spec when unset, so older models' specs are unchanged.
+        ...(r.int('typeVocabSize', 0, 0) > 0 ? { typeVocabSize: r.int('typeVocabSize', 0) } : {}),
+        ...(r.has('layerNormEps') ? { layerNormEps: r.positive('layerNormEps') } : {}),
       });
     }
     case 'mlp':

@@ -41,11 +41,18 @@ export type BertSpec = {
   dropout: number;
   /** Build the masked-language-model head (teachers pre-trained with MLM). */
   mlm: boolean;
+  /**
+   * Token-type (segment) embeddings, as Hugging Face's BERT has (type_vocab_size, 2 there); absent
+   * or 0: none. Inputs are single segments, so every token has type 0 and its row is added.
+   */
+  typeVocabSize?: number;
+  /** LayerNorm epsilon (BERT and Hugging Face's default: 1e-12). */
+  layerNormEps?: number;
 };
 
 export const PAD_ID = 0;
 // BERT's LayerNorm epsilon and weight init (truncated-normal 0.02 in the original; normal here).
-const LN_EPS = 1e-12;
+export const LN_EPS = 1e-12;
 const INIT_STD = 0.02;
 
 function bertLinear(inF: number, outF: number): Linear {
@@ -72,9 +79,11 @@ export function paddingMask(ids: Tensor): Tensor {
 export class BertEmbeddings extends Module {
   readonly word: Embedding;
   readonly position: Embedding;
+  /** Segment embeddings (typeVocabSize > 0), registered after the others so older models keep their parameter order. */
+  readonly tokenType: Embedding | null;
   readonly norm: LayerNorm;
   readonly drop: Dropout;
-  constructor(vocabSize: number, maxLen: number, hidden: number, dropout: number) {
+  constructor(vocabSize: number, maxLen: number, hidden: number, dropout: number, o: { typeVocabSize?: number; eps?: number } = {}) {
     super();
     this.word = this.registerModule('word', new Embedding(vocabSize, hidden, { paddingIdx: PAD_ID }));
     this.position = this.registerModule('position', new Embedding(maxLen, hidden));
@@ -85,7 +94,9 @@ export class BertEmbeddings extends Module {
       row.dispose();
       normal_(this.position.weight, 0, INIT_STD);
     });
-    this.norm = this.registerModule('norm', new LayerNorm(hidden, LN_EPS));
+    this.norm = this.registerModule('norm', new LayerNorm(hidden, o.eps ?? LN_EPS));
+    this.tokenType = o.typeVocabSize ? this.registerModule('tokenType', new Embedding(o.typeVocabSize, hidden)) : null;
+    if (this.tokenType) noGrad(() => normal_(this.tokenType!.weight, 0, INIT_STD));
     this.drop = this.registerModule('drop', new Dropout(dropout));
   }
   forward(ids: Tensor): Tensor {
@@ -93,7 +104,9 @@ export class BertEmbeddings extends Module {
       const L = ids.shape[1]!;
       if (L > this.position.numEmbeddings) throw new RangeError(`BertEmbeddings: sequence length ${L} exceeds maxLen ${this.position.numEmbeddings}`);
       const pos = arange(L, undefined, 1, { dtype: 'int64' });
-      const e = this.word.call(ids).add(this.position.call(pos));
+      let e = this.word.call(ids).add(this.position.call(pos));
+      // Every token is in segment 0 (single-text inputs): its type embedding is row 0.
+      if (this.tokenType) e = e.add(this.tokenType.weight.select(0, 0));
       return this.drop.call(this.norm.call(e));
     });
   }
@@ -149,13 +162,13 @@ export class EncoderLayer extends Module {
   readonly output: Linear;
   readonly outNorm: LayerNorm;
   readonly drop: Dropout;
-  constructor(hidden: number, heads: number, ffn: number, dropout: number) {
+  constructor(hidden: number, heads: number, ffn: number, dropout: number, eps = LN_EPS) {
     super();
     this.attention = this.registerModule('attention', new MultiHeadSelfAttention(hidden, heads, dropout));
-    this.attnNorm = this.registerModule('attnNorm', new LayerNorm(hidden, LN_EPS));
+    this.attnNorm = this.registerModule('attnNorm', new LayerNorm(hidden, eps));
     this.intermediate = this.registerModule('intermediate', bertLinear(hidden, ffn));
     this.output = this.registerModule('output', bertLinear(ffn, hidden));
-    this.outNorm = this.registerModule('outNorm', new LayerNorm(hidden, LN_EPS));
+    this.outNorm = this.registerModule('outNorm', new LayerNorm(hidden, eps));
     this.drop = this.registerModule('drop', new Dropout(dropout));
   }
   forward(x: Tensor, mask?: unknown): Tensor {
@@ -185,10 +198,10 @@ export class MlmHead extends Module {
   readonly dense: Linear;
   readonly norm: LayerNorm;
   readonly bias: Tensor;
-  constructor(hidden: number, vocabSize: number, private readonly tied: Embedding) {
+  constructor(hidden: number, vocabSize: number, private readonly tied: Embedding, eps = LN_EPS) {
     super();
     this.dense = this.registerModule('dense', bertLinear(hidden, hidden));
-    this.norm = this.registerModule('norm', new LayerNorm(hidden, LN_EPS));
+    this.norm = this.registerModule('norm', new LayerNorm(hidden, eps));
     this.bias = this.registerParameter('bias', zeros([vocabSize]));
   }
   forward(h: Tensor): Tensor {
@@ -213,13 +226,14 @@ export class BertEncoder extends ZooModel {
     super();
     this.spec = { ...spec };
     this.inputShape = [spec.maxLen];
-    this.embeddings = this.registerModule('embeddings', new BertEmbeddings(spec.vocabSize, spec.maxLen, spec.hidden, spec.dropout));
+    const eps = spec.layerNormEps ?? LN_EPS;
+    this.embeddings = this.registerModule('embeddings', new BertEmbeddings(spec.vocabSize, spec.maxLen, spec.hidden, spec.dropout, { ...(spec.typeVocabSize ? { typeVocabSize: spec.typeVocabSize } : {}), eps }));
     this.layers = [];
-    for (let i = 0; i < spec.layers; i++) this.layers.push(this.registerModule(`layer${i}`, new EncoderLayer(spec.hidden, spec.heads, spec.ffn, spec.dropout)));
+    for (let i = 0; i < spec.layers; i++) this.layers.push(this.registerModule(`layer${i}`, new EncoderLayer(spec.hidden, spec.heads, spec.ffn, spec.dropout, eps)));
     this.pooler = this.registerModule('pooler', new Pooler(spec.hidden));
     this.drop = this.registerModule('drop', new Dropout(spec.dropout));
     this.classifier = this.registerModule('classifier', bertLinear(spec.hidden, spec.numClasses));
-    this.mlmHead = spec.mlm ? this.registerModule('mlm', new MlmHead(spec.hidden, spec.vocabSize, this.embeddings.word)) : null;
+    this.mlmHead = spec.mlm ? this.registerModule('mlm', new MlmHead(spec.hidden, spec.vocabSize, this.embeddings.word, eps)) : null;
     this.featureNames = ['embeddings', ...this.layers.map((_, i) => `layer${i}`)];
   }
 
