@@ -19,6 +19,7 @@ import { Module } from './module.js';
 import { Tensor, call } from '../tensor/tensor.js';
 import { tensor, zeros, where } from '../tensor/factories.js';
 import { noGrad } from '../tensor/autograd.js';
+import { tidy } from '../tensor/scope.js';
 import { BatchNorm1d, BatchNorm2d, Conv2d, Linear, Sequential, WeightLayer, type LayerQuantizer } from './layers.js';
 import { MLPBlock } from './zoo/mlp.js';
 import { BasicBlock, CifarResNet } from './zoo/resnet.js';
@@ -341,12 +342,14 @@ export interface QuantizedLayer {
   input: { scale: number; zeroPoint: number };
   weight: { values: Int8Array; shape: number[]; scale: Float32Array; zeroPoint: Int8Array; perChannel: boolean };
   bias: Float32Array | null;
+  /** The bias includes a batch norm folded into this layer. */
+  folded: boolean;
 }
 
 export function quantizedLayer(layer: WeightLayer): QuantizedLayer {
   const q = layer.quant;
   if (!(q instanceof LayerFakeQuant)) throw new Error(`${layer.path || layer.constructor.name} is not prepared for quantization`);
-  return noGrad(() => {
+  return tidy(() => noGrad(() => {
     const { weight, factor } = q.folded(layer);
     const wq = weightQParams(weight, q.spec);
     // The integers fake_quantize computes: clamp(nearbyint(w · (1/scale)) + zp) (its float32 steps).
@@ -368,8 +371,8 @@ export function quantizedLayer(layer: WeightLayer): QuantizedLayer {
         scale: wq.scale.reshape([-1]).data<Float32Array>().slice(),
         zeroPoint: Int8Array.from(wq.zeroPoint.reshape([-1]).data<Int32Array>()), perChannel: q.spec.perChannel,
       },
-      bias,
+      bias, folded: factor !== null,
     };
     return out;
-  });
+  }));
 }
