@@ -284,11 +284,15 @@ export function prepareQuantization(model: Module, spec: QuantizeSpec = DEFAULT_
   for (const [, m] of model.namedModules()) {
     if (!(m instanceof WeightLayer)) continue;
     const q = new LayerFakeQuant(spec, pairs.get(m) ?? null);
+    // In the layer's mode: a quantizer added to a model in eval mode must not observe (record ranges) in its forward passes.
+    q.train(m.training);
     m.setQuantizer(q);
     out.push(q);
   }
   if (out.length === 0) throw new Error(`${model.constructor.name} has no Linear or Conv2d layer to quantize`);
-  PREPARED.set(model, { ...spec });
+  // Only the spec's own fields (an experiment's section also carries startEpoch): saved with the model.
+  const { weights, activations, perChannel, weightScheme, observer, averagingConstant } = spec;
+  PREPARED.set(model, { weights, activations, perChannel, weightScheme, observer, averagingConstant });
   return out;
 }
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { torch, tidy, Tensor } from '../../src/index.js';
 import * as nn from '../../src/nn/index.js';
 import {
-  ActivationFakeQuant, DEFAULT_QUANTIZE, fakeQuantWeight, prepareQuantization, quantizedLayer, quantizeSpecOf, setQuantization, weightQParams,
+  ActivationFakeQuant, calibrate, DEFAULT_QUANTIZE, fakeQuantWeight, prepareQuantization, quantizedLayer, quantizeSpecOf, setQuantization, weightQParams,
   type QuantizeSpec,
 } from '../../src/nn/quantize.js';
 import { packageRoot } from '../../src/tensor/native.js';
@@ -117,6 +117,16 @@ test('quantization off (the float warm-up) leaves a layer exactly as it was, and
   const on = torch.noGrad(() => lin.call(x)).data<Float32Array>();
   assert.notDeepEqual(Array.from(on), Array.from(before));
   assert.equal(q!.input.observed, true);
+}));
+
+test('quantizers added to a model in eval mode are in eval mode too (they do not record ranges outside calibration)', () => tidy(() => {
+  const lin = new nn.Linear(3, 2).eval();
+  const [q] = prepareQuantization(lin);
+  assert.equal(q!.input.training, false);
+  setQuantization(lin, true);
+  calibrate(() => torch.noGrad(() => lin.call(torch.tensor([[0, 1, 2]]))));
+  torch.noGrad(() => lin.call(torch.tensor([[-5, 10, 20]])));
+  assert.deepEqual([q!.input.minVal.item(), q!.input.maxVal.item()], [0, 2]);
 }));
 
 test('eval mode does not move the observed range; quantization on in eval before any batch is refused', () => tidy(() => {
