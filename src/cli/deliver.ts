@@ -2,7 +2,7 @@
 // run folder, as files, as a report page, and as a live view while it trains.
 import { parseArgs } from 'node:util';
 import { isSweepFolder, writeSweepReport } from '../report/sweep.js';
-import { exportStudent, type ExportFormat } from '../export/index.js';
+import { exportStudent, type ExportFormat, type Int8Report } from '../export/index.js';
 import { exportHf } from '../export/hf.js';
 import { writeReport } from '../report/index.js';
 import { serveRuns } from '../report/serve.js';
@@ -10,7 +10,10 @@ import { serveRuns } from '../report/serve.js';
 export async function exportCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv, allowPositionals: true,
-    options: { out: { type: 'string' }, format: { type: 'string', default: 'onnx,safetensors' }, opset: { type: 'string' }, 'no-verify': { type: 'boolean' } },
+    options: {
+      out: { type: 'string' }, format: { type: 'string', default: 'onnx,safetensors' }, opset: { type: 'string' }, 'no-verify': { type: 'boolean' },
+      quantize: { type: 'string' }, calibrate: { type: 'string' },
+    },
   });
   if (positionals.length !== 1) throw new Error('expects one run folder or model file, e.g. kdistill export runs/kd --out student/');
   const formats = values.format!.split(',').map((s) => s.trim()).filter(Boolean) as ExportFormat[];
@@ -21,16 +24,44 @@ export async function exportCommand(argv: string[]): Promise<number> {
   }
   if (formats.includes('hf' as ExportFormat)) {
     // The Hugging Face folder is a layout of its own (onnx/model.onnx with Hugging Face's inputs), not an extra file.
+    if (values.quantize !== undefined) throw new Error('--quantize writes model.int8.onnx beside the float export; the Hugging Face folder (--format hf) does not take it yet');
     if (formats.length > 1) throw new Error(`--format hf writes a whole Hugging Face model folder; give it alone, got '${values.format}'`);
     const h = exportHf(positionals[0]!, { ...(values.out ? { out: values.out } : {}), ...(opset !== undefined ? { opset } : {}) });
     process.stdout.write(`exported a Hugging Face model folder (${h.labels.length} labels) to ${h.dir}:\n${h.files.map((f) => `  ${f}`).join('\n')}\n`);
     return 0;
   }
-  const r = await exportStudent(positionals[0]!, { formats, ...(values.out ? { out: values.out } : {}), ...(opset !== undefined ? { opset } : {}), verify: !values['no-verify'] });
+  if (values.quantize !== undefined && values.quantize !== 'int8') throw new Error(`--quantize takes int8, got '${values.quantize}'`);
+  let calibrate: number | undefined;
+  if (values.calibrate !== undefined) {
+    calibrate = Number(values.calibrate);
+    if (!Number.isInteger(calibrate) || calibrate < 1) throw new Error(`--calibrate must be a number of training samples (an integer ≥ 1), got '${values.calibrate}'`);
+  }
+  const r = await exportStudent(positionals[0]!, {
+    formats, ...(values.out ? { out: values.out } : {}), ...(opset !== undefined ? { opset } : {}), verify: !values['no-verify'],
+    ...(values.quantize ? { quantize: 'int8' as const } : {}), ...(calibrate !== undefined ? { calibrate } : {}),
+  });
   process.stdout.write(`exported ${r.config.name} (${String(r.config.model.arch)}) to ${r.dir}:\n${r.files.map((f) => `  ${f}`).join('\n')}\n`);
   if (r.maxAbsDiff !== null) process.stdout.write(`onnxruntime-node vs kdistill on random inputs: max |diff| = ${r.maxAbsDiff.toExponential(2)}\n`);
   else if (r.note && r.config.onnx) process.stdout.write(`ONNX ${r.note}\n`);
+  if (r.int8) process.stdout.write(int8Summary(r.int8));
   return 0;
+}
+
+/** The INT8 export's numbers: how it was quantized, size and batch-1 latency against float, and its check against kdistill. */
+function int8Summary(q: Int8Report): string {
+  const kb = (b: number): string => `${(b / 1024).toFixed(1)} KB`;
+  const lines = [`INT8 (${q.method === 'qat' ? 'quantization-aware training' : `post-training, calibrated on ${q.calibrationSamples} training samples`}): ${q.file}`];
+  lines.push(`  size: float ${kb(q.bytes.float)}, int8 ${kb(q.bytes.int8)}${q.bytes.float ? ` (${(q.bytes.int8 / q.bytes.float * 100).toFixed(0)} %)` : ''}`);
+  if (q.latencyMs) lines.push(`  batch-1 latency in onnxruntime-node (1 thread, median of 200): float ${q.latencyMs.float.toFixed(3)} ms, int8 ${q.latencyMs.int8.toFixed(3)} ms`);
+  if (q.check) {
+    const pct = (v: number): string => `${(v * 100).toFixed(2)} %`;
+    lines.push(`  vs kdistill's fake-quantized model on ${q.check.samples} test samples (one output step: ${q.check.outputStep.toExponential(2)}):`);
+    for (const [what, c] of [['onnxruntime, graph optimisations off', q.check], ['onnxruntime, optimisations on (deployed)', q.check.optimized]] as const) {
+      lines.push(`    ${what}: top-1 agreement ${pct(c.agreement)}, samples within one step ${pct(c.withinStep)}, max |diff| ${c.maxAbsDiff.toExponential(2)}`);
+    }
+  }
+  if (q.note) lines.push(`  ${q.note}`);
+  return lines.join('\n') + '\n';
 }
 
 export async function reportCommand(argv: string[]): Promise<number> {

@@ -41,6 +41,11 @@ Usage:
                                             [--early-stop median] [--random-seed S] [--out DIR]; finished trials are reused
   kdistill export <run-dir|model.safetensors> [--out DIR] [--format onnx,safetensors | hf] [--opset 13..17]
                                             the student as ONNX and/or safetensors, with config.json
+                                            [--quantize int8]: also model.int8.onnx (QDQ: uint8 activations, int8
+                                            weights) from a run trained with quantize:, checked in onnxruntime-node
+                                            against kdistill, with size and batch-1 latency vs float
+                                            [--quantize int8 --calibrate N]: post-training quantization of a float
+                                            run, its activation ranges from N training samples
   kdistill report <run-dir...> [--out FILE] an HTML report (one run, or several side by side; or a sweep folder)
   kdistill serve <run-dir...> [--port P]    the report live in the browser while the run trains (127.0.0.1 only)
   kdistill specialists <file.yaml> [--output DIR]

@@ -9,6 +9,7 @@ import type { ScheduleSpec } from '../optim/schedules.js';
 import type { OptimizerSpec } from '../optim/optimizer.js';
 import { DEFAULT_BATCH_SIZE, DEFAULT_OPTIMIZER, DEFAULT_SEED, DEFAULT_THREADS } from './defaults.js';
 import { parseOptimizer, parseSchedule } from './optimizer.js';
+import { DEFAULT_QUANTIZE, quantizeSpecOf, type QuantizeSpec } from '../nn/quantize.js';
 
 export const TEXT_DATASETS = ['spam-assassin', 'debtags'] as const;
 export type TextDatasetName = (typeof TEXT_DATASETS)[number];
@@ -135,11 +136,17 @@ export interface Experiment {
    * src/train/bias.ts): a given number, or 'fit' to choose it on the validation split (data.heldOut).
    */
   biasAdjust?: { classes: number[]; offset: number | 'fit' };
+  /**
+   * Quantization-aware training (src/nn/quantize.ts): fake-quantize the student's Linear/Conv2d
+   * inputs (uint8) and weights (int8) from epoch startEpoch on (0-based; earlier epochs train in
+   * float). The teacher stays float.
+   */
+  quantize?: QuantizeSpec & { startEpoch: number };
   /** The document as written, kept with the run. */
   source: string;
 }
 
-const TOP = ['name', 'seed', 'threads', 'data', 'teacher', 'teachers', 'combine', 'teacherWeights', 'student', 'model', 'method', 'optimizer', 'schedule', 'epochs', 'output', 'checkpointEvery', 'onNonFinite', 'checkGradients', 'teacherCache', 'mlm', 'init', 'biasAdjust', 'sweep'];
+const TOP = ['name', 'seed', 'threads', 'data', 'teacher', 'teachers', 'combine', 'teacherWeights', 'student', 'model', 'method', 'optimizer', 'schedule', 'epochs', 'output', 'checkpointEvery', 'onNonFinite', 'checkGradients', 'teacherCache', 'mlm', 'init', 'biasAdjust', 'sweep', 'quantize'];
 
 export function loadExperiment(file: string, overrides: Record<string, unknown> = {}): Experiment {
   const { raw, source } = readExperimentDocument(file);
@@ -299,7 +306,7 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
 
   const optimizer = parseOptimizer(c, o.optimizer, 'optimizer', DEFAULT_OPTIMIZER);
   const schedule = parseSchedule(c, o.schedule, 'schedule');
-  const extra: Pick<Experiment, 'mlm' | 'init' | 'biasAdjust'> = {};
+  const extra: Pick<Experiment, 'mlm' | 'init' | 'biasAdjust' | 'quantize'> = {};
   if (o.mlm !== undefined) {
     const mo = c.object(o.mlm, 'mlm', ['epochs', 'lr', 'maskProb']);
     if (!isText || (student as Obj).arch !== 'bert') c.fail('mlm', 'pre-trains a bert model on a text dataset only');
@@ -338,6 +345,21 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
     if (isText) c.fail('biasAdjust', `applies to single-label image and csv data, not '${data.dataset}'`);
     extra.biasAdjust = { classes, offset };
   }
+  const epochs = c.number(o, 'epochs', '', { int: true, min: 1 });
+  if (o.quantize !== undefined) {
+    const q = c.object(o.quantize, 'quantize', [...Object.keys(DEFAULT_QUANTIZE), 'startEpoch']);
+    const startEpoch = c.number(q, 'startEpoch', 'quantize', { int: true, min: 0, default: 0 });
+    if (startEpoch >= epochs) c.fail('quantize.startEpoch', `is ${startEpoch}, but epochs run 0..${epochs - 1}: quantization would never start`);
+    const { startEpoch: _, ...rest } = q;
+    let spec: QuantizeSpec;
+    try {
+      spec = quantizeSpecOf(rest);
+    } catch (err) {
+      const m = /^quantize\.(\w+) (.*)$/.exec((err as Error).message);
+      return m ? c.fail(`quantize.${m[1]}`, m[2]!) : c.fail('quantize', (err as Error).message);
+    }
+    extra.quantize = { ...spec, startEpoch };
+  }
   // The search space of `kdistill sweep`; train/distill run the file's own settings and ignore it.
   if (o.sweep !== undefined) parseSweepBlock(o.sweep, file);
   const name = c.string(o, 'name', '', { default: (file.split('/').pop() ?? 'run').replace(/\.ya?ml$/, '') });
@@ -347,7 +369,7 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
     ...(teacherWeights ? { teacherWeights } : {}),
     seed: c.number(o, 'seed', '', { int: true, min: 0, default: DEFAULT_SEED }),
     threads: c.number(o, 'threads', '', { int: true, min: 1, max: 256, default: DEFAULT_THREADS }),
-    epochs: c.number(o, 'epochs', '', { int: true, min: 1 }),
+    epochs,
     checkpointEvery: c.number(o, 'checkpointEvery', '', { int: true, min: 0, default: 0 }),
     onNonFinite: c.string(o, 'onNonFinite', '', { choices: ['stop', 'skip'], default: 'stop' }) as 'stop' | 'skip',
     checkGradients: c.bool(o, 'checkGradients', '', true),

@@ -17,6 +17,14 @@ import type { Experiment } from '../config/experiment.js';
 import { OnnxTeacher } from '../teachers/onnx.js';
 import { CLASS_NAMES_KEY, NORMALIZE_KEY, recordedTraining } from '../teachers/sources.js';
 import { DEFAULT_OPSET, exportOnnx } from './onnx.js';
+import { calibrate, DEFAULT_QUANTIZE, isQuantized, prepareQuantization, quantizationOf, setQuantization } from '../nn/quantize.js';
+import { ONNX_INSTALL_HINT } from '../teachers/onnx.js';
+import { prepareData } from '../run/experiment.js';
+import { take } from '../data/splits.js';
+import { normalizeDataset } from '../data/augment.js';
+import { predict } from '../train/evaluate.js';
+import type { Dataset } from '../data/dataset.js';
+import type { Tensor } from '../tensor/tensor.js';
 
 export { exportOnnx, registerOnnxExporter, type ExportContext, type LayerExporter, type OnnxExportOptions } from './onnx.js';
 
@@ -42,6 +50,8 @@ export interface StudentConfig {
   /** (x - mean) / std per channel, applied after scaling; null when the run used none. */
   normalization: { mean: number[]; std: number[] } | null;
   onnx: { file: string; input: string; output: string; opset: number } | null;
+  /** The INT8 (QDQ) model: same input and output as onnx, inputs quantized inside the graph. */
+  onnxInt8?: { file: string; input: string; output: string; opset: number; method: 'qat' | 'ptq' };
   safetensors: { file: string } | null;
   /** arch 'bert': the run's WordPiece tokenizer (src/text/tokenizer.ts), which made the token ids. */
   tokenizer?: string;
@@ -56,6 +66,35 @@ export interface ExportOptions {
   opset?: number;
   /** Check the ONNX file against kdistill with onnxruntime-node when it is installed (default true). */
   verify?: boolean;
+  /**
+   * 'int8': also write model.int8.onnx (QDQ) from a quantization-aware run, or (with calibrate)
+   * post-training-quantize a float run; needs a run folder (its data calibrates and verifies).
+   */
+  quantize?: 'int8';
+  /** Post-training quantization: this many training samples through the observers (min-max). */
+  calibrate?: number;
+  /** Test samples the INT8 file is checked on (default 1000). */
+  verifySamples?: number;
+}
+
+export interface Int8Agreement { maxAbsDiff: number; outputStep: number; agreement: number; withinStep: number }
+
+/** What `--quantize int8` measured: the INT8 file against the float one and against kdistill's fake-quantized model. */
+export interface Int8Report {
+  file: string;
+  /** 'qat': the run trained with quantize:; 'ptq': a float run calibrated on calibrationSamples training samples. */
+  method: 'qat' | 'ptq';
+  calibrationSamples: number | null;
+  bytes: { float: number; int8: number };
+  /** Median ms per batch-1 run in onnxruntime-node (one thread), or null without it. */
+  latencyMs: { float: number; int8: number } | null;
+  /**
+   * On `samples` test samples, onnxruntime INT8 vs kdistill fake-quantized logits: max |diff|, one
+   * output step (kdistill's logit range / 255), top-1 agreement, the share of samples whose logits
+   * all lie within one step; with onnxruntime's graph optimisations off, and (optimized) on.
+   */
+  check: (Int8Agreement & { samples: number; optimized: Int8Agreement }) | null;
+  note?: string;
 }
 export interface ExportResult {
   dir: string;
@@ -64,6 +103,7 @@ export interface ExportResult {
   /** Max |onnxruntime − kdistill| on random inputs, when verified. */
   maxAbsDiff: number | null;
   note?: string;
+  int8?: Int8Report;
 }
 
 export function classesFor(model: ZooModel, e: Experiment | null, runDir: string | null): string[] {
@@ -110,9 +150,24 @@ export async function exportStudent(source: string, o: ExportOptions = {}): Prom
   const out = resolve(o.out ?? (runDir ? join(runDir, 'export') : join(dirname(src), `${basename(src, '.safetensors')}-export`)));
   ensureDir(out, o.out !== undefined ? 'export: --out' : 'export');
 
+  if (o.calibrate !== undefined && o.quantize !== 'int8') throw new Error('export: --calibrate applies to --quantize int8');
+  if (o.quantize !== undefined && o.quantize !== 'int8') throw new Error(`export: --quantize takes int8, got '${String(o.quantize)}'`);
+  if (o.quantize && (!runDir || !e)) throw new Error(`export: --quantize int8 needs a run folder with its experiment (its data calibrates and checks the INT8 model); ${source} is not one`);
   const { model, metadata } = loadModel(modelFile);
   try {
     model.eval();
+    // model.onnx is the float model: a QAT model's quantizers are off while it is written and
+    // verified (model.safetensors keeps them, on, as trained).
+    const qat = quantizationOf(model) !== null;
+    if (qat && !isQuantized(model)) throw new Error(`export: ${modelFile} has quantizers that were never switched on (did the run stop before quantize.startEpoch?)`);
+    const asFloat = async <T>(fn: () => T | Promise<T>): Promise<T> => {
+      if (qat) setQuantization(model, false);
+      try {
+        return await fn();
+      } finally {
+        if (qat) setQuantization(model, true);
+      }
+    };
     // The normalisation the model was trained with, as its run recorded it.
     const trained = recordedTraining(modelFile, metadata).normalize ?? e?.data.normalize;
     const name = e?.name ?? basename(runDir ?? src, '.safetensors');
@@ -126,7 +181,7 @@ export async function exportStudent(source: string, o: ExportOptions = {}): Prom
       normalization: tokens || !trained ? null : { mean: [...trained.mean], std: [...trained.std] }, onnx: null, safetensors: null, output: 'logits', source: modelFile,
     };
     if (formats.includes('onnx')) {
-      const bytes = exportOnnx(model, { opset, metadata: { classes: JSON.stringify(config.classes), name } });
+      const bytes = await asFloat(() => exportOnnx(model, { opset, metadata: { classes: JSON.stringify(config.classes), name } }));
       const f = join(out, 'model.onnx');
       atomicWrite(f, bytes);
       files.push(f);
@@ -153,14 +208,171 @@ export async function exportStudent(source: string, o: ExportOptions = {}): Prom
     let maxAbsDiff: number | null = null, note: string | undefined;
     if (config.onnx && (o.verify ?? true)) {
       try {
-        maxAbsDiff = model instanceof BertEncoder ? await verifyOnnxTokens(model, join(out, 'model.onnx')) : verifyOnnx(model, join(out, 'model.onnx'));
+        maxAbsDiff = await asFloat(() => (model instanceof BertEncoder ? verifyOnnxTokens(model, join(out, 'model.onnx')) : verifyOnnx(model, join(out, 'model.onnx'))));
       } catch (err) {
         note = `not verified: ${(err as Error).message.split('\n')[0]}`;
       }
     }
-    return { dir: out, files, config, maxAbsDiff, ...(note ? { note } : {}) };
+    let int8: Int8Report | undefined;
+    if (o.quantize) {
+      int8 = await exportInt8(model, e!, runDir!, out, opset, { name, classes: config.classes }, o, qat);
+      files.splice(files.length - 1, 0, int8.file);
+      config.onnxInt8 = { file: basename(int8.file), input: 'input', output: 'logits', opset, method: int8.method };
+      atomicWrite(cf, JSON.stringify(config, null, 2) + '\n');
+    }
+    return { dir: out, files, config, maxAbsDiff, ...(note ? { note } : {}), ...(int8 ? { int8 } : {}) };
   } finally {
     model.dispose();
+  }
+}
+
+/**
+ * model.int8.onnx: a QAT model as trained, or a float model calibrated on `calibrate` training
+ * samples (min-max observers, eval mode); then checked on test samples and timed against model.onnx.
+ */
+async function exportInt8(model: ZooModel, e: Experiment, runDir: string, out: string, opset: number, meta: { name: string; classes: string[] },
+  o: ExportOptions, qat: boolean): Promise<Int8Report> {
+  if (model instanceof BertEncoder) throw new Error('export: --quantize int8 covers image and feature models (int64 token ids feed an Embedding, which is not quantized)');
+  const data = prepareData({ ...e, output: runDir });
+  if (qat && o.calibrate !== undefined) throw new Error(`export: ${runDir} trained with quantize: (quantization-aware), so its observers already hold the ranges; drop --calibrate`);
+  if (!qat) {
+    if (o.calibrate === undefined) throw new Error(`export: ${runDir} is a float run: --quantize int8 needs --calibrate N (N training samples set the activation ranges: post-training quantization), or train it with quantize: in the experiment`);
+    if (!Number.isInteger(o.calibrate) || o.calibrate < 1 || o.calibrate > data.train.size) throw new Error(`export: --calibrate must be an integer in 1..${data.train.size} (the training samples), got ${o.calibrate}`);
+    // Min-max over the calibration set: each sample is seen once, so a moving average would weigh the last batches most.
+    prepareQuantization(model, { ...DEFAULT_QUANTIZE, observer: 'minmax' });
+    setQuantization(model, true);
+    const calib = normalizeDataset(take(data.train, o.calibrate, e.seed), e.data.normalize);
+    calibrate(() => predict((x) => model.call(x), calib));
+  }
+  try {
+    const file = join(out, 'model.int8.onnx');
+    atomicWrite(file, exportOnnx(model, { opset, quantize: true, metadata: { classes: JSON.stringify(meta.classes), name: meta.name, quantization: qat ? 'qat' : 'ptq' } }));
+    const report: Int8Report = {
+      file, method: qat ? 'qat' : 'ptq', calibrationSamples: qat ? null : o.calibrate!,
+      bytes: { float: existsSync(join(out, 'model.onnx')) ? statSync(join(out, 'model.onnx')).size : 0, int8: statSync(file).size }, latencyMs: null, check: null,
+    };
+    if (o.verify ?? true) {
+      try {
+        const test = data.test.size > (o.verifySamples ?? 1000) ? take(data.test, o.verifySamples ?? 1000, e.seed) : data.test;
+        report.check = await checkInt8(model, file, test);
+        const sample = test.x.subarray(0, test.sampleShape.reduce((a, b) => a * b, 1));
+        const floatFile = join(out, 'model.onnx');
+        report.latencyMs = existsSync(floatFile) ? { float: await ortLatency(floatFile, sample, [1, ...test.sampleShape]), int8: await ortLatency(file, sample, [1, ...test.sampleShape]) } : null;
+      } catch (err) {
+        report.note = `not verified: ${(err as Error).message.split('\n')[0]}`;
+      }
+    }
+    return report;
+  } finally {
+    // A calibrated float model goes back to float (the caller disposes it; a QAT model stays as trained).
+    if (!qat) setQuantization(model, false);
+  }
+}
+
+/**
+ * The INT8 file in onnxruntime-node against kdistill's fake-quantized model on the same samples:
+ * with onnxruntime's graph optimisations off (the QDQ graph computed as written: the same
+ * dequantized values as fake quantization) and on (as deployed: its QDQ transforms move some
+ * activations across a rounding boundary, which changes a few samples' logits by more).
+ */
+export async function checkInt8(model: ZooModel, file: string, test: Dataset): Promise<NonNullable<Int8Report['check']>> {
+  const ours = predictLogits((x) => model.call(x), test);
+  const exact = compareLogits(ours, await ortLogits(file, test, 'disabled'), test.size);
+  const deployed = compareLogits(ours, await ortLogits(file, test, 'all'), test.size);
+  return { samples: test.size, ...exact, optimized: deployed };
+}
+
+function compareLogits(ours: Float32Array, theirs: Float32Array, n: number): { maxAbsDiff: number; outputStep: number; agreement: number; withinStep: number } {
+  if (theirs.length !== ours.length) throw new Error(`onnxruntime gave ${theirs.length} logits, kdistill ${ours.length}`);
+  let maxAbsDiff = 0, lo = Infinity, hi = -Infinity;
+  for (let i = 0; i < ours.length; i++) {
+    lo = Math.min(lo, ours[i]!);
+    hi = Math.max(hi, ours[i]!);
+  }
+  const step = (hi - lo) / 255, c = ours.length / n;
+  let same = 0, within = 0;
+  for (let r = 0; r < n; r++) {
+    let rowMax = 0;
+    for (let j = r * c; j < (r + 1) * c; j++) rowMax = Math.max(rowMax, Math.abs(ours[j]! - theirs[j]!));
+    maxAbsDiff = Math.max(maxAbsDiff, rowMax);
+    if (rowMax <= step) within++;
+    if (argmax(ours, r * c, c) === argmax(theirs, r * c, c)) same++;
+  }
+  return { maxAbsDiff, outputStep: step, agreement: same / n, withinStep: within / n };
+}
+
+async function ortModule(): Promise<typeof import('onnxruntime-node')> {
+  try {
+    return await import('onnxruntime-node');
+  } catch {
+    throw new Error(`onnxruntime-node is not installed (${ONNX_INSTALL_HINT})`);
+  }
+}
+
+/** Logits of the whole dataset from the file in onnxruntime-node (one thread, batches of 250). */
+async function ortLogits(file: string, d: Dataset, level: 'disabled' | 'all'): Promise<Float32Array> {
+  const ort = await ortModule();
+  const s = await ort.InferenceSession.create(readFileSync(file), { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: level });
+  try {
+    const per = d.sampleShape.reduce((a, b) => a * b, 1);
+    const parts: Float32Array[] = [];
+    for (let i = 0; i < d.size; i += 250) {
+      const n = Math.min(250, d.size - i);
+      const r = await s.run({ [s.inputNames[0]!]: new ort.Tensor('float32', Float32Array.from(d.x.subarray(i * per, (i + n) * per)), [n, ...d.sampleShape]) });
+      parts.push(Float32Array.from(r[s.outputNames[0]!]!.data as Float32Array));
+    }
+    return concat(parts);
+  } finally {
+    await s.release();
+  }
+}
+
+function concat(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+function argmax(a: Float32Array, start: number, n: number): number {
+  let best = 0;
+  for (let j = 1; j < n; j++) if (a[start + j]! > a[start + best]!) best = j;
+  return best;
+}
+
+/** Row-major logits of the whole dataset, in batches of 250. */
+function predictLogits(f: (x: Tensor) => Tensor, d: Dataset): Float32Array {
+  const per = d.sampleShape.reduce((a, b) => a * b, 1);
+  const parts: Float32Array[] = [];
+  noGrad(() => {
+    for (let s = 0; s < d.size; s += 250) {
+      const n = Math.min(250, d.size - s);
+      parts.push(tidy(() => f(tensor(d.x.subarray(s * per, (s + n) * per), { shape: [n, ...d.sampleShape] })).data<Float32Array>().slice()));
+    }
+  });
+  return concat(parts);
+}
+
+/** Median ms of one batch-1 run of the file in onnxruntime-node (one thread; 20 warm-up runs, 200 timed). */
+export async function ortLatency(file: string, sample: Float32Array, dims: number[], runs = 200): Promise<number> {
+  const ort = await ortModule();
+  const s = await ort.InferenceSession.create(readFileSync(file), { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+  try {
+    const feed = { [s.inputNames[0]!]: new ort.Tensor('float32', Float32Array.from(sample), dims) };
+    for (let i = 0; i < 20; i++) await s.run(feed);
+    const times: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const t0 = process.hrtime.bigint();
+      await s.run(feed);
+      times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+    times.sort((a, b) => a - b);
+    return times[times.length >> 1]!;
+  } finally {
+    await s.release();
   }
 }
 

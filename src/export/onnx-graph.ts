@@ -53,7 +53,7 @@ export class OnnxGraph {
   addOutput(v: Value): void {
     this.outputs.push(v);
   }
-  addInitializer(name: string, dims: number[], data: Float32Array | BigInt64Array | Int32Array | Uint8Array, dtype: OnnxDType = 'float32'): Value {
+  addInitializer(name: string, dims: number[], data: Float32Array | BigInt64Array | Int32Array | Uint8Array | Int8Array, dtype: OnnxDType = 'float32'): Value {
     const n = this.unique(name);
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     this.initializers.push({ name: n, dims, dtype, data: bytes });

@@ -16,8 +16,9 @@ import { noGrad } from '../tensor/autograd.js';
 import { packageRoot } from '../tensor/native.js';
 import {
   AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Embedding, Flatten, GELU, Identity,
-  LayerNorm, LeakyReLU, Linear, MaxPool2d, ReLU, Residual, Sequential, Sigmoid, SiLU, Tanh,
+  LayerNorm, LeakyReLU, Linear, MaxPool2d, ReLU, Residual, Sequential, Sigmoid, SiLU, Tanh, type WeightLayer,
 } from '../nn/layers.js';
+import { foldedBatchNorms, isQuantized, quantizationOf, quantizedLayer } from '../nn/quantize.js';
 import { ZooModel } from '../nn/zoo/common.js';
 import { MLP, MLPBlock } from '../nn/zoo/mlp.js';
 import { CNN } from '../nn/zoo/cnn.js';
@@ -45,6 +46,10 @@ export interface ExportContext {
   weight(m: Module, key: string, t: Tensor, reshape?: number[]): Value;
   /** A constant float32 (or int64) initializer. */
   constant(name: string, values: number[], dims?: number[], dtype?: 'float32' | 'int64'): Value;
+  /** True when writing the INT8 (QDQ) graph of a quantization-aware model; false writes it in float. */
+  readonly quantized: boolean;
+  /** Batch norms folded into the quantized layer before them (left out of the QDQ graph). */
+  readonly folded: ReadonlySet<Module>;
 }
 
 export type LayerExporter<M extends Module = Module> = (ctx: ExportContext, m: M, x: Value) => Value;
@@ -77,6 +82,12 @@ export interface OnnxExportOptions {
   outputName?: string;
   /** Fixed batch size; default: a symbolic 'batch' dimension. */
   batchSize?: number;
+  /**
+   * Write a model prepared for quantization (src/nn/quantize.ts, quantizers on) as INT8 QDQ:
+   * QuantizeLinear/DequantizeLinear on each Linear/Conv2d input (uint8) and int8 weights with their
+   * DequantizeLinear, scales and zero points from the observers. Default false: the float graph.
+   */
+  quantize?: boolean;
   /** Extra key/value pairs stored in the model's metadata_props (e.g. class names). */
   metadata?: Record<string, string>;
   /**
@@ -104,10 +115,15 @@ export function exportOnnx(model: Module, o: OnnxExportOptions = {}): Uint8Array
   }
   const inputShape = o.inputShape ?? (model instanceof ZooModel ? model.inputShape : undefined);
   if (!inputShape) throw new Error(`ONNX export: ${model.constructor.name} is not a zoo model; pass inputShape (per sample, without the batch dimension)`);
+  if (o.quantize && !isQuantized(model)) {
+    throw new Error(`ONNX export: quantize needs a model whose quantizers are on (quantization-aware training, or prepareQuantization + calibration); ${model.constructor.name} has ${quantizationOf(model) ? 'them off' : 'none'}`);
+  }
   const g = new OnnxGraph();
   const ctx: ExportContext = {
     graph: g,
     opset,
+    quantized: o.quantize ?? false,
+    folded: o.quantize ? foldedBatchNorms(model) : new Set(),
     module(m, x) {
       const f = exporterFor(m);
       if (!f) {
@@ -172,23 +188,55 @@ function chainChildren(ctx: ExportContext, m: Module, x: Value): Value {
 
 // ---- layers ------------------------------------------------------------------------------
 
+/**
+ * A Linear's or Conv2d's operands: its input, weight and bias as the float graph has them, or in
+ * the QDQ graph the input through QuantizeLinear→DequantizeLinear (uint8), the weight as int8
+ * through DequantizeLinear (per output channel: axis 0, or 1 for a transposed MatMul weight), and
+ * the float bias (folded with the batch norm that follows, when there is one).
+ */
+function layerOperands(ctx: ExportContext, m: WeightLayer, x: Value, transposed = false): { x: Value; weight: Value; bias: Value | null } {
+  if (!ctx.quantized || !m.quant) {
+    const wt = transposed ? noGrad(() => m.weight.t().contiguous()) : null;
+    try {
+      return { x, weight: ctx.weight(m, 'weight', wt ?? m.weight), bias: m.bias ? ctx.weight(m, 'bias', m.bias) : null };
+    } finally {
+      wt?.dispose();
+    }
+  }
+  const q = quantizedLayer(m);
+  const g = ctx.graph, base = nameOf(m);
+  const xs = g.addInitializer(`${base}.input_scale`, [], Float32Array.of(q.input.scale));
+  const xz = g.addInitializer(`${base}.input_zero_point`, [], Uint8Array.of(q.input.zeroPoint), 'uint8');
+  const xq = ctx.node('QuantizeLinear', [x, xs, xz], x.shape, `${base}.input_quantized`, undefined, 'uint8');
+  const xd = ctx.node('DequantizeLinear', [xq, xs, xz], x.shape, `${base}.input_dequantized`, undefined, 'float32');
+  let { values, shape } = q.weight;
+  if (transposed) {
+    const [o, i] = shape as [number, number];
+    const t = new Int8Array(values.length);
+    for (let r = 0; r < o; r++) for (let c = 0; c < i; c++) t[c * o + r] = values[r * i + c]!;
+    values = t;
+    shape = [i, o];
+  }
+  const per = q.weight.perChannel ? [q.weight.scale.length] : [];
+  const wi = g.addInitializer(`${base}.weight_int8`, shape, values, 'int8');
+  const ws = g.addInitializer(`${base}.weight_scale`, per, q.weight.scale);
+  const wz = g.addInitializer(`${base}.weight_zero_point`, per, q.weight.zeroPoint, 'int8');
+  const wd = ctx.node('DequantizeLinear', [wi, ws, wz], shape, `${base}.weight_dequantized`, q.weight.perChannel ? { axis: transposed ? 1 : 0 } : undefined, 'float32');
+  const bias = q.bias ? g.addInitializer(`${base}.${q.folded ? 'bias_folded' : 'bias'}`, [q.bias.length], q.bias) : null;
+  return { x: xd, weight: wd, bias };
+}
+
 registerOnnxExporter(Linear, (ctx, m, x) => {
   const rank = x.shape.length;
   const out = [...x.shape.slice(0, -1), m.outFeatures];
   if (rank === 2) {
-    const inputs = [x, ctx.weight(m, 'weight', m.weight)];
-    if (m.bias) inputs.push(ctx.weight(m, 'bias', m.bias));
-    return ctx.node('Gemm', inputs, out, nameOf(m), { transB: 1 });
+    const p = layerOperands(ctx, m, x);
+    return ctx.node('Gemm', [p.x, p.weight, ...(p.bias ? [p.bias] : [])], out, nameOf(m), { transB: 1 });
   }
   // Batched matmul over leading dimensions (e.g. [N, T, D] in a transformer): MatMul with Wᵀ stored transposed.
-  const wt = noGrad(() => m.weight.t().contiguous());
-  let y: Value;
-  try {
-    y = ctx.node('MatMul', [x, ctx.weight(m, 'weight', wt)], out, nameOf(m, '.matmul'));
-  } finally {
-    wt.dispose();
-  }
-  return m.bias ? ctx.node('Add', [y, ctx.weight(m, 'bias', m.bias)], out, nameOf(m)) : y;
+  const p = layerOperands(ctx, m, x, true);
+  const y = ctx.node('MatMul', [p.x, p.weight], out, nameOf(m, '.matmul'));
+  return p.bias ? ctx.node('Add', [y, p.bias], out, nameOf(m)) : y;
 });
 
 registerOnnxExporter(Conv2d, (ctx, m, x) => {
@@ -204,14 +252,15 @@ registerOnnxExporter(Conv2d, (ctx, m, x) => {
   if (c !== m.inChannels) throw new Error(`ONNX export: ${where(m)} expects ${m.inChannels} channels, gets [${x.shape.join(', ')}]`);
   const oh = Math.floor((h + pads[0] + pads[2] - dh * (kh - 1) - 1) / sh) + 1;
   const ow = Math.floor((w + pads[1] + pads[3] - dw * (kw - 1) - 1) / sw) + 1;
-  const inputs = [x, ctx.weight(m, 'weight', m.weight)];
-  if (m.bias) inputs.push(ctx.weight(m, 'bias', m.bias));
+  const p = layerOperands(ctx, m, x);
+  const inputs = [p.x, p.weight, ...(p.bias ? [p.bias] : [])];
   return ctx.node('Conv', inputs, [(x.shape[0] ?? null), m.outChannels, oh, ow], nameOf(m), {
     kernel_shape: [kh, kw], strides: [sh, sw], pads, dilations: [dh, dw], group: m.groups,
   });
 });
 
 function batchNorm(ctx: ExportContext, m: BatchNorm1d | BatchNorm2d, x: Value): Value {
+  if (ctx.folded.has(m)) return x; // in the quantized layer's weight and bias
   if (!m.runningMean || !m.runningVar) {
     throw new Error(`ONNX export: ${where(m)} has no running statistics (trackRunningStats: false), so its eval output depends on the batch; it cannot be exported as BatchNormalization`);
   }

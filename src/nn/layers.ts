@@ -30,10 +30,39 @@ function shapeStr(t: Tensor): string {
 /** A new parameter-to-be, uninitialised (the caller initialises before registering). */
 const fresh = (shape: number[]): Tensor => empty(shape);
 
+// ---- layers with weights (what quantization fake-quantizes) -------------------------------
+
+/**
+ * What quantization-aware training puts into a Linear or Conv2d (src/nn/quantize.ts): it takes
+ * over the layer's forward, computing with fake-quantized inputs and weights through compute().
+ */
+export interface LayerQuantizer extends Module {
+  apply(layer: WeightLayer, x: Tensor): Tensor;
+}
+
+/** A Linear or Conv2d: a weight, an optional bias, and the one operation that uses them. */
+export abstract class WeightLayer extends Module {
+  abstract readonly weight: Tensor;
+  abstract readonly bias: Tensor | null;
+  /** The layer's fake quantization, once installed (registered as the child 'quant', so its observers are in the state dict). */
+  quant: LayerQuantizer | null = null;
+  /** The layer's operation with the given weight and bias (the quantizer passes fake-quantized ones). */
+  abstract compute(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor;
+  protected abstract checkInput(x: Tensor): void;
+  forward(x: Tensor): Tensor {
+    this.checkInput(x);
+    return this.quant ? this.quant.apply(this, x) : this.compute(x, this.weight, this.bias);
+  }
+  setQuantizer(q: LayerQuantizer): void {
+    if (this.quant) throw new Error(`${where(this)} already has a quantizer`);
+    this.quant = this.registerModule('quant', q);
+  }
+}
+
 // ---- linear ------------------------------------------------------------------------------
 
 /** y = x Wᵀ + b. weight [out, in] ~ kaiming_uniform(a=√5), bias ~ U(±1/√in), as PyTorch. */
-export class Linear extends Module {
+export class Linear extends WeightLayer {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
   constructor(readonly inFeatures: number, readonly outFeatures: number, o: { bias?: boolean } = {}) {
@@ -50,12 +79,14 @@ export class Linear extends Module {
       this.bias = this.registerParameter('bias', b);
     } else this.bias = null;
   }
-  forward(x: Tensor): Tensor {
+  protected checkInput(x: Tensor): void {
     const s = x.shape;
     if (s.length === 0 || s[s.length - 1] !== this.inFeatures) {
       throw new RangeError(`${where(this)}: expected input [..., ${this.inFeatures}], got ${shapeStr(x)}`);
     }
-    return F.linear(x, this.weight, this.bias);
+  }
+  compute(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
+    return F.linear(x, weight, bias);
   }
 }
 
@@ -71,7 +102,7 @@ export interface Conv2dOptions {
 }
 
 /** 2-D convolution over [N, C, H, W]; weight [out, in/groups, kh, kw], init as PyTorch. */
-export class Conv2d extends Module {
+export class Conv2d extends WeightLayer {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
   readonly kernelSize: [number, number];
@@ -104,15 +135,17 @@ export class Conv2d extends Module {
       this.bias = this.registerParameter('bias', b);
     } else this.bias = null;
   }
-  forward(x: Tensor): Tensor {
+  protected checkInput(x: Tensor): void {
     const s = x.shape;
     if ((s.length !== 4 && s.length !== 3) || s[s.length - 3] !== this.inChannels) {
       throw new RangeError(`${where(this)}: expected input [N, ${this.inChannels}, H, W], got ${shapeStr(x)}`);
     }
+  }
+  compute(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
     if (typeof this.padding === 'string') {
-      return call('conv2d.padding', x, this.weight, this.bias, this.stride, this.padding, this.dilation, this.groups);
+      return call('conv2d.padding', x, weight, bias, this.stride, this.padding, this.dilation, this.groups);
     }
-    return call('conv2d', x, this.weight, this.bias, this.stride, this.padding, this.dilation, this.groups);
+    return call('conv2d', x, weight, bias, this.stride, this.padding, this.dilation, this.groups);
   }
 }
 

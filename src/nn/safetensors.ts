@@ -11,6 +11,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { dtypeCode, type DType } from '../tensor/dtype.js';
 import type { Module } from './module.js';
 import { createModel, ZooModel } from './zoo/index.js';
+import { prepareQuantization, quantizationOf, quantizeSpecOf } from './quantize.js';
 
 /** safetensors dtype name → [our dtype, bytes per element]. BF16 is widened to float32 on read. */
 const ST_DTYPES: Record<string, [DType, number]> = {
@@ -163,6 +164,8 @@ export function loadSafetensors(path: string): SafetensorsFile {
 
 /** The metadata key holding the model spec (JSON) of a zoo model. */
 export const MODEL_SPEC_KEY = 'model';
+/** The QuantizeSpec of a quantization-aware model (src/nn/quantize.ts). */
+export const QUANTIZE_KEY = 'quantize';
 
 /**
  * Saves the model's state dict; for zoo models the spec goes into metadata.model so that
@@ -172,6 +175,9 @@ export const MODEL_SPEC_KEY = 'model';
 export function saveModel(path: string, model: Module, metadata: Record<string, string> = {}): void {
   const meta: Record<string, string> = { format: 'pt', ...metadata };
   if (model instanceof ZooModel) meta[MODEL_SPEC_KEY] = JSON.stringify(model.spec);
+  // A quantization-aware model's observers are in its state dict: loadModel re-installs its quantizers.
+  const q = quantizationOf(model);
+  if (q) meta[QUANTIZE_KEY] = JSON.stringify(q);
   saveSafetensors(path, model.stateDict(), meta);
 }
 
@@ -197,6 +203,14 @@ export function loadModel<M extends Module = ZooModel>(path: string, o: { into?:
         model = createModel(parsed);
       } catch (e) {
         throw new Error(`${path}: ${(e as Error).message}`);
+      }
+    }
+    const q = metadata[QUANTIZE_KEY];
+    if (q !== undefined && !quantizationOf(model)) {
+      try {
+        prepareQuantization(model, quantizeSpecOf(JSON.parse(q)));
+      } catch (e) {
+        throw new Error(`${path}: metadata '${QUANTIZE_KEY}': ${(e as Error).message}`);
       }
     }
     try {

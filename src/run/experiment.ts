@@ -29,6 +29,7 @@ import { evaluateMultiLabelPerLabel, type MultiLabelEvaluation } from '../train/
 import { biasAdjustRun, type BiasAdjustmentRecord } from '../train/bias.js';
 import { inferenceMsPerSample } from '../train/timing.js';
 import { loadSafetensors, saveModel } from '../nn/safetensors.js';
+import { prepareQuantization, setQuantization } from '../nn/quantize.js';
 import { getMethod } from '../methods/registry.js';
 import { resolveParams, type CachedTarget } from '../methods/method.js';
 import type { Teacher } from '../teachers/teacher.js';
@@ -512,6 +513,13 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
   } finally {
     probe.dispose();
   }
+  // Quantization-aware training: quantizers go in after the float fit checks above, and switch on
+  // at startEpoch (their 'enabled' buffers are checkpointed, so a resumed run keeps the switch).
+  const quantize = e.quantize;
+  if (quantize) {
+    prepareQuantization(student, quantize);
+    if (quantize.startEpoch === 0) setQuantization(student, true);
+  }
   if (data.transfer.y === null && spec.name === 'scratch' && !data.multiLabel) throw new Error(`${e.file}: method 'scratch' needs labels, but 'data.transfer' is 'unlabeled'`);
   if (data.multiLabel && spec.name === 'scratch') throw new Error(`${e.file}: multi-label '${e.data.dataset}' trains with method 'multilabel-kd' (alpha 0 without a teacher: plain BCE), not 'scratch'`);
   if (e.mlm && o.distributed && o.distributed.worldSize > 1) throw new Error(`${e.file}: 'mlm' pre-training runs in one process; pre-train first, then distill with --nproc`);
@@ -549,6 +557,7 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
       ...(setupRows ? { sample: setupRows } : { evalSet }),
       epochs: e.epochs, optimizer: e.optimizer, schedule: e.schedule, outDir: e.output, resume: o.resume ?? true, ...(o.onEpoch ? { onEpoch: o.onEpoch } : {}),
       checkpointEvery: e.checkpointEvery, onNonFinite: e.onNonFinite, checkGradients: e.checkGradients, label: e.name,
+      ...(quantize && quantize.startEpoch > 0 ? { onEpoch: (r: EpochRecord) => { if (r.epoch + 1 === quantize.startEpoch) setQuantization(student, true); } } : {}),
       ...(pg ? { parallel: new DataParallel(pg) } : {}),
     });
   } finally {
