@@ -382,6 +382,7 @@ async function withTeacherCache(e: Experiment, teacher: Teacher, transfer: Datas
 function loaderSource(loader: DataLoader): BatchSource {
   return {
     batchesPerEpoch: loader.numBatches,
+    datasetSize: loader.dataset.size,
     batches: (epoch, from) => loader.epoch(epoch, { startBatch: from }),
   };
 }
