@@ -116,26 +116,26 @@ function value(d: ParamDecl, k: string, v: unknown, where: string): unknown {
   switch (d.type) {
     case 'number':
     case 'integer':
-      if (typeof v !== 'number') type('number');
-      checkNumber(v as number, k, d, where, d.type === 'integer');
+      if (typeof v !== 'number') return type('number');
+      checkNumber(v, k, d, where, d.type === 'integer');
       return v;
     case 'boolean':
       return typeof v === 'boolean' ? v : type('boolean');
     case 'string':
       return typeof v === 'string' ? v : type('string');
     case 'choice':
-      if (typeof v !== 'string') type('string');
-      if (!d.choices.includes(v as string)) throw new Error(`${where}: '${k}' must be one of ${d.choices.join(', ')}, got '${v as string}'`);
+      if (typeof v !== 'string') return type('string');
+      if (!d.choices.includes(v)) throw new Error(`${where}: '${k}' must be one of ${d.choices.join(', ')}, got '${v}'`);
       return v;
     case 'numbers': {
-      let list = v;
+      let list: unknown = v;
       if (typeof v === 'string') {
         // The packed form of the first release ('1,0.5'); '' was "none given".
         deprecationNotice(`${where}: '${k}' as a comma-separated string is deprecated; give a YAML list, e.g. ${k}: [${v.split(',').map((s) => s.trim()).filter(Boolean).join(', ')}]`);
         list = v.trim() ? v.split(',').map((s) => Number(s.trim())) : [];
       }
-      if (!Array.isArray(list) || list.some((x) => typeof x !== 'number')) type('list of numbers');
-      (list as number[]).forEach((x, i) => checkNumber(x, `${k}[${i}]`, d, where));
+      if (!Array.isArray(list) || !list.every((x): x is number => typeof x === 'number')) return type('list of numbers');
+      list.forEach((x, i) => checkNumber(x, `${k}[${i}]`, d, where));
       return list;
     }
     case 'struct':

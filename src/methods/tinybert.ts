@@ -21,15 +21,16 @@ export type LayerMappingSpec = 'uniform' | 'last' | number[];
 /** A mapping from YAML: uniform, last, or a list of indices; the old packed string '1,3' still read, with a notice. */
 function parseMapping(v: unknown, at: ParseContext): LayerMappingSpec {
   if (v === 'uniform' || v === 'last') return v;
-  let ids = v;
+  let ids: unknown[] | null = Array.isArray(v) ? v : null;
   if (typeof v === 'string') {
     ids = v.split(',').map((s) => (s.trim() === '' ? Number.NaN : Number(s.trim())));
-    at.deprecated(`${at.where}: the packed string '${v}' is deprecated; give a YAML list, e.g. mapping: [${(ids as number[]).join(', ')}]`);
+    at.deprecated(`${at.where}: the packed string '${v}' is deprecated; give a YAML list, e.g. mapping: [${ids.join(', ')}]`);
   }
-  if (!Array.isArray(ids) || ids.length === 0 || ids.some((i) => !Number.isInteger(i) || (i as number) < 0)) {
+  const isIndex = (i: unknown): i is number => typeof i === 'number' && Number.isInteger(i) && i >= 0;
+  if (!ids || ids.length === 0 || !ids.every(isIndex)) {
     throw new Error(`${at.where}: must be uniform, last or a list of 0-based teacher layer indices like [1, 3], got ${JSON.stringify(v)}`);
   }
-  return ids as number[];
+  return ids;
 }
 
 /**

