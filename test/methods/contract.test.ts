@@ -18,6 +18,8 @@ import { num, type ParamType } from '../../src/methods/params.js';
 import { METHODS, getMethod } from '../../src/methods/registry.js';
 import { train } from '../../src/train/trainer.js';
 import { shardedSource, splitRange } from '../../src/distributed/shard.js';
+import { runExperimentOf } from '../../src/report/data.js';
+import { parse as parseYaml } from 'yaml';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const TYPES: ParamType[] = ['number', 'integer', 'boolean', 'string', 'choice', 'numbers', 'struct'];
@@ -180,4 +182,49 @@ test('in data-parallel training each rank\'s loss context sees the global datase
     assert.deepEqual(r.indices, expected, `rank ${rank}`);
     assert.equal(r.datasetSize, N, `rank ${rank}: the global set's size`);
   }
+});
+
+/** Every `method:` of an experiment file (a chain's stages have one each). */
+function methodsOf(doc: unknown): { name: string; params: Record<string, unknown> }[] {
+  const o = (doc ?? {}) as { method?: { name?: string; params?: Record<string, unknown> }; stages?: unknown[] };
+  const own = o.method?.name ? [{ name: o.method.name, params: o.method.params ?? {} }] : [];
+  return [...own, ...(o.stages ?? []).flatMap(methodsOf)];
+}
+
+function yamlFiles(dir: string, keep: (path: string) => boolean, out: string[] = []): string[] {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) yamlFiles(p, keep, out);
+    else if (e.name.endsWith('.yaml') && keep(p)) out.push(p);
+  }
+  return out;
+}
+
+test('committed experiment files use the current names and forms (no notice); run records with the old ones still load', async () => {
+  const experiments = join(root, 'experiments');
+  const isRecord = (p: string): boolean => /\/(results|logs)\//.test(p);
+  const current = yamlFiles(experiments, (p) => !isRecord(p));
+  let resolved = 0;
+  const notices = await warningsOf(() => {
+    for (const f of current) {
+      for (const m of methodsOf(parseYaml(readFileSync(f, 'utf8')))) {
+        resolveParams(getMethod(m.name), m.params, f);
+        resolved++;
+      }
+    }
+  });
+  assert.ok(resolved > 20, `${resolved} methods resolved`);
+  assert.deepEqual(notices, [], 'experiment files still using old names or packed strings');
+  // Records of past runs keep the names they ran with; the report re-reads them.
+  const records = yamlFiles(experiments, (p) => isRecord(p) && p.endsWith('experiment.yaml'));
+  const old = records.filter((f) => /kd_weight|'stage1:|teacher: '\{/.test(readFileSync(f, 'utf8')));
+  assert.ok(old.length >= 3, 'records with old names exist to check');
+  const oldNotices = await warningsOf(() => {
+    for (const f of old) {
+      const e = runExperimentOf(dirname(f));
+      assert.ok(e, f);
+      resolveParams(getMethod(e.method.name), e.method.params, f);
+    }
+  });
+  assert.ok(oldNotices.length >= old.length && oldNotices.every((n) => /deprecated/.test(n)), oldNotices.join('\n'));
 });
