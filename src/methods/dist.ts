@@ -34,7 +34,7 @@ export const dist = defineMethod({
   params: {
     beta: num({ default: 1, unit: 'weight', min: 0, description: 'Weight β of the inter-class relation term (authors: 1)' }),
     gamma: num({ default: 1, unit: 'weight', min: 0, description: 'Weight γ of the intra-class relation term (authors: 1)' }),
-    temperature: num({ default: 1, unit: 'temperature', min: 0.01, max: 100, description: 'Softmax temperature τ of both networks; both terms are scaled by τ² (authors: 1 on ImageNet)' }),
+    temperature: num({ default: 1, unit: 'temperature', min: 0.01, max: 100, description: 'Softmax temperature τ of both networks; both terms are scaled by τ² (the authors\' file has none: 1)' }),
     ceWeight: num({ default: 1, unit: 'weight', min: 0, description: 'Weight of the label cross-entropy' }),
   },
   create({ beta, gamma, temperature: T, ceWeight }) {

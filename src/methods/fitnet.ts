@@ -61,7 +61,7 @@ export function pairParams(defaultPairs: string[], shape: string) {
   return {
     pairs: struct<LayerNames[]>({
       default: defaultPairs.map((n) => ({ student: n, teacher: n })),
-      allowed: 'list of {student, teacher} (or a name) | map student: teacher',
+      allowed: 'list of pairs | map',
       description: `Layer pairs by module path as in forwardWithFeatures${shape}: [{student: a, teacher: b}, …], a bare name for the same layer in both, or a map {a: b}`,
       parse: parseLayerPairs,
     }),

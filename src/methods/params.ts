@@ -151,7 +151,8 @@ function value(d: ParamDecl, k: string, v: unknown, where: string): unknown {
 export function resolveDeclared<D extends ParamDecls>(decls: D, given: Params, where: string): ParamsOf<D> {
   const g = renamed(decls, given, where);
   const out: Params = {};
-  for (const [k, d] of Object.entries(decls)) out[k] = k in g && g[k] !== undefined ? value(d, k, g[k], where) : d.default;
+  // An empty YAML value (null) means the default, as it did before the declarations were typed.
+  for (const [k, d] of Object.entries(decls)) out[k] = g[k] !== undefined && g[k] !== null ? value(d, k, g[k], where) : d.default;
   return out as ParamsOf<D>;
 }
 

@@ -14,7 +14,7 @@ import type { BatchSource } from '../../src/data/source.js';
 import { createModel } from '../../src/nn/zoo/index.js';
 import { crossEntropy } from '../../src/tensor/functional.js';
 import { defineMethod, resolveParams } from '../../src/methods/method.js';
-import { num, type ParamType } from '../../src/methods/params.js';
+import { num, str, type ParamType } from '../../src/methods/params.js';
 import { METHODS, getMethod } from '../../src/methods/registry.js';
 import { train } from '../../src/train/trainer.js';
 import { shardedSource, splitRange } from '../../src/distributed/shard.js';
@@ -117,15 +117,19 @@ test('packed strings of the first release are read, with a notice showing the YA
 test('defineMethod types create\'s argument from the declarations (a typo is a compile error, not undefined)', () => {
   const m = defineMethod({
     name: 'typed', summary: 's', paper: 'p', needsTeacher: false,
-    params: { weight: num({ default: 2, description: 'a weight for the test' }) },
+    params: { weight: num({ default: 2, description: 'a weight for the test' }), label: str({ default: 'x', description: 'a free string for the test' }) },
     create(p) {
+      const s: string = p.label;
+      void s;
       // @ts-expect-error — 'wieght' is not a declared parameter
       void p.wieght;
       const w: number = p.weight;
       return { losses: (ctx) => ({ ce: crossEntropy(ctx.studentLogits, ctx.batch.y!).mul(w) }) };
     },
   });
-  assert.equal(resolveParams(m, {}).weight, 2);
+  assert.deepEqual(resolveParams(m, {}), { weight: 2, label: 'x' });
+  assert.deepEqual(resolveParams(m, { weight: null, label: 'y' }), { weight: 2, label: 'y' }, 'an empty YAML value is the default');
+  assert.throws(() => resolveParams(m, { label: 3 }), /method 'typed': 'label' must be a string, got 3/);
 });
 
 // A tiny data set whose rows are their own index, so batches are easy to follow.
