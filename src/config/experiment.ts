@@ -113,7 +113,7 @@ export interface Experiment {
   teacherWeights?: number[];
   /** The model spec as createModel takes it (arch + options). */
   student: Obj;
-  method: { name: string; params: Record<string, number | string | boolean> };
+  method: { name: string; params: Record<string, unknown> };
   optimizer: OptimizerSpec;
   schedule: ScheduleSpec;
   epochs: number;
@@ -301,7 +301,7 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
   if (typeof student !== 'object' || student === null || Array.isArray(student)) c.fail('student', 'must be a mapping with an arch');
 
   const m = c.object(o.method ?? { name: teachers.length ? 'kd' : 'scratch' }, 'method', ['name', 'params']);
-  const method = { name: c.string(m, 'name', 'method'), params: (m.params ?? {}) as Record<string, number | string | boolean> };
+  const method = { name: c.string(m, 'name', 'method'), params: (m.params ?? {}) as Record<string, unknown> };
   if (typeof method.params !== 'object' || Array.isArray(method.params)) c.fail('method.params', 'must be a mapping of hyper-parameters');
 
   const optimizer = parseOptimizer(c, o.optimizer, 'optimizer', DEFAULT_OPTIMIZER);

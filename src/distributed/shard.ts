@@ -27,10 +27,11 @@ export function shardWeight(b: TrainBatch): number {
   return weights.get(b) ?? 1;
 }
 
-/** `source`'s batches, each cut down to this rank's slice. */
+/** `source`'s batches, each cut down to this rank's slice (its `indices` stay the global dataset rows). */
 export function shardedSource(source: BatchSource, rank: number, world: number): BatchSource {
   return {
     batchesPerEpoch: source.batchesPerEpoch,
+    ...(source.datasetSize !== undefined ? { datasetSize: source.datasetSize } : {}),
     async *batches(epoch: number, fromBatch: number): AsyncIterable<TrainBatch> {
       for await (const b of source.batches(epoch, fromBatch)) yield shardBatch(b, rank, world);
     },

@@ -23,9 +23,9 @@ import { cat, onesLike, zerosLike } from '../tensor/factories.js';
 import { Module } from '../nn/module.js';
 import { Linear } from '../nn/layers.js';
 import { temperedSoftmax } from '../losses/tempered.js';
-import type { Measure } from '../losses/agreement.js';
 import { KD_PARAMS, kdTerms } from './kd.js';
-import { requireLabels, requireTeacherLogits, type MethodSpec } from './method.js';
+import { defineMethod, requireLabels, requireTeacherLogits } from './method.js';
+import { bool, choice, int, num } from './params.js';
 
 /** MLP [in → hidden → hidden → 1] with leaky ReLU(0.2), the usual GAN discriminator body. */
 export class LogitDiscriminator extends Module {
@@ -51,7 +51,7 @@ export class LogitDiscriminator extends Module {
   }
 }
 
-export const adversarialKd: MethodSpec = {
+export const adversarialKd = defineMethod({
   name: 'adversarial-kd',
   summary: 'KD plus a GAN on outputs: a discriminator MLP separates the (fixed) teacher\'s output distributions from the student\'s (disc), ' +
     'the student learns to fool it with the non-saturating loss (adv); optionally conditioned on the label. Not KDGAN (no three-player game, no Gumbel-softmax samples).',
@@ -62,20 +62,18 @@ export const adversarialKd: MethodSpec = {
   needsTeacher: true,
   params: {
     ...KD_PARAMS,
-    ganWeight: { default: 0.1, unit: 'weight', min: 0, description: "Weight of the student's adversarial (fool-the-discriminator) term" },
-    discWeight: { default: 1, unit: 'weight', min: 0, description: "Weight of the discriminator's loss (it only updates D: with SGD it scales D's learning rate)" },
-    discHidden: { default: 64, integer: true, min: 1, description: 'Hidden width of the discriminator MLP' },
-    discInput: {
-      default: 'probs', choices: ['probs', 'logits'],
-      description: 'What D sees: probs = softmax at discTemperature, logits = raw logits',
-    },
-    discTemperature: { default: 1, unit: 'temperature', min: 0.01, max: 100, description: 'Softmax temperature of what D sees (discInput: probs)' },
-    conditional: { default: false, description: 'Also give D the one-hot label (conditional GAN, Xu et al. 2018); needs labelled batches' },
+    ganWeight: num({ default: 0.1, unit: 'weight', min: 0, description: "Weight of the student's adversarial (fool-the-discriminator) term" }),
+    discWeight: num({ default: 1, unit: 'weight', min: 0, description: "Weight of the discriminator's loss (it only updates D: with SGD it scales D's learning rate)" }),
+    discHidden: int({ default: 64, min: 1, description: 'Hidden width of the discriminator MLP' }),
+    discInput: choice(['probs', 'logits'], {
+      default: 'probs', description: 'What D sees: probs = softmax at discTemperature, logits = raw logits',
+    }),
+    discTemperature: num({ default: 1, unit: 'temperature', min: 0.01, max: 100, description: 'Softmax temperature of what D sees (discInput: probs)' }),
+    conditional: bool({ default: false, description: 'Also give D the one-hot label (conditional GAN, Xu et al. 2018); needs labelled batches' }),
   },
-  create(params) {
-    const p = { temperature: params.temperature as number, alpha: params.alpha as number, measure: params.measure as Measure };
-    const gw = params.ganWeight as number, dw = params.discWeight as number, hidden = params.discHidden as number;
-    const probs = params.discInput === 'probs', Td = params.discTemperature as number, conditional = params.conditional as boolean;
+  create(p) {
+    const { ganWeight: gw, discWeight: dw, discHidden: hidden, discTemperature: Td, conditional } = p;
+    const probs = p.discInput === 'probs';
     let disc: LogitDiscriminator | null = null;
     let owner: Module | null = null;
     return {
@@ -106,4 +104,4 @@ export const adversarialKd: MethodSpec = {
       },
     };
   },
-};
+});

@@ -3,12 +3,12 @@
 // No connector: attention maps are channel-free, and differing spatial sizes are pooled.
 import { tidy } from '../tensor/scope.js';
 import { attentionLoss } from '../losses/features.js';
-import type { Measure } from '../losses/agreement.js';
 import { KD_PARAMS } from './kd.js';
-import { labelAndKdTerms, pairFeatures, PAIR_PARAMS, parsePairs, sumOf } from './fitnet.js';
-import type { MethodSpec } from './method.js';
+import { labelAndKdTerms, pairFeatures, pairParams, sumOf, weightedPairs } from './fitnet.js';
+import { defineMethod } from './method.js';
+import { int, num } from './params.js';
 
-export const attention: MethodSpec = {
+export const attention = defineMethod({
   name: 'attention',
   summary: 'Attention transfer: beta·Σ w_i·mean((at(S_i) − at(T_i))²), at = L2-normalised channel mean of A^p, over layer pairs of [N, C, H, W] maps; ' +
     'plus (1−alpha)·CE and alpha·KD.',
@@ -18,21 +18,20 @@ export const attention: MethodSpec = {
     'if its norm is read as squared; maps of different sizes are average-pooled (RepDistiller)',
   needsTeacher: true,
   params: {
-    pairs: { default: 'stage1:stage1,stage2:stage2', description: "Layer pairs 'student:teacher' of feature maps [N, C, H, W], comma-separated" },
-    ...PAIR_PARAMS,
-    beta: {
+    ...pairParams(['stage1', 'stage2'], ', of feature maps [N, C, H, W]'),
+    beta: num({
       default: 1000, unit: 'weight', min: 0,
       description: 'Weight β on Σ_pairs w·mean_{batch, H·W}((at_S − at_T)²), the squared distance of the L2-normalised maps divided by batch·H·W; ' +
         "1000 is the authors' code (cifar.py: opt.beta·sum(at_losses), README --beta 1e+3) and RepDistiller's; the paper's eq. 2 writes it as β/2 (500 on this scale)",
-    },
-    p: { default: 2, min: 1, max: 8, integer: true, description: 'Power of the activations in the attention map (the paper uses 2)' },
+    }),
+    p: int({ default: 2, min: 1, max: 8, description: 'Power of the activations in the attention map (the paper uses 2)' }),
     ...KD_PARAMS,
-    alpha: { ...KD_PARAMS.alpha!, default: 0, description: 'Weight of the KD soft term (0: AT + label CE, as in the paper\'s AT runs); the label CE gets 1 − alpha' },
+    alpha: { ...KD_PARAMS.alpha, default: 0, description: 'Weight of the KD soft term (0: AT + label CE, as in the paper\'s AT runs); the label CE gets 1 − alpha' },
   },
   create(params) {
-    const pairs = parsePairs(params.pairs as string, params.weights as string, 'attention');
-    const beta = params.beta as number, power = params.p as number;
-    const kd = { temperature: params.temperature as number, alpha: params.alpha as number, measure: params.measure as Measure };
+    const pairs = weightedPairs(params.pairs, params.weights, 'attention');
+    const { beta, p: power } = params;
+    const kd = { temperature: params.temperature, alpha: params.alpha, measure: params.measure };
     return {
       features: { student: pairs.map((q) => q.student), teacher: pairs.map((q) => q.teacher) },
       losses(ctx) {
@@ -43,4 +42,4 @@ export const attention: MethodSpec = {
       },
     };
   },
-};
+});

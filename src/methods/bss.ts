@@ -20,7 +20,8 @@ import { Tensor } from '../tensor/tensor.js';
 import { enableGrad, grad, noGrad } from '../tensor/autograd.js';
 import { rand, tensor, zeros } from '../tensor/factories.js';
 import { klDivergence } from '../losses/tempered.js';
-import { requireLabels, requireTeacherLogits, type MethodSpec } from './method.js';
+import { defineMethod, requireLabels, requireTeacherLogits } from './method.js';
+import { int, num } from './params.js';
 
 export interface AttackOptions {
   steps: number;
@@ -104,30 +105,30 @@ export function selectBaseSamples(teacherLogits: Tensor, studentLogits: Tensor, 
   return { index, target };
 }
 
-export const bss: MethodSpec = {
+export const bss = defineMethod({
   name: 'bss',
   summary: 'Boundary-supporting samples: KD plus KD on teacher-attacked samples moved toward a sampled other class until the teacher\'s boundary; authors\' weight schedules.',
   paper: 'Heo, Lee, Yun, Choi, "Knowledge Distillation with Adversarial Samples Supporting Decision Boundary", AAAI 2019 (arXiv:1805.05532)',
   needsTeacher: true,
   params: {
-    temperature: { default: 3, unit: 'temperature', min: 0.01, max: 100, description: 'Softmax temperature of both soft terms (authors: 3)' },
-    attackSteps: { default: 10, integer: true, min: 1, description: 'Attack iterations per batch (authors: 10)' },
-    stepSize: { default: 0.3, min: 0, description: 'η: each step moves the input η·(z_gt − z_tgt) along the unit input gradient (authors: 0.3)' },
-    attackFraction: { default: 0.25, min: 0, max: 1, description: 'Largest share of a batch attacked (authors: 64 of 256)' },
-    kdWeightStart: { default: 4, unit: 'weight', min: 0, description: 'KD weight at the start, decaying linearly to kdWeightEnd (authors: 4 → 1)' },
-    kdWeightEnd: { default: 1, unit: 'weight', min: 0, description: 'KD weight at the end' },
-    bssWeightStart: { default: 2, unit: 'weight', min: 0, description: 'Weight of the soft term on attacked samples at the start (authors: 2)' },
-    bssUntil: { default: 0.75, min: 0.01, max: 1, description: 'Share of training after which the BSS weight has decayed linearly to 0 and attacks stop (authors: ¾)' },
-    inputMin: { default: -2.5, description: 'Lower clip of attacked inputs (authors: −2.5 for normalised CIFAR-10; 0 for [0, 1] pixels)' },
-    inputMax: { default: 2.5, description: 'Upper clip of attacked inputs (authors: 2.5; 1 for [0, 1] pixels)' },
+    temperature: num({ default: 3, unit: 'temperature', min: 0.01, max: 100, description: 'Softmax temperature of both soft terms (authors: 3)' }),
+    attackSteps: int({ default: 10, min: 1, description: 'Attack iterations per batch (authors: 10)' }),
+    stepSize: num({ default: 0.3, min: 0, description: 'η: each step moves the input η·(z_gt − z_tgt) along the unit input gradient (authors: 0.3)' }),
+    attackFraction: num({ default: 0.25, min: 0, max: 1, description: 'Largest share of a batch attacked (authors: 64 of 256)' }),
+    kdWeightStart: num({ default: 4, unit: 'weight', min: 0, description: 'KD weight at the start, decaying linearly to kdWeightEnd (authors: 4 → 1)' }),
+    kdWeightEnd: num({ default: 1, unit: 'weight', min: 0, description: 'KD weight at the end' }),
+    bssWeightStart: num({ default: 2, unit: 'weight', min: 0, description: 'Weight of the soft term on attacked samples at the start (authors: 2)' }),
+    bssUntil: num({ default: 0.75, min: 0.01, max: 1, description: 'Share of training after which the BSS weight has decayed linearly to 0 and attacks stop (authors: ¾)' }),
+    inputMin: num({ default: -2.5, description: 'Lower clip of attacked inputs (authors: −2.5 for normalised CIFAR-10; 0 for [0, 1] pixels)' }),
+    inputMax: num({ default: 2.5, description: 'Upper clip of attacked inputs (authors: 2.5; 1 for [0, 1] pixels)' }),
   },
-  create(params) {
-    const T = params.temperature as number;
-    const attack: AttackOptions = { steps: params.attackSteps as number, stepSize: params.stepSize as number, min: params.inputMin as number, max: params.inputMax as number };
+  create(p) {
+    const T = p.temperature;
+    const attack: AttackOptions = { steps: p.attackSteps, stepSize: p.stepSize, min: p.inputMin, max: p.inputMax };
     if (attack.min >= attack.max) throw new Error("method 'bss': inputMin must be below inputMax");
-    const frac = params.attackFraction as number;
-    const k0 = params.kdWeightStart as number, k1 = params.kdWeightEnd as number;
-    const b0 = params.bssWeightStart as number, until = params.bssUntil as number;
+    const frac = p.attackFraction;
+    const k0 = p.kdWeightStart, k1 = p.kdWeightEnd;
+    const b0 = p.bssWeightStart, until = p.bssUntil;
     return {
       losses(ctx) {
         const y = requireLabels(ctx, 'bss', 'base samples are those classified correctly');
@@ -158,4 +159,4 @@ export const bss: MethodSpec = {
       },
     };
   },
-};
+});

@@ -13,7 +13,8 @@ import { tidy } from '../tensor/scope.js';
 import { noGrad } from '../tensor/autograd.js';
 import { hiddenCosineLoss } from '../losses/transformer.js';
 import type { Teacher } from '../teachers/teacher.js';
-import { requireTeacherLogits, type LossContext, type Method, type MethodSpec, type SetupContext } from './method.js';
+import { defineMethod, requireTeacherLogits, type LossContext, type Method, type SetupContext } from './method.js';
+import { num } from './params.js';
 import { softTargetLoss, taskLoss } from './multilabel-kd.js';
 
 /** Number of encoder layers of a BERT-style model (its spec), or of a module-backed teacher. */
@@ -47,19 +48,18 @@ export function projection(from: number, to: number): Linear | null {
   return from === to ? null : new Linear(from, to);
 }
 
-export const distilbert: MethodSpec = {
+export const distilbert = defineMethod({
   name: 'distilbert',
   summary: 'DistilBERT: alphaKd·T²·KL(teacher‖student) + alphaTask·task loss + alphaCos·(1 − cos) between the last hidden states (real tokens); per-label Bernoulli KL on multi-label tasks.',
   paper: 'Sanh, Debut, Chaumond, Wolf, "DistilBERT, a distilled version of BERT: smaller, faster, cheaper and lighter", NeurIPS EMC² Workshop 2019 (arXiv:1910.01108); weights 5/2/1 as in its training script',
   needsTeacher: true,
   params: {
-    temperature: { default: 2, unit: 'temperature', min: 0.01, max: 100, description: 'Softmax (or per-label sigmoid) temperature T of the soft term, scaled by T² (DistilBERT: 2)' },
-    alphaKd: { default: 5, unit: 'weight', min: 0, description: 'Weight of the soft-target term (DistilBERT alpha_ce = 5)' },
-    alphaTask: { default: 2, unit: 'weight', min: 0, description: 'Weight of the task loss, in place of the MLM loss (DistilBERT alpha_mlm = 2)' },
-    alphaCos: { default: 1, unit: 'weight', min: 0, description: 'Weight of the hidden-state cosine loss (DistilBERT alpha_cos = 1)' },
+    temperature: num({ default: 2, unit: 'temperature', min: 0.01, max: 100, description: 'Softmax (or per-label sigmoid) temperature T of the soft term, scaled by T² (DistilBERT: 2)' }),
+    alphaKd: num({ default: 5, unit: 'weight', min: 0, description: 'Weight of the soft-target term (DistilBERT alpha_ce = 5)' }),
+    alphaTask: num({ default: 2, unit: 'weight', min: 0, description: 'Weight of the task loss, in place of the MLM loss (DistilBERT alpha_mlm = 2)' }),
+    alphaCos: num({ default: 1, unit: 'weight', min: 0, description: 'Weight of the hidden-state cosine loss (DistilBERT alpha_cos = 1)' }),
   },
-  create(params) {
-    const T = params.temperature as number, aKd = params.alphaKd as number, aTask = params.alphaTask as number, aCos = params.alphaCos as number;
+  create({ temperature: T, alphaKd: aKd, alphaTask: aTask, alphaCos: aCos }) {
     let sName = '', tName = '';
     let proj: Linear | null = null;
     let ready = false;
@@ -93,4 +93,4 @@ export const distilbert: MethodSpec = {
     };
     return method;
   },
-};
+});

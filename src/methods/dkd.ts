@@ -3,7 +3,8 @@
 import { crossEntropy } from '../tensor/functional.js';
 import { tidy } from '../tensor/scope.js';
 import { dkdTerms } from '../losses/dkd.js';
-import { requireLabels, requireTeacherLogits, type MethodSpec } from './method.js';
+import { defineMethod, requireLabels, requireTeacherLogits } from './method.js';
+import { int, num } from './params.js';
 
 /**
  * Warm-up factor of the distillation terms in 0-based epoch e: min((e+1)/warmup, 1). mdistiller
@@ -14,21 +15,19 @@ export function dkdWarmup(epoch: number, warmup: number): number {
   return warmup <= 0 ? 1 : Math.min((epoch + 1) / warmup, 1);
 }
 
-export const dkd: MethodSpec = {
+export const dkd = defineMethod({
   name: 'dkd',
-  summary: 'Decoupled KD: ce_weight·CE + w(e)·(alpha·TCKD + beta·NCKD), w(e) a linear warm-up over the first epochs; needs labels.',
+  summary: 'Decoupled KD: ceWeight·CE + w(e)·(alpha·TCKD + beta·NCKD), w(e) a linear warm-up over the first epochs; needs labels.',
   paper: 'Zhao, Cui, Song, Qiu, Liang, "Decoupled Knowledge Distillation", CVPR 2022 (defaults from the authors\' mdistiller CIFAR-100 config)',
   needsTeacher: true,
   params: {
-    alpha: { default: 1, unit: 'weight', min: 0, description: 'Weight α of TCKD (target vs non-target binary KL)' },
-    beta: { default: 8, unit: 'weight', min: 0, description: 'Weight β of NCKD (KL among the non-target classes)' },
-    temperature: { default: 4, unit: 'temperature', min: 0.01, max: 100, description: 'Softmax temperature T of both terms (each scaled by T²)' },
-    warmup: { default: 20, unit: 'epochs', min: 0, integer: true, description: 'Epochs of linear warm-up of TCKD and NCKD (0: none)' },
-    ce_weight: { default: 1, unit: 'weight', min: 0, description: 'Weight of the label cross-entropy' },
+    alpha: num({ default: 1, unit: 'weight', min: 0, description: 'Weight α of TCKD (target vs non-target binary KL)' }),
+    beta: num({ default: 8, unit: 'weight', min: 0, description: 'Weight β of NCKD (KL among the non-target classes)' }),
+    temperature: num({ default: 4, unit: 'temperature', min: 0.01, max: 100, description: 'Softmax temperature T of both terms (each scaled by T²)' }),
+    warmup: int({ default: 20, unit: 'epochs', min: 0, description: 'Epochs of linear warm-up of TCKD and NCKD (0: none)' }),
+    ceWeight: num({ default: 1, unit: 'weight', min: 0, was: 'ce_weight', description: 'Weight of the label cross-entropy' }),
   },
-  create(params) {
-    const alpha = params.alpha as number, beta = params.beta as number, T = params.temperature as number;
-    const warmup = params.warmup as number, ceWeight = params.ce_weight as number;
+  create({ alpha, beta, temperature: T, warmup, ceWeight }) {
     return {
       losses(ctx) {
         const y = requireLabels(ctx, 'dkd', 'TCKD and NCKD split the target class from the others; use kd for unlabeled data');
@@ -45,4 +44,4 @@ export const dkd: MethodSpec = {
       },
     };
   },
-};
+});

@@ -17,7 +17,8 @@ import type { Tensor } from '../tensor/tensor.js';
 import { klDivergence } from '../losses/tempered.js';
 import { createModel, ZooModel } from '../nn/zoo/index.js';
 import type { Module } from '../nn/module.js';
-import { requireLabels, type MethodSpec } from './method.js';
+import { defineMethod, requireLabels } from './method.js';
+import { choice, int, num } from './params.js';
 
 /** A fresh model of the same architecture as `m` (a zoo model, so its spec can rebuild it). */
 export function sameArchitecture(m: Module, method: string): ZooModel {
@@ -25,7 +26,7 @@ export function sameArchitecture(m: Module, method: string): ZooModel {
   return createModel({ ...m.spec });
 }
 
-export const dml: MethodSpec = {
+export const dml = defineMethod({
   name: 'dml',
   summary: 'Deep mutual learning: the student and `peers` copies of its architecture train together, each with CE plus weight·mean KL(peer‖self) to the others (peers detached); no teacher.',
   paper: 'Zhang, Xiang, Hospedales, Lu, "Deep Mutual Learning", CVPR 2018 (arXiv:1706.00384)',
@@ -33,23 +34,20 @@ export const dml: MethodSpec = {
     'all members see the same batch (the authors\' code draws one per member)',
   needsTeacher: false,
   params: {
-    peers: { default: 1, integer: true, min: 1, max: 7, description: 'Students trained alongside the exported one (cohort size K = peers + 1)' },
-    temperature: { default: 1, unit: 'temperature', min: 0.01, max: 100, description: 'Softmax temperature of the mimicry KL (the paper uses 1; the term is scaled by T²)' },
-    weight: { default: 1, unit: 'weight', min: 0, description: 'Weight of the mimicry term; the paper uses 1 with the KL averaged over the K−1 others' },
-    peerInit: {
-      default: 'fresh', choices: ['fresh', 'copy'],
-      description: "fresh = peers get their own random initialisation (the paper); copy = peers start as exact copies of the student",
-    },
-    update: {
-      default: 'simultaneous', choices: ['simultaneous', 'sequential'],
-      description: "simultaneous = one forward pass, one optimizer step for all members; sequential = the paper's Algorithm 1: " +
+    peers: int({ default: 1, min: 1, max: 7, description: 'Students trained alongside the exported one (cohort size K = peers + 1)' }),
+    temperature: num({ default: 1, unit: 'temperature', min: 0.01, max: 100, description: 'Softmax temperature of the mimicry KL (the paper uses 1; the term is scaled by T²)' }),
+    weight: num({ default: 1, unit: 'weight', min: 0, description: 'Weight of the mimicry term; the paper uses 1 with the KL averaged over the K−1 others' }),
+    peerInit: choice(['fresh', 'copy'], {
+      default: 'fresh', description: "fresh = peers get their own random initialisation (the paper); copy = peers start as exact copies of the student",
+    }),
+    update: choice(['simultaneous', 'sequential'], {
+      default: 'simultaneous', description: "simultaneous = one forward pass, one optimizer step for all members; sequential = the paper's Algorithm 1: " +
         "member k is updated in turn from the others' predictions recomputed after the updates before it (K optimizer steps per batch)",
-    },
+    }),
   },
-  create(params) {
-    const K1 = params.peers as number, T = params.temperature as number, w = params.weight as number;
-    const init = params.peerInit as 'fresh' | 'copy';
-    const sequential = params.update === 'sequential';
+  create(p) {
+    const { peers: K1, temperature: T, weight: w, peerInit: init } = p;
+    const sequential = p.update === 'sequential';
     let peers: ZooModel[] = [];
     let owner: Module | null = null;
     return {
@@ -99,4 +97,4 @@ export const dml: MethodSpec = {
       },
     };
   },
-};
+});

@@ -7,34 +7,75 @@ import type { Tensor } from '../tensor/tensor.js';
 import { adaptiveAvgPool2d, crossEntropy } from '../tensor/functional.js';
 import { noGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/scope.js';
-import { hintLoss, HINT_LOSSES, type HintLoss } from '../losses/features.js';
+import { hintLoss, HINT_LOSSES } from '../losses/features.js';
 import type { Measure } from '../losses/agreement.js';
 import { KD_PARAMS, kdTerms } from './kd.js';
-import type { HyperParam, LossContext, Method, MethodSpec, SetupContext } from './method.js';
+import { defineMethod, type LossContext, type Method, type SetupContext } from './method.js';
+import { choice, num, numbers, struct, yamlFlow, type ParseContext } from './params.js';
 
-export interface LayerPair { student: string; teacher: string; weight: number }
+/** A student layer and the teacher layer it learns from, by module path. */
+export interface LayerNames { student: string; teacher: string }
+export interface LayerPair extends LayerNames { weight: number }
+
+const isName = (v: unknown): v is string => typeof v === 'string' && v.trim() !== '';
+/** The shortest YAML of a pair list: a bare name where both layers are the same. */
+const pairsYaml = (ps: LayerNames[]): string => yamlFlow(ps.map((p) => (p.student === p.teacher ? p.student : p)));
 
 /**
- * Layer pairs from 'stage1:stage1,stage2:stage2' ('name' alone pairs a name with itself) and
- * optional per-pair weights '1,0.5' (empty: all 1).
+ * Layer pairs from YAML: a list whose items are {student: a, teacher: b} or a bare name (the same
+ * layer in both), or a map {student_layer: teacher_layer}. The first release's packed string
+ * 'a:b,c' is still read, with a deprecation notice.
  */
-export function parsePairs(pairs: string, weights: string, method: string): LayerPair[] {
-  const items = pairs.split(',').map((p) => p.trim()).filter(Boolean);
-  if (items.length === 0) throw new Error(`method '${method}': 'pairs' names no layers (e.g. 'stage1:stage1,stage2:stage2')`);
-  const ws = weights.trim() ? weights.split(',').map((w) => Number(w.trim())) : items.map(() => 1);
-  if (ws.length !== items.length || ws.some((w) => !Number.isFinite(w) || w < 0)) {
-    throw new Error(`method '${method}': 'weights' must be ${items.length} non-negative numbers separated by commas, got '${weights}'`);
+export function parseLayerPairs(v: unknown, at: ParseContext): LayerNames[] {
+  let pairs: LayerNames[];
+  if (typeof v === 'string') {
+    pairs = v.split(',').map((s) => s.trim()).filter(Boolean).map((it) => {
+      const parts = it.split(':').map((s) => s.trim());
+      if (parts.length > 2 || parts.some((s) => !s)) throw new Error(`${at.where}: layer pair '${it}' must be 'student_layer:teacher_layer'`);
+      return { student: parts[0]!, teacher: parts[1] ?? parts[0]! };
+    });
+    if (pairs.length) at.deprecated(`${at.where}: the packed string '${v}' is deprecated; give a YAML list, e.g. pairs: ${pairsYaml(pairs)}`);
+  } else if (Array.isArray(v)) {
+    pairs = v.map((it, i) => {
+      if (isName(it)) return { student: it, teacher: it };
+      const o = it as Record<string, unknown> | null;
+      if (o === null || typeof o !== 'object' || !isName(o.student) || !isName(o.teacher) || Object.keys(o).length !== 2) {
+        throw new Error(`${at.where}: item ${i} must be {student: layer, teacher: layer} or a layer name, got ${JSON.stringify(it)}`);
+      }
+      return { student: o.student, teacher: o.teacher };
+    });
+  } else if (v !== null && typeof v === 'object') {
+    pairs = Object.entries(v).map(([s, t]) => {
+      if (!isName(t)) throw new Error(`${at.where}: the teacher layer of '${s}' must be a layer name, got ${JSON.stringify(t)}`);
+      return { student: s, teacher: t };
+    });
+  } else {
+    throw new Error(`${at.where}: must be a list of layer pairs ({student: a, teacher: b} or a name) or a map {student_layer: teacher_layer}, got ${JSON.stringify(v)}`);
   }
-  return items.map((it, i) => {
-    const parts = it.split(':').map((s) => s.trim());
-    if (parts.length > 2 || parts.some((s) => !s)) throw new Error(`method '${method}': layer pair '${it}' must be 'student_layer:teacher_layer'`);
-    return { student: parts[0]!, teacher: parts[1] ?? parts[0]!, weight: ws[i]! };
-  });
+  if (pairs.length === 0) throw new Error(`${at.where}: names no layers (e.g. [{student: stage1, teacher: stage1}])`);
+  return pairs;
 }
 
-export const PAIR_PARAMS: Record<string, HyperParam> = {
-  weights: { default: '', description: "Per-pair weights, comma-separated in the order of 'pairs' (empty: all 1)" },
-};
+/** The layer-pair parameters fitnet and attention share: which layers, and each pair's weight. */
+export function pairParams(defaultPairs: string[], shape: string) {
+  return {
+    pairs: struct<LayerNames[]>({
+      default: defaultPairs.map((n) => ({ student: n, teacher: n })),
+      allowed: 'list of pairs | map',
+      description: `Layer pairs by module path as in forwardWithFeatures${shape}: [{student: a, teacher: b}, …], a bare name for the same layer in both, or a map {a: b}`,
+      parse: parseLayerPairs,
+    }),
+    weights: numbers({ default: [], min: 0, description: "Per-pair weights in the order of 'pairs' (empty: all 1)" }),
+  };
+}
+
+/** Pairs with their weights; `weights` empty means 1 each. */
+export function weightedPairs(pairs: LayerNames[], weights: number[], method: string): LayerPair[] {
+  if (weights.length && weights.length !== pairs.length) {
+    throw new Error(`method '${method}': 'weights' must list ${pairs.length} numbers, one per layer pair, got ${weights.length}`);
+  }
+  return pairs.map((p, i) => ({ ...p, weight: weights[i] ?? 1 }));
+}
 
 /** Feature shapes (without the batch dimension) on a probe batch, both networks in eval mode. */
 export function probeFeatureShapes(ctx: SetupContext, pairs: LayerPair[], method: string): { student: number[][]; teacher: number[][] } {
@@ -75,24 +116,23 @@ export class Connector extends Module {
 
 const sameShape = (a: number[], b: number[]): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
 
-export const fitnet: MethodSpec = {
+export const fitnet = defineMethod({
   name: 'fitnet',
   summary: 'FitNets hints: beta·Σ w_i·hint(connector_i(student_i), teacher_i) over layer pairs, plus (1−alpha)·CE and alpha·KD; ' +
     'connectors (1×1 conv / linear) are built where shapes differ and trained with the student.',
   paper: 'Romero, Ballas, Kahou, Chassang, Gatta, Bengio, "FitNets: Hints for Thin Deep Nets", ICLR 2015 (joint training and beta = 100 as in RepDistiller)',
   needsTeacher: true,
   params: {
-    pairs: { default: 'stage2:stage2', description: "Layer pairs 'student:teacher', comma-separated (module paths as in forwardWithFeatures)" },
-    ...PAIR_PARAMS,
-    beta: { default: 100, unit: 'weight', min: 0, description: 'Weight of the hint term (RepDistiller uses 100 with MSE)' },
-    loss: { default: 'mse', choices: [...HINT_LOSSES], description: 'Hint loss: mse / l1 (element means) or cosine (1 − cosine similarity per sample)' },
+    ...pairParams(['stage2'], ''),
+    beta: num({ default: 100, unit: 'weight', min: 0, description: 'Weight of the hint term (RepDistiller uses 100 with MSE)' }),
+    loss: choice(HINT_LOSSES, { default: 'mse', description: 'Hint loss: mse / l1 (element means) or cosine (1 − cosine similarity per sample)' }),
     ...KD_PARAMS,
-    alpha: { ...KD_PARAMS.alpha!, default: 0, description: 'Weight of the KD soft term (0: hints + label CE only, as in RepDistiller); the label CE gets 1 − alpha' },
+    alpha: { ...KD_PARAMS.alpha, default: 0, description: 'Weight of the KD soft term (0: hints + label CE only, as in RepDistiller); the label CE gets 1 − alpha' },
   },
-  create(params) {
-    const pairs = parsePairs(params.pairs as string, params.weights as string, 'fitnet');
-    const beta = params.beta as number, kind = params.loss as HintLoss;
-    const kd = { temperature: params.temperature as number, alpha: params.alpha as number, measure: params.measure as Measure };
+  create(p) {
+    const pairs = weightedPairs(p.pairs, p.weights, 'fitnet');
+    const { beta, loss: kind } = p;
+    const kd = { temperature: p.temperature, alpha: p.alpha, measure: p.measure };
     let connectors: (Connector | null)[] | null = null;
     const method: Method = {
       features: { student: pairs.map((p) => p.student), teacher: pairs.map((p) => p.teacher) },
@@ -115,7 +155,7 @@ export const fitnet: MethodSpec = {
     };
     return method;
   },
-};
+});
 
 export function sumOf(ts: Tensor[]): Tensor {
   let acc = ts[0]!;

@@ -4,23 +4,24 @@ import { crossEntropy } from '../tensor/functional.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { agreement, MEASURES, type Measure } from '../losses/agreement.js';
-import { requireTeacherLogits, type HyperParam, type LossContext, type MethodSpec } from './method.js';
+import { defineMethod, requireTeacherLogits, type LossContext } from './method.js';
+import { choice, num } from './params.js';
 
 /** Hyper-parameters of the soft/hard pair, shared with the methods that perturb KD's teacher. */
-export const KD_PARAMS: Record<string, HyperParam> = {
-  temperature: {
+export const KD_PARAMS = {
+  temperature: num({
     default: 4, unit: 'temperature', min: 0.01, max: 100,
     description: 'Softmax temperature T of both networks in the soft term (the soft term is scaled by T²)',
-  },
-  alpha: {
+  }),
+  alpha: num({
     default: 0.9, unit: 'weight', min: 0, max: 1,
     description: 'Weight of the soft term; the hard (label cross-entropy, T=1) term gets 1 − alpha',
-  },
-  measure: {
-    default: 'kl', choices: [...MEASURES],
+  }),
+  measure: choice(MEASURES, {
+    default: 'kl',
     description: 'Agreement measure of the soft term: kl = T²·KL(teacher‖student) (Hinton), soft_ce = soft cross-entropy, ' +
       'mse = MSE between logits (T unused), js = Jensen–Shannon, sym_kl = symmetric KL',
-  },
+  }),
 };
 
 /**
@@ -35,14 +36,13 @@ export function kdTerms(ctx: LossContext, teacherLogits: Tensor, p: { temperatur
   });
 }
 
-export const kd: MethodSpec = {
+export const kd = defineMethod({
   name: 'kd',
   summary: 'Hinton KD: T²-scaled agreement with the teacher at temperature T plus (1−alpha)·cross-entropy; soft term only on unlabeled data.',
   paper: 'Hinton, Vinyals, Dean, "Distilling the Knowledge in a Neural Network", NeurIPS Deep Learning Workshop 2015 (arXiv:1503.02531)',
   needsTeacher: true,
   params: KD_PARAMS,
-  create(params) {
-    const p = { temperature: params.temperature as number, alpha: params.alpha as number, measure: params.measure as Measure };
+  create(p) {
     return { losses: (ctx) => kdTerms(ctx, requireTeacherLogits(ctx, 'kd'), p) };
   },
-};
+});

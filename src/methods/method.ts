@@ -4,23 +4,11 @@
 import type { Tensor } from '../tensor/tensor.js';
 import type { Module } from '../nn/module.js';
 import type { CachedTarget, Teacher } from '../teachers/teacher.js';
+import { resolveDeclared, type ParamDecls, type Params, type ParamsOf } from './params.js';
 
 // Defined with the teacher-output cache that stores it (src/teachers), re-exported for methods.
 export type { CachedTarget } from '../teachers/teacher.js';
-
-export interface HyperParam {
-  default: number | string | boolean;
-  description: string;
-  /** e.g. 'temperature', 'weight', 'epochs' */
-  unit?: string;
-  /** Inclusive numeric range, checked when an experiment file is validated. */
-  min?: number;
-  max?: number;
-  /** Allowed values for string parameters. */
-  choices?: string[];
-  /** Numbers must be whole (epochs, seeds). */
-  integer?: boolean;
-}
+export type { ParamDecl, ParamDecls, Params, ParamsOf } from './params.js';
 
 export interface Batch {
   x: Tensor;
@@ -39,6 +27,13 @@ export interface LossContext {
   student: Module;
   teacher: Teacher | null;
   batch: Batch;
+  /**
+   * The batch's rows as indices into the transfer set (0 ≤ i < SetupContext.datasetSize), in batch
+   * order: what the data source yields as TrainBatch.indices (the DataLoader's shuffled rows, text
+   * batches' rows; in data-parallel training each rank's slice of the global batch's indices).
+   * null when the source yields none (a custom BatchSource, e.g. the specialists' resampled rows).
+   */
+  indices: Int32Array | null;
   info: StepInfo;
   /** Student logits on batch.x, computed once by the trainer unless the method asked for features. */
   studentLogits: Tensor;
@@ -64,6 +59,11 @@ export interface SetupContext {
   student: Module;
   teacher: Teacher | null;
   numClasses: number;
+  /**
+   * Rows of the transfer set (the range of LossContext.indices), for per-sample state such as a
+   * memory bank; null when the data source does not say (BatchSource.datasetSize unset).
+   */
+  datasetSize: number | null;
   /** A few training inputs ([n, ...sampleShape]) to probe feature shapes with, when available. */
   sample?: Tensor;
 }
@@ -97,9 +97,12 @@ export interface Method {
   stages?: number;
 }
 
-export type Params = Record<string, number | string | boolean>;
-
-export interface MethodSpec {
+/**
+ * A method: its paper, its declared hyper-parameters and how to build it from their values. P is
+ * the type of the values (ParamsOf the declarations); the registry's list holds specs with P
+ * erased to Params, and resolveParams is the one door from untyped values to a spec's `create`.
+ */
+export interface MethodSpec<P = Params> {
   name: string;
   summary: string;
   /** Paper reference: authors, title, venue and year. */
@@ -109,33 +112,23 @@ export interface MethodSpec {
   needsTeacher: boolean;
   /** How a method that needs no teacher file relates to one, for `kdistill methods` (default: 'no teacher'). */
   teacherUse?: string;
-  params: Record<string, HyperParam>;
-  create(params: Params): Method;
+  /** Declarations by camelCase key (src/methods/params.ts builders: num, int, choice, struct, …). */
+  params: ParamDecls;
+  create(params: P): Method;
 }
 
-/** Fills defaults and checks every given value against its declaration. */
-export function resolveParams(spec: MethodSpec, given: Params, where = `method '${spec.name}'`): Params {
-  const out: Params = {};
-  for (const k of Object.keys(given)) {
-    if (!(k in spec.params)) {
-      throw new Error(`${where}: unknown hyper-parameter '${k}' (known: ${Object.keys(spec.params).join(', ') || 'none'})`);
-    }
-  }
-  for (const [k, p] of Object.entries(spec.params)) {
-    const v = given[k] ?? p.default;
-    if (typeof v !== typeof p.default) throw new Error(`${where}: '${k}' must be a ${typeof p.default}, got ${JSON.stringify(v)}`);
-    if (typeof v === 'number') {
-      if (!Number.isFinite(v)) throw new Error(`${where}: '${k}' must be a finite number, got ${v}`);
-      if (p.integer && !Number.isInteger(v)) throw new Error(`${where}: '${k}' must be a whole number, got ${v}`);
-      if (p.min !== undefined && v < p.min) throw new Error(`${where}: '${k}' must be >= ${p.min}, got ${v}`);
-      if (p.max !== undefined && v > p.max) throw new Error(`${where}: '${k}' must be <= ${p.max}, got ${v}`);
-    }
-    if (typeof v === 'string' && p.choices && !p.choices.includes(v)) {
-      throw new Error(`${where}: '${k}' must be one of ${p.choices.join(', ')}, got '${v}'`);
-    }
-    out[k] = v;
-  }
-  return out;
+/**
+ * A spec whose `create` receives its declarations' values typed: with
+ * `params: { temperature: num({...}), measure: choice(MEASURES, {...}) }`, `create(p)` sees
+ * `p.temperature: number` and `p.measure: Measure`.
+ */
+export function defineMethod<D extends ParamDecls>(spec: Omit<MethodSpec, 'params' | 'create'> & { params: D; create(params: ParamsOf<D>): Method }): MethodSpec<ParamsOf<D>> {
+  return spec;
+}
+
+/** Fills defaults and checks every given value against its declaration (src/methods/params.ts). */
+export function resolveParams<P>(spec: MethodSpec<P>, given: Params, where = `method '${spec.name}'`): P {
+  return resolveDeclared(spec.params, given, where) as P;
 }
 
 /** The labels of a batch, or a clear error for methods that cannot run on unlabeled data. */

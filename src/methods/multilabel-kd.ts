@@ -8,7 +8,8 @@ import { crossEntropy } from '../tensor/functional.js';
 import { tidy } from '../tensor/scope.js';
 import { bernoulliKd, multiLabelBce } from '../losses/transformer.js';
 import { klDivergence } from '../losses/tempered.js';
-import type { LossContext, MethodSpec } from './method.js';
+import { defineMethod, type LossContext } from './method.js';
+import { num } from './params.js';
 
 /** Multi-label batches carry multi-hot float targets [B, C]; single-label ones int64 [B]. */
 export function isMultiLabel(ctx: LossContext): boolean {
@@ -28,18 +29,17 @@ export function softTargetLoss(ctx: LossContext, teacherLogits: Tensor, T: numbe
   return isMultiLabel(ctx) ? bernoulliKd(teacherLogits, ctx.studentLogits, T) : klDivergence(teacherLogits, ctx.studentLogits, T);
 }
 
-export const multilabelKd: MethodSpec = {
+export const multilabelKd = defineMethod({
   name: 'multilabel-kd',
   summary: 'Multi-label KD: alpha·T²·Σ_labels KL(Bern(σ(z_T/T)) ‖ Bern(σ(z_S/T))) + (1−alpha)·BCE on the labels; without a teacher (or alpha 0) plain BCE training.',
   paper: 'Hinton, Vinyals, Dean, "Distilling the Knowledge in a Neural Network", 2015, applied per label as independent Bernoulli soft targets (as in e.g. Liu et al., "Multi-Label Image Classification via Knowledge Distillation from Weakly-Supervised Detection", ACM MM 2018)',
   needsTeacher: false,
   teacherUse: 'teacher optional: without one, plain BCE on the labels',
   params: {
-    temperature: { default: 2, unit: 'temperature', min: 0.01, max: 100, description: 'Temperature T of the per-label sigmoids (the soft term is scaled by T²)' },
-    alpha: { default: 0.5, unit: 'weight', min: 0, max: 1, description: 'Weight of the soft term; BCE on the labels gets 1 − alpha' },
+    temperature: num({ default: 2, unit: 'temperature', min: 0.01, max: 100, description: 'Temperature T of the per-label sigmoids (the soft term is scaled by T²)' }),
+    alpha: num({ default: 0.5, unit: 'weight', min: 0, max: 1, description: 'Weight of the soft term; BCE on the labels gets 1 − alpha' }),
   },
-  create(params) {
-    const T = params.temperature as number, alpha = params.alpha as number;
+  create({ temperature: T, alpha }) {
     return {
       losses(ctx) {
         return tidy(() => {
@@ -54,4 +54,4 @@ export const multilabelKd: MethodSpec = {
       },
     };
   },
-};
+});

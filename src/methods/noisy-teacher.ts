@@ -4,9 +4,9 @@
 import { rand, randn } from '../tensor/factories.js';
 import { tidy } from '../tensor/scope.js';
 import { Generator, type Tensor } from '../tensor/tensor.js';
-import type { Measure } from '../losses/agreement.js';
 import { KD_PARAMS, kdTerms } from './kd.js';
-import { requireTeacherLogits, type MethodSpec } from './method.js';
+import { defineMethod, requireTeacherLogits } from './method.js';
+import { choice, int, num } from './params.js';
 
 /**
  * The perturbed teacher logits for one batch. Each sample is perturbed with probability alpha;
@@ -35,27 +35,26 @@ export function noiseSeed(seed: number, step: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-export const noisyTeacher: MethodSpec = {
+export const noisyTeacher = defineMethod({
   name: 'noisy-teacher',
   summary: 'KD from teacher logits perturbed with Gaussian noise (std sigma) on a random fraction alpha of the samples; seeded.',
   paper: 'Sau, Balasubramanian, "Deep Model Compression: Distilling Knowledge from Noisy Teachers", arXiv:1610.09650, 2016',
   needsTeacher: true,
   params: {
-    sigma: { default: 0.1, unit: 'logit std', min: 0, description: 'Standard deviation σ of the Gaussian noise (mean 0)' },
-    alpha: { default: 0.5, unit: 'probability', min: 0, max: 1, description: 'Probability that a sample\'s teacher logits are perturbed' },
-    noise: {
-      default: 'additive', choices: ['additive', 'relative'],
-      description: 'additive: z + σξ; relative: z·(1 + σξ), the paper\'s perturbation',
-    },
-    seed: { default: 0, unit: 'seed', min: 0, max: 2 ** 31 - 1, integer: true, description: 'Seed of the noise; with the step number it fixes every draw' },
-    temperature: KD_PARAMS.temperature!,
-    kd_weight: { ...KD_PARAMS.alpha!, description: 'Weight of the KD term on the noisy logits; the label cross-entropy gets 1 − kd_weight' },
-    measure: KD_PARAMS.measure!,
+    sigma: num({ default: 0.1, unit: 'logit std', min: 0, description: 'Standard deviation σ of the Gaussian noise (mean 0)' }),
+    alpha: num({ default: 0.5, unit: 'probability', min: 0, max: 1, description: 'Probability that a sample\'s teacher logits are perturbed' }),
+    noise: choice(['additive', 'relative'], {
+      default: 'additive', description: 'additive: z + σξ; relative: z·(1 + σξ), the paper\'s perturbation',
+    }),
+    seed: int({ default: 0, unit: 'seed', min: 0, max: 2 ** 31 - 1, description: 'Seed of the noise; with the step number it fixes every draw' }),
+    temperature: KD_PARAMS.temperature,
+    kdWeight: { ...KD_PARAMS.alpha, was: 'kd_weight', description: 'Weight of the KD term on the noisy logits; the label cross-entropy gets 1 − kdWeight' },
+    measure: KD_PARAMS.measure,
   },
-  create(params) {
-    const noise = { sigma: params.sigma as number, alpha: params.alpha as number, noise: params.noise as 'additive' | 'relative' };
-    const seed = params.seed as number;
-    const kd = { temperature: params.temperature as number, alpha: params.kd_weight as number, measure: params.measure as Measure };
+  create(p) {
+    const noise = { sigma: p.sigma, alpha: p.alpha, noise: p.noise };
+    const seed = p.seed;
+    const kd = { temperature: p.temperature, alpha: p.kdWeight, measure: p.measure };
     // The method's own generator, reseeded from (seed, step) each batch: the noise is a pure
     // function of the seed and the global step, so a resumed run draws exactly the same noise
     // without checkpointing generator state, and the global generator is left alone.
@@ -68,4 +67,4 @@ export const noisyTeacher: MethodSpec = {
       },
     };
   },
-};
+});

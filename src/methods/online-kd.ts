@@ -16,29 +16,50 @@ import { tidy } from '../tensor/scope.js';
 import { noGrad } from '../tensor/autograd.js';
 import { stack } from '../tensor/factories.js';
 import type { Tensor } from '../tensor/tensor.js';
-import type { Measure } from '../losses/agreement.js';
 import { createModel, ZooModel } from '../nn/zoo/index.js';
 import type { Module } from '../nn/module.js';
 import { KD_PARAMS, kdTerms } from './kd.js';
-import { requireLabels, type MethodSpec } from './method.js';
+import { defineMethod, requireLabels } from './method.js';
+import { int, num, struct, yamlFlow, type ParseContext } from './params.js';
 
-/** A model spec from a method parameter: an arch name ('resnet8') or a JSON object. */
-export function parseModelParam(s: string, method: string, param: string): Record<string, unknown> {
-  const t = s.trim();
-  if (!t.startsWith('{')) return { arch: t };
-  let v: unknown;
+/** A model spec as a method parameter gives it: an arch name or a map with an `arch`. */
+export type ModelSpecParam = Record<string, unknown>;
+
+/**
+ * A model spec from YAML: an arch name ('resnet8') or a map {arch: mlp, hidden: [256]}. The first
+ * release's JSON text ('{"arch": "mlp"}', '[…]' for lists) is still read, with a deprecation notice.
+ */
+function fromJsonText(v: unknown, at: ParseContext, example: string): unknown {
+  if (typeof v !== 'string' || !/^\s*[[{]/.test(v)) return v;
+  let parsed: unknown;
   try {
-    v = JSON.parse(t);
+    parsed = JSON.parse(v);
   } catch (e) {
-    throw new Error(`method '${method}': '${param}' is neither an arch name nor a JSON model spec: ${(e as Error).message}`);
+    throw new Error(`${at.where}: is neither an arch name nor a model spec: ${(e as Error).message}`);
   }
-  if (typeof v !== 'object' || v === null || Array.isArray(v) || typeof (v as { arch?: unknown }).arch !== 'string') {
-    throw new Error(`method '${method}': '${param}' must be a JSON object with an "arch", e.g. {"arch": "mlp", "hidden": [256]}`);
-  }
-  return v as Record<string, unknown>;
+  at.deprecated(`${at.where}: a model spec as JSON text is deprecated; write it as YAML, e.g. ${example}: ${yamlFlow(parsed)}`);
+  return parsed;
 }
 
-export const onlineKdOneway: MethodSpec = {
+export function parseModelSpec(v: unknown, at: ParseContext, example = 'teacher'): ModelSpecParam {
+  const m = fromJsonText(v, at, example);
+  if (typeof m === 'string' && m.trim()) return { arch: m.trim() };
+  if (typeof m !== 'object' || m === null || Array.isArray(m) || typeof (m as { arch?: unknown }).arch !== 'string') {
+    throw new Error(`${at.where}: must be an arch name or a model spec with an arch, e.g. {arch: mlp, hidden: [256]}, got ${JSON.stringify(v)}`);
+  }
+  return m as ModelSpecParam;
+}
+
+/** codistill's peers: the student's architecture, one spec for every peer, or one spec per peer. */
+export type PeerArch = 'same' | ModelSpecParam | ModelSpecParam[];
+
+function parsePeerArch(v: unknown, at: ParseContext): PeerArch {
+  if (v === 'same') return v;
+  const m = fromJsonText(v, at, 'peerArch');
+  return Array.isArray(m) ? m.map((e, i) => parseModelSpec(e, { ...at, where: `${at.where}[${i}]` }, 'peerArch')) : parseModelSpec(m, at, 'peerArch');
+}
+
+export const onlineKdOneway = defineMethod({
   name: 'online-kd-oneway',
   summary: 'One-way online KD: a teacher built from the `teacher` spec trains jointly with the student on its own CE (teacher_ce); ' +
     'the student learns from its detached logits with the KD terms (formerly `online-kd`; for the symmetric version see codistill).',
@@ -49,17 +70,16 @@ export const onlineKdOneway: MethodSpec = {
   needsTeacher: false,
   teacherUse: 'no teacher file: it trains its own teacher alongside the student',
   params: {
-    teacher: {
-      default: '{"arch": "mlp", "hidden": [256]}',
-      description: 'The jointly trained teacher: an arch name or a JSON model spec (numClasses and input shape come from the student)',
-    },
-    teacherWeight: { default: 1, unit: 'weight', min: 0, description: "Weight of the teacher's own cross-entropy" },
+    teacher: struct<ModelSpecParam>({
+      default: { arch: 'mlp', hidden: [256] }, allowed: 'arch name | model spec map', parse: (v, at) => parseModelSpec(v, at),
+      description: 'The jointly trained teacher: an arch name or a model spec like {arch: mlp, hidden: [256]} (numClasses and input shape come from the student)',
+    }),
+    teacherWeight: num({ default: 1, unit: 'weight', min: 0, description: "Weight of the teacher's own cross-entropy" }),
     ...KD_PARAMS,
   },
   create(params) {
-    const spec = parseModelParam(params.teacher as string, 'online-kd-oneway', 'teacher');
-    const wt = params.teacherWeight as number;
-    const p = { temperature: params.temperature as number, alpha: params.alpha as number, measure: params.measure as Measure };
+    const { teacher: spec, teacherWeight: wt } = params;
+    const p = { temperature: params.temperature, alpha: params.alpha, measure: params.measure };
     let net: ZooModel | null = null;
     let owner: Module | null = null;
     return {
@@ -82,24 +102,15 @@ export const onlineKdOneway: MethodSpec = {
       },
     };
   },
-};
+});
 
-/** The peers' model specs from codistill's `peerArch`: 'same' (the student's), one spec for all, or a JSON array with one per peer. */
-function peerSpecs(s: string, peers: number, student: ZooModel): Record<string, unknown>[] {
-  const t = s.trim();
-  if (t === 'same') return Array.from({ length: peers }, () => ({ ...student.spec }));
+/** The peers' model specs from codistill's `peerArch`: 'same' (the student's), one spec for all, or a list with one per peer. */
+function peerSpecs(arch: PeerArch, peers: number, student: ZooModel): Record<string, unknown>[] {
+  if (arch === 'same') return Array.from({ length: peers }, () => ({ ...student.spec }));
   const base = { inputShape: student.inputShape, numClasses: student.spec.numClasses };
-  if (!t.startsWith('[')) return Array.from({ length: peers }, () => ({ ...base, ...parseModelParam(t, 'codistill', 'peerArch') }));
-  let v: unknown;
-  try {
-    v = JSON.parse(t);
-  } catch (e) {
-    throw new Error(`method 'codistill': 'peerArch' is not valid JSON: ${(e as Error).message}`);
-  }
-  if (!Array.isArray(v) || v.length !== peers) {
-    throw new Error(`method 'codistill': 'peerArch' as a list needs one entry per peer (models − 1 = ${peers}), got ${Array.isArray(v) ? v.length : 'no list'}`);
-  }
-  return v.map((e) => ({ ...base, ...parseModelParam(typeof e === 'string' ? e : JSON.stringify(e), 'codistill', 'peerArch') }));
+  if (!Array.isArray(arch)) return Array.from({ length: peers }, () => ({ ...base, ...arch }));
+  if (arch.length !== peers) throw new Error(`method 'codistill': 'peerArch' as a list needs one entry per peer (models − 1 = ${peers}), got ${arch.length}`);
+  return arch.map((e) => ({ ...base, ...e }));
 }
 
 /**
@@ -113,7 +124,7 @@ export function codistillationLoss(otherLogits: Tensor[], logits: Tensor): Tenso
   });
 }
 
-export const codistill: MethodSpec = {
+export const codistill = defineMethod({
   name: 'codistill',
   summary: 'Codistillation: `models` networks (the student and models − 1 peers) train at once, each on CE plus weight·CE from the average of the ' +
     "others' predicted distributions to its own (distill), after burnInSteps of CE alone; the others' predictions are live (detached) or from copies refreshed every refreshSteps.",
@@ -123,22 +134,21 @@ export const codistill: MethodSpec = {
   needsTeacher: false,
   teacherUse: 'no teacher file: the models teach each other',
   params: {
-    models: { default: 2, integer: true, min: 2, max: 8, description: 'Models trained together (N); model 0 is the student, the one exported' },
-    peerArch: {
-      default: 'same',
-      description: "The peers' architecture: same = the student's; an arch name or JSON model spec for all peers; or a JSON list with one per peer " +
+    models: int({ default: 2, min: 2, max: 8, description: 'Models trained together (N); model 0 is the student, the one exported' }),
+    peerArch: struct<PeerArch>({
+      default: 'same', allowed: 'same | arch name | model spec map | list of them', parse: parsePeerArch,
+      description: "The peers' architecture: same = the student's; an arch name or model spec ({arch: mlp, hidden: [256]}) for all peers; or a list with one per peer " +
         '(numClasses and input shape come from the student)',
-    },
-    weight: { default: 1, unit: 'weight', min: 0, description: 'Weight of the distillation term ψ (Algorithm 1 adds it with weight 1)' },
-    burnInSteps: { default: 0, integer: true, min: 0, unit: 'steps', description: 'Steps of cross-entropy alone before the distillation terms start (the paper\'s burn-in; its length is task-dependent)' },
-    refreshSteps: {
-      default: 0, integer: true, min: 0, unit: 'steps',
+    }),
+    weight: num({ default: 1, unit: 'weight', min: 0, description: 'Weight of the distillation term ψ (Algorithm 1 adds it with weight 1)' }),
+    burnInSteps: int({ default: 0, min: 0, unit: 'steps', description: 'Steps of cross-entropy alone before the distillation terms start (the paper\'s burn-in; its length is task-dependent)' }),
+    refreshSteps: int({
+      default: 0, min: 0, unit: 'steps',
       description: "0 = the others' current predictions (detached); R > 0 = predictions of copies of the models taken at the first distillation step and every R steps after (stale, as in the paper)",
-    },
+    }),
   },
   create(params) {
-    const N = params.models as number, w = params.weight as number;
-    const burnIn = params.burnInSteps as number, R = params.refreshSteps as number, arch = params.peerArch as string;
+    const { models: N, weight: w, burnInSteps: burnIn, refreshSteps: R, peerArch: arch } = params;
     let peers: ZooModel[] = [];
     let stale: ZooModel[] = [];
     let owner: Module | null = null;
@@ -180,4 +190,4 @@ export const codistill: MethodSpec = {
       },
     };
   },
-};
+});

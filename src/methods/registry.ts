@@ -1,5 +1,6 @@
 // Every distillation method, by name. Adding a method is one file plus one line here.
 import type { MethodSpec } from './method.js';
+import { allowedValues, yamlFlow } from './params.js';
 import { scratch } from './scratch.js';
 import { kd } from './kd.js';
 import { dkd } from './dkd.js';
@@ -14,8 +15,9 @@ import { sobolev } from './sobolev.js';
 import { distilbert } from './distilbert.js';
 import { tinybert } from './tinybert.js';
 import { multilabelKd } from './multilabel-kd.js';
+import { dist } from './dist.js';
 
-export const METHODS: readonly MethodSpec[] = [scratch, kd, dkd, noisyTeacher, dml, codistill, onlineKdOneway, bss, adversarialKd, fitnet, attention, sobolev, distilbert, tinybert, multilabelKd];
+export const METHODS: readonly MethodSpec[] = [scratch, kd, dkd, noisyTeacher, dml, codistill, onlineKdOneway, bss, adversarialKd, fitnet, attention, sobolev, distilbert, tinybert, multilabelKd, dist];
 
 /** Old names still accepted: old name → current name. */
 export const METHOD_ALIASES: Readonly<Record<string, string>> = {
@@ -29,21 +31,10 @@ export function getMethod(name: string): MethodSpec {
   return m;
 }
 
-function range(p: MethodSpec['params'][string]): string {
-  if (p.choices) return `one of ${p.choices.join(' | ')}`;
-  if (typeof p.default === 'boolean') return 'true | false';
-  if (typeof p.default === 'string') return 'string';
-  const kind = p.integer ? 'integer' : 'number';
-  if (p.min !== undefined && p.max !== undefined) return `${kind} in [${p.min}, ${p.max}]`;
-  if (p.min !== undefined) return `${kind} >= ${p.min}`;
-  if (p.max !== undefined) return `${kind} <= ${p.max}`;
-  return kind;
-}
-
 /** The text of `kdistill methods`: each method, its paper and its hyper-parameters. */
 export function describeMethods(): string {
   const blocks = METHODS.map((m) => {
-    const rows = Object.entries(m.params).map(([k, p]) => [k, JSON.stringify(p.default), p.unit ?? '', range(p), p.description]);
+    const rows = Object.entries(m.params).map(([k, p]) => [k, yamlFlow(p.default), p.unit ?? '', allowedValues(p), p.description + (p.was ? ` (formerly ${p.was})` : '')]);
     const w = [0, 1, 2, 3].map((i) => Math.max(0, ...rows.map((r) => r[i]!.length)));
     const lines = [
       `${m.name}${m.needsTeacher ? '' : ` (${m.teacherUse ?? 'no teacher'})`}`,

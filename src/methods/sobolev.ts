@@ -5,37 +5,35 @@
 import { Generator, type Tensor } from '../tensor/tensor.js';
 import { enableGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/scope.js';
-import type { Measure } from '../losses/agreement.js';
-import { derivatives, randomProjections, sobolevLosses, sobolevOutput, teacherTargetGrad, SOBOLEV_OUTPUTS, type SobolevOutput } from '../losses/sobolev.js';
+import { derivatives, randomProjections, sobolevLosses, sobolevOutput, teacherTargetGrad, SOBOLEV_OUTPUTS } from '../losses/sobolev.js';
 import { KD_PARAMS, kdTerms } from './kd.js';
-import type { CachedTarget, LossContext, MethodSpec } from './method.js';
+import { defineMethod, type CachedTarget, type LossContext } from './method.js';
+import { bool, choice, int, num } from './params.js';
 
 /** Name of the cached teacher target-class gradient (LossContext.cachedTargets, `target.<name>` in the cache file). */
 export const SOBOLEV_TARGET_GRAD = 'sobolev.target_grad';
 
-export const sobolev: MethodSpec = {
+export const sobolev = defineMethod({
   name: 'sobolev',
   summary: 'Sobolev training: KD on the outputs plus order1·‖J_s v − J_t v‖² and order2·(vᵀH_s v − vᵀH_t v)² along random unit directions ' +
-    '(no full Jacobian), and optionally target_grad·‖∇x f_y,s − ∇x f_y,t‖²; needs a teacher differentiable in its input.',
+    '(no full Jacobian), and optionally targetGrad·‖∇x f_y,s − ∇x f_y,t‖²; needs a teacher differentiable in its input.',
   paper: 'Czarnecki, Osindero, Jaderberg, Świrszcz, Pascanu, "Sobolev Training for Neural Networks", NIPS 2017 ' +
     '(target-class variant: Srinivas, Fleuret, "Knowledge Transfer with Jacobian Matching", ICML 2018)',
   needsTeacher: true,
   params: {
     ...KD_PARAMS,
-    order1: { default: 1, unit: 'weight', min: 0, description: 'Weight of the first-order term (Jacobian–vector products)' },
-    order2: { default: 0, unit: 'weight', min: 0, description: 'Weight of the second-order term (vᵀHv of a random output projection; zero curvature for ReLU logits, use output logprobs)' },
-    target_grad: { default: 0, unit: 'weight', min: 0, description: 'Weight of the target-class input-gradient term (label, or the teacher\'s prediction on unlabeled data)' },
-    normalize_target: { default: false, description: 'Normalise both target-class gradients to unit length first (Srinivas & Fleuret)' },
-    projections: { default: 1, min: 1, max: 64, integer: true, description: 'Random directions per sample and step' },
-    output: { default: 'logprobs', choices: [...SOBOLEV_OUTPUTS], description: 'Function whose derivatives are matched: logits, or log-softmax(logits / output_temperature)' },
-    output_temperature: { default: 1, unit: 'temperature', min: 0.01, max: 100, description: 'Temperature of the log-softmax when output = logprobs' },
-    seed: { default: 0, min: 0, integer: true, description: 'Seed of the random directions (re-seeded per step with the step number, so resumed runs draw the same)' },
+    order1: num({ default: 1, unit: 'weight', min: 0, description: 'Weight of the first-order term (Jacobian–vector products)' }),
+    order2: num({ default: 0, unit: 'weight', min: 0, description: 'Weight of the second-order term (vᵀHv of a random output projection; zero curvature for ReLU logits, use output logprobs)' }),
+    targetGrad: num({ default: 0, unit: 'weight', min: 0, was: 'target_grad', description: 'Weight of the target-class input-gradient term (label, or the teacher\'s prediction on unlabeled data)' }),
+    normalizeTarget: bool({ default: false, was: 'normalize_target', description: 'Normalise both target-class gradients to unit length first (Srinivas & Fleuret)' }),
+    projections: int({ default: 1, min: 1, max: 64, description: 'Random directions per sample and step' }),
+    output: choice(SOBOLEV_OUTPUTS, { default: 'logprobs', description: 'Function whose derivatives are matched: logits, or log-softmax(logits / outputTemperature)' }),
+    outputTemperature: num({ default: 1, unit: 'temperature', min: 0.01, max: 100, was: 'output_temperature', description: 'Temperature of the log-softmax when output = logprobs' }),
+    seed: int({ default: 0, min: 0, description: 'Seed of the random directions (re-seeded per step with the step number, so resumed runs draw the same)' }),
   },
   create(params) {
-    const kd = { temperature: params.temperature as number, alpha: params.alpha as number, measure: params.measure as Measure };
-    const w1 = params.order1 as number, w2 = params.order2 as number, wt = params.target_grad as number;
-    const P = params.projections as number, out = params.output as SobolevOutput, To = params.output_temperature as number;
-    const normalizeTarget = params.normalize_target as boolean, seed = params.seed as number;
+    const kd = { temperature: params.temperature, alpha: params.alpha, measure: params.measure };
+    const { order1: w1, order2: w2, targetGrad: wt, projections: P, output: out, outputTemperature: To, normalizeTarget, seed } = params;
     const gen = new Generator(seed);
     // With only the target-class term, the teacher's side is a per-sample deterministic value
     // (given the output settings): the teacher-output cache can serve it instead of a teacher
@@ -92,4 +90,4 @@ export const sobolev: MethodSpec = {
       },
     };
   },
-};
+});

@@ -10,50 +10,67 @@ import { Linear } from '../nn/layers.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { tidy } from '../tensor/scope.js';
 import { attentionMseLoss, bernoulliKd, hiddenMseLoss, softCrossEntropy } from '../losses/transformer.js';
-import { requireTeacherLogits, type LossContext, type Method, type MethodSpec } from './method.js';
+import { defineMethod, requireTeacherLogits, type LossContext, type Method } from './method.js';
+import { choice, num, struct, type ParseContext } from './params.js';
 import { isMultiLabel, taskLoss } from './multilabel-kd.js';
 import { encoderDepth, probeWidths, projection, tokenMask } from './distilbert.js';
 
-/**
- * Teacher layer (0-based) for each student layer: 'uniform' → g(m) = m·N/M − 1 for m = 1..M
- * (TinyBERT's uniform strategy), 'last' → the top M teacher layers, or explicit '1,3'.
- */
-export function layerMapping(spec: string, studentLayers: number, teacherLayers: number): number[] {
-  const M = studentLayers, N = teacherLayers;
-  if (spec === 'uniform') {
-    if (N % M !== 0) throw new Error(`tinybert: uniform mapping needs the teacher depth (${N}) to be a multiple of the student's (${M}); give an explicit mapping like '1,3'`);
-    return Array.from({ length: M }, (_, m) => ((m + 1) * N) / M - 1);
+/** How student layers map to teacher layers: a strategy, or 0-based teacher indices, one per student layer. */
+export type LayerMappingSpec = 'uniform' | 'last' | number[];
+
+/** A mapping from YAML: uniform, last, or a list of indices; the old packed string '1,3' still read, with a notice. */
+function parseMapping(v: unknown, at: ParseContext): LayerMappingSpec {
+  if (v === 'uniform' || v === 'last') return v;
+  let ids: unknown[] | null = Array.isArray(v) ? v : null;
+  if (typeof v === 'string') {
+    ids = v.split(',').map((s) => (s.trim() === '' ? Number.NaN : Number(s.trim())));
+    at.deprecated(`${at.where}: the packed string '${v}' is deprecated; give a YAML list, e.g. mapping: [${ids.join(', ')}]`);
   }
-  if (spec === 'last') return Array.from({ length: M }, (_, m) => N - M + m);
-  const ids = spec.split(',').map((s) => Number(s.trim()));
-  if (ids.length !== M || ids.some((i) => !Number.isInteger(i) || i < 0 || i >= N)) {
-    throw new Error(`tinybert: mapping '${spec}' must list ${M} teacher layer indices in [0, ${N - 1}] (or be 'uniform' / 'last')`);
+  const isIndex = (i: unknown): i is number => typeof i === 'number' && Number.isInteger(i) && i >= 0;
+  if (!ids || ids.length === 0 || !ids.every(isIndex)) {
+    throw new Error(`${at.where}: must be uniform, last or a list of 0-based teacher layer indices like [1, 3], got ${JSON.stringify(v)}`);
   }
   return ids;
 }
 
-export const tinybert: MethodSpec = {
+/**
+ * Teacher layer (0-based) for each student layer: 'uniform' → g(m) = m·N/M − 1 for m = 1..M
+ * (TinyBERT's uniform strategy), 'last' → the top M teacher layers, or explicit [1, 3].
+ */
+export function layerMapping(spec: LayerMappingSpec, studentLayers: number, teacherLayers: number): number[] {
+  const M = studentLayers, N = teacherLayers;
+  if (spec === 'uniform') {
+    if (N % M !== 0) throw new Error(`tinybert: uniform mapping needs the teacher depth (${N}) to be a multiple of the student's (${M}); give an explicit mapping like [1, 3]`);
+    return Array.from({ length: M }, (_, m) => ((m + 1) * N) / M - 1);
+  }
+  if (spec === 'last') return Array.from({ length: M }, (_, m) => N - M + m);
+  if (spec.length !== M || spec.some((i) => !Number.isInteger(i) || i < 0 || i >= N)) {
+    throw new Error(`tinybert: mapping [${spec.join(', ')}] must list ${M} teacher layer indices in [0, ${N - 1}] (or be uniform / last)`);
+  }
+  return spec;
+}
+
+export const tinybert = defineMethod({
   name: 'tinybert',
   summary: 'TinyBERT: embedding MSE + attention-map MSE + projected hidden-state MSE over mapped layers, then prediction-layer soft cross-entropy (two stages in one run).',
   paper: 'Jiao, Yin, Shang, Jiang, Chen, Li, Wang, Liu, "TinyBERT: Distilling BERT for Natural Language Understanding", Findings of EMNLP 2020 (arXiv:1909.10351)',
   needsTeacher: true,
   params: {
-    mapping: { default: 'uniform', description: "Student→teacher layer mapping: 'uniform' (m·N/M), 'last', or explicit 0-based teacher indices like '1,3'" },
-    attention: { default: 'scores', choices: ['scores', 'probs'], description: 'Attention maps compared: pre-softmax scores (paper) or probabilities' },
-    intermediateFraction: { default: 0.5, unit: 'fraction of epochs', min: 0, max: 1, description: 'Share of the epochs spent on intermediate-layer distillation before the prediction-layer stage' },
-    temperature: { default: 1, unit: 'temperature', min: 0.01, max: 100, description: 'Temperature T of the prediction-layer soft cross-entropy (TinyBERT: 1)' },
-    wEmb: { default: 1, unit: 'weight', min: 0, description: 'Weight of the embedding-layer MSE' },
-    wAttn: { default: 1, unit: 'weight', min: 0, description: 'Weight of the attention-map MSE (summed over mapped layers)' },
-    wHidden: { default: 1, unit: 'weight', min: 0, description: 'Weight of the hidden-state MSE (summed over mapped layers)' },
-    wPred: { default: 1, unit: 'weight', min: 0, description: 'Weight of the prediction-layer soft cross-entropy' },
-    wTask: { default: 0, unit: 'weight', min: 0, description: 'Weight of the task loss in the prediction stage (TinyBERT: 0)' },
+    mapping: struct<LayerMappingSpec>({
+      default: 'uniform', allowed: 'uniform | last | list of integers', parse: parseMapping,
+      description: 'Student→teacher layer mapping: uniform (m·N/M), last, or explicit 0-based teacher indices, one per student layer, like [1, 3]',
+    }),
+    attention: choice(['scores', 'probs'], { default: 'scores', description: 'Attention maps compared: pre-softmax scores (paper) or probabilities' }),
+    intermediateFraction: num({ default: 0.5, unit: 'fraction of epochs', min: 0, max: 1, description: 'Share of the epochs spent on intermediate-layer distillation before the prediction-layer stage' }),
+    temperature: num({ default: 1, unit: 'temperature', min: 0.01, max: 100, description: 'Temperature T of the prediction-layer soft cross-entropy (TinyBERT: 1)' }),
+    wEmb: num({ default: 1, unit: 'weight', min: 0, description: 'Weight of the embedding-layer MSE' }),
+    wAttn: num({ default: 1, unit: 'weight', min: 0, description: 'Weight of the attention-map MSE (summed over mapped layers)' }),
+    wHidden: num({ default: 1, unit: 'weight', min: 0, description: 'Weight of the hidden-state MSE (summed over mapped layers)' }),
+    wPred: num({ default: 1, unit: 'weight', min: 0, description: 'Weight of the prediction-layer soft cross-entropy' }),
+    wTask: num({ default: 0, unit: 'weight', min: 0, description: 'Weight of the task loss in the prediction stage (TinyBERT: 0)' }),
   },
   create(params) {
-    const p = {
-      mapping: params.mapping as string, attn: params.attention as string, frac: params.intermediateFraction as number,
-      T: params.temperature as number, wEmb: params.wEmb as number, wAttn: params.wAttn as number,
-      wHidden: params.wHidden as number, wPred: params.wPred as number, wTask: params.wTask as number,
-    };
+    const p = { ...params, attn: params.attention, frac: params.intermediateFraction, T: params.temperature };
     let map: number[] = [];
     let embProj: Linear | null = null;
     let hidProj: (Linear | null)[] = [];
@@ -105,4 +122,4 @@ export const tinybert: MethodSpec = {
     };
     return method;
   },
-};
+});

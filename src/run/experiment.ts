@@ -31,7 +31,7 @@ import { inferenceMsPerSample } from '../train/timing.js';
 import { loadSafetensors, saveModel } from '../nn/safetensors.js';
 import { prepareQuantization, setQuantization } from '../nn/quantize.js';
 import { getMethod } from '../methods/registry.js';
-import { resolveParams, type CachedTarget } from '../methods/method.js';
+import { resolveParams, type CachedTarget, type MethodSpec, type Params } from '../methods/method.js';
 import type { Teacher } from '../teachers/teacher.js';
 import { describeNormalization, withInputPipeline } from '../teachers/pipeline.js';
 import { predict } from '../train/evaluate.js';
@@ -434,6 +434,7 @@ async function withTeacherCache(e: Experiment, teacher: Teacher, transfer: Datas
 function loaderSource(loader: DataLoader): BatchSource {
   return {
     batchesPerEpoch: loader.numBatches,
+    datasetSize: loader.dataset.size,
     batches: (epoch, from) => loader.epoch(epoch, { startBatch: from }),
   };
 }
@@ -455,7 +456,7 @@ export async function runExperiment(e: Experiment, o: RunOptions): Promise<Exper
  * The checks of an experiment that need no data: its method and hyper-parameters, and that the
  * mode fits its teachers. A sweep runs them on every trial before any trains.
  */
-export function resolveMethod(e: Experiment, o: Pick<RunOptions, 'mode' | 'validationOnly' | 'given'>): { spec: ReturnType<typeof getMethod>; params: ReturnType<typeof resolveParams> } {
+export function resolveMethod(e: Experiment, o: Pick<RunOptions, 'mode' | 'validationOnly' | 'given'>): { spec: MethodSpec; params: Params } {
   const spec = getMethod(e.method.name);
   const params = resolveParams(spec, e.method.params, `${e.file}: 'method.params'`);
   const hasTeacher = e.teachers.length > 0 || o.given?.teacher !== undefined;

@@ -24,7 +24,7 @@ import { buildBatch } from '../data/batch.js';
 import { horizontalFlip, randomCrop, type Augmentation } from '../data/augment.js';
 import { loadModel, saveModel } from '../nn/safetensors.js';
 import type { ZooModel } from '../nn/zoo/index.js';
-import { getMethod } from '../methods/registry.js';
+import { scratch } from '../methods/scratch.js';
 import { checkpointTeacher } from '../teachers/sources.js';
 import { fileSha256 } from '../data/errors.js';
 import { atomicWrite, ensureDir } from '../util/fs.js';
@@ -219,7 +219,7 @@ async function trainSpecialist(cfg: SpecialistsConfig, i: number, subset: number
   log(`${cfg.name}: specialist ${i + 1} {${subset.join(', ')}}: subset prior ${prior.toFixed(3)}, dustbin correction +${correction.toFixed(4)}`);
   const t0 = Date.now();
   const r = await train({
-    student, teacher: null, method: getMethod('scratch').create({ label_smoothing: 0 }), train: source, evalSet: testMapped,
+    student, teacher: null, method: scratch.create({ labelSmoothing: 0 }), train: source, evalSet: testMapped,
     numClasses: subset.length + 1, epochs: cfg.specialist.epochs, optimizer: cfg.specialist.optimizer, schedule: cfg.specialist.schedule,
     outDir, resume: true, evalEvery: 'end', label: `specialist ${i + 1}`,
   });

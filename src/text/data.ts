@@ -56,6 +56,9 @@ export class MultiLabelBatches implements BatchSource {
   get batchesPerEpoch(): number {
     return Math.ceil(this.data.size / this.batchSize);
   }
+  get datasetSize(): number {
+    return this.data.size;
+  }
   *batches(epoch: number, fromBatch: number): Iterable<TrainBatch> {
     const perm = new Rng(this.seed, 0x7e47, epoch).permutation(this.data.size);
     const L = this.data.sampleShape[0]!, C = this.data.numClasses;

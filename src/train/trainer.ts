@@ -112,7 +112,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     // Methods probe feature shapes on a couple of real inputs (never trained on).
     const sample = o.sample ?? (o.evalSet ? firstSamples(o.evalSet, 2) : undefined);
     try {
-      o.method.setup({ student: o.student, teacher: o.teacher, numClasses: o.numClasses, ...(sample ? { sample } : {}) });
+      o.method.setup({ student: o.student, teacher: o.teacher, numClasses: o.numClasses, datasetSize: o.train.datasetSize ?? null, ...(sample ? { sample } : {}) });
     } finally {
       if (sample && sample !== o.sample) sample.dispose();
     }
@@ -312,7 +312,7 @@ function step(o: TrainOptions, optimizer: Optimizer, batch: TrainBatch, info: St
       if (sfeat.length) ({ output: studentLogits, features: studentFeatures } = o.student.forwardWithFeatures(batch.x, sfeat));
       else studentLogits = o.student.call(batch.x);
     }
-    const terms = o.method.losses({ student: o.student, teacher: o.teacher, batch, info, studentLogits, teacherLogits, studentFeatures, teacherFeatures,
+    const terms = o.method.losses({ student: o.student, teacher: o.teacher, batch, indices: batch.indices ?? null, info, studentLogits, teacherLogits, studentFeatures, teacherFeatures,
       ...(cachedTargets ? { cachedTargets } : {}), ...(stages > 1 ? { stage } : {}) });
     const names = Object.keys(terms);
     if (names.length === 0) throw new Error(`the method returned no loss terms${stages > 1 ? ` in stage ${stage}` : ''}`);

@@ -51,7 +51,7 @@ test("teacherCache auto: off with random augmentation, on (and reused) without; 
 });
 
 test('a feature method (fitnet) has its teacher features cached under a deterministic pipeline, and runs live with random augmentation', async () => {
-  const fitnet = { name: 'fitnet', params: { pairs: 'layer1:layer1' } };
+  const fitnet = { name: 'fitnet', params: { pairs: ['layer1'] } };
   const files = await run('fitnet', { method: fitnet });
   assert.equal(files.length, 1, 'one cache file with logits and features');
   const f = parseSafetensors(readFileSync(files[0]!));

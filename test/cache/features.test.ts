@@ -163,7 +163,7 @@ test('FitNet with the cached teacher: no teacher feature pass in training, same 
     const student = createModel({ arch: 'cnn', numClasses: 4, inChannels: 1, inputSize: [8, 8], channels: [2, 4], hidden: 8 });
     const loader = new DataLoader(ds, { batchSize: 32, seed: 3, prefetch: 'sync' });
     const spec = getMethod('fitnet');
-    const method = spec.create(resolveParams(spec, { pairs: 'stage1:stage1,fc1:fc1', alpha: 0.5, beta: 10 }));
+    const method = spec.create(resolveParams(spec, { pairs: ['stage1', 'fc1'], alpha: 0.5, beta: 10 }));
     const sample = rowsOf(ds, [0, 1]);
     await train({
       student, teacher: tt, method, numClasses: 4, epochs: 2, sample,

@@ -45,7 +45,7 @@ function teacher(seed: number, checksum = `grad-teacher-${seed}`): CountingTeach
 
 function sobolevMethod(p: Params) {
   const spec = getMethod('sobolev');
-  return spec.create(resolveParams(spec, { order1: 0, order2: 0, target_grad: 1, ...p }));
+  return spec.create(resolveParams(spec, { order1: 0, order2: 0, targetGrad: 1, ...p }));
 }
 
 function targetsOf(p: Params) {
@@ -74,7 +74,7 @@ test('cached target gradients equal the live ones (labels, argmax without labels
   const dir = tmp();
   const ds = data(90, 1);
   const t = teacher(1);
-  const targets = targetsOf({ output: 'logprobs', output_temperature: 2 });
+  const targets = targetsOf({ output: 'logprobs', outputTemperature: 2 });
   const notes: string[] = [];
   const a = TeacherOutputCache.open(t, ds, { dir, targets, batchSize: 40, notice: (l) => notes.push(l) });
   assert.equal(a.status, 'built');
@@ -82,8 +82,8 @@ test('cached target gradients equal the live ones (labels, argmax without labels
   assert.match(notes[0]!, /and targets \(sobolev\.target_grad\) on 90 samples/);
   assert.deepEqual(a.targetShapes, { [T_NAME]: SHAPE });
   assert.notEqual(a.path, TeacherOutputCache.pathFor(t, ds, { dir }), 'the targets key the file');
-  assert.notEqual(a.path, TeacherOutputCache.pathFor(t, ds, { dir, targets: targetsOf({ output: 'logprobs', output_temperature: 3 }) }), 'the temperature keys it');
-  assert.equal(a.path, TeacherOutputCache.pathFor(t, ds, { dir, targets: targetsOf({ output: 'logprobs', output_temperature: 2, alpha: 0.3, target_grad: 5 }) }), 'weights do not');
+  assert.notEqual(a.path, TeacherOutputCache.pathFor(t, ds, { dir, targets: targetsOf({ output: 'logprobs', outputTemperature: 3 }) }), 'the temperature keys it');
+  assert.equal(a.path, TeacherOutputCache.pathFor(t, ds, { dir, targets: targetsOf({ output: 'logprobs', outputTemperature: 2, alpha: 0.3, targetGrad: 5 }) }), 'weights do not');
   const f = parseSafetensors(readFileSync(a.path));
   assert.deepEqual(f.tensors.get(`target.${T_NAME}`)!.shape, [90, ...SHAPE]);
   assert.equal(f.metadata.targets, JSON.stringify([[T_NAME, 'output=logprobs;T=2']]));
@@ -167,7 +167,7 @@ test('sobolev target_grad with the cached teacher: no teacher call with grad in 
   const dir = tmp();
   const ds = data(96, 5);
   const t = teacher(5);
-  const params: Params = { output: 'logprobs', output_temperature: 2, normalize_target: true, alpha: 0.5 };
+  const params: Params = { output: 'logprobs', outputTemperature: 2, normalizeTarget: true, alpha: 0.5 };
   const run = async (tt: Teacher): Promise<Float32Array[]> => {
     manualSeed(7);
     const student = createModel({ arch: 'cnn', numClasses: 4, inChannels: 1, inputSize: [8, 8], channels: [2, 4], hidden: 8 });
@@ -192,7 +192,7 @@ test('sobolev target_grad with the cached teacher: no teacher call with grad in 
 
   // order1 > 0: no cached target is declared, the teacher runs live as before
   assert.equal(sobolevMethod({ order1: 1 }).cachedTargets, undefined);
-  assert.equal(sobolevMethod({ target_grad: 0 }).cachedTargets, undefined);
+  assert.equal(sobolevMethod({ targetGrad: 0 }).cachedTargets, undefined);
 });
 
 test('the runner caches the sobolev target gradient under a deterministic pipeline only', async () => {
@@ -206,7 +206,7 @@ test('the runner caches the sobolev target gradient under a deterministic pipeli
       name, epochs: 1, seed: 2, output: join(root, `run-${name}`),
       data: { subset: 128, batchSize: 64, ...(extra.data as object ?? {}) },
       teacher: { checkpoint: teacherPath }, student: { arch: 'mlp', hidden: [8] },
-      method: { name: 'sobolev', params: { order1: 0, target_grad: 1 } }, optimizer: { name: 'sgd', lr: 0.1 },
+      method: { name: 'sobolev', params: { order1: 0, targetGrad: 1 } }, optimizer: { name: 'sgd', lr: 0.1 },
       teacherCache: { dir: cacheDir, ...(extra.teacherCache as object ?? {}) },
     }, join(root, `${name}.yaml`));
     await runExperiment(e, { mode: 'distill', resume: false });

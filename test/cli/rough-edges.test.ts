@@ -49,9 +49,9 @@ test('kdistill train refuses a file whose method would distill its teacher', () 
   assert.match(r.err, /t\.yaml: has a teacher, so method 'kd' would distill it: run it with kdistill distill/);
 });
 
-test('kdistill methods types string parameters, says how teacher-less methods use a teacher, and lists chains and specialists', () => {
+test('kdistill methods shows structured parameters as YAML, says how teacher-less methods use a teacher, and lists chains and specialists', () => {
   const out = kdistill('methods').out;
-  assert.match(out, /\n {4}pairs +"[^"]*" +string /);
+  assert.match(out, /\n {4}pairs +\[\{student: stage2, teacher: stage2\}\] +list of pairs \| map /);
   assert.match(out, /multilabel-kd \(teacher optional/);
   assert.doesNotMatch(out, /multilabel-kd \(no teacher\)/);
   assert.match(out, /chains \(a file with a top-level `stages:` list/);

@@ -155,8 +155,8 @@ test("a method's connectors are not exported: the ONNX file holds exactly the st
   const teacherNet = createModel({ arch: 'resnet8x4', numClasses: 10, inChannels: 1, inputSize: [16, 16] });
   const teacher = new ModuleTeacher(teacherNet, 10, 'test teacher', 'x');
   const spec = getMethod('fitnet');
-  const method = spec.create(resolveParams(spec, { pairs: 'layer2:layer2' }, 'test'));
-  method.setup?.({ student, teacher, numClasses: 10, sample: randn([2, 1, 16, 16]) });
+  const method = spec.create(resolveParams(spec, { pairs: ['layer2'] }, 'test'));
+  method.setup?.({ student, teacher, numClasses: 10, datasetSize: null, sample: randn([2, 1, 16, 16]) });
   const extra = method.extraModules?.() ?? [];
   assert.ok(extra.length > 0 && extra.some((m) => m.numParameters() > 0), 'FitNet owns a trainable connector');
   student.eval();

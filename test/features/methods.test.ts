@@ -10,7 +10,7 @@ import { packageRoot } from '../../src/tensor/native.js';
 import { crossEntropy } from '../../src/tensor/functional.js';
 import { resolveParams, type LossContext, type Method, type Params } from '../../src/methods/method.js';
 import { getMethod, METHODS } from '../../src/methods/registry.js';
-import { Connector, parsePairs } from '../../src/methods/fitnet.js';
+import { Connector, weightedPairs } from '../../src/methods/fitnet.js';
 import { createModel, type ZooModel } from '../../src/nn/zoo/index.js';
 import { ModuleTeacher, TorchScriptTeacher } from '../../src/teachers/sources.js';
 import { attentionLoss, hintLoss } from '../../src/losses/features.js';
@@ -39,7 +39,7 @@ function ctxFor(m: Method, student: ZooModel, teacher: ModuleTeacher, x: Tensor,
   const s = sf.length ? student.forwardWithFeatures(x, sf) : { output: student.call(x), features: {} };
   const t = torch.noGrad(() => (tf.length ? teacher.features(x, tf) : { output: teacher.logits(x), features: {} }));
   return {
-    student, teacher, batch: { x, y }, info: { epoch: 0, epochs: 1, step, numClasses: 10 },
+    student, teacher, batch: { x, y }, indices: null, info: { epoch: 0, epochs: 1, step, numClasses: 10 },
     studentLogits: s.output, teacherLogits: t.output, studentFeatures: s.features, teacherFeatures: t.features,
   };
 }
@@ -53,19 +53,29 @@ test('the three methods are registered with papers and documented parameters', (
   assert.throws(() => make('fitnet', { loss: 'huber' }), /must be one of mse, l1, cosine/);
 });
 
-test('layer pairs parse from strings, with weights; bad specs are refused clearly', () => {
-  assert.deepEqual(parsePairs('stage1:stage2, fc1', '', 'x'), [{ student: 'stage1', teacher: 'stage2', weight: 1 }, { student: 'fc1', teacher: 'fc1', weight: 1 }]);
-  assert.deepEqual(parsePairs('a:b,c:d', '2, 0.5', 'x').map((p) => p.weight), [2, 0.5]);
-  assert.throws(() => parsePairs('a:b,c:d', '1', 'x'), /'weights' must be 2 non-negative numbers/);
-  assert.throws(() => parsePairs('a:b:c', '', 'x'), /must be 'student_layer:teacher_layer'/);
-  assert.throws(() => parsePairs(' , ', '', 'x'), /names no layers/);
+test('layer pairs: YAML lists and maps, per-pair weights, the old packed strings; bad specs are refused clearly', () => {
+  const pairsOf = (g: Params): unknown => resolveParams(getMethod('fitnet'), g).pairs;
+  const both = [{ student: 'stage1', teacher: 'stage2' }, { student: 'fc1', teacher: 'fc1' }];
+  assert.deepEqual(pairsOf({ pairs: [{ student: 'stage1', teacher: 'stage2' }, 'fc1'] }), both);
+  assert.deepEqual(pairsOf({ pairs: { stage1: 'stage2', fc1: 'fc1' } }), both);
+  assert.deepEqual(pairsOf({ pairs: 'stage1:stage2, fc1' }), both, 'the packed string of the first release');
+  assert.deepEqual(resolveParams(getMethod('fitnet'), { weights: '2, 0.5' }).weights, [2, 0.5], 'the packed weights');
+  assert.deepEqual(weightedPairs(both, [2, 0.5], 'x').map((p) => p.weight), [2, 0.5]);
+  assert.deepEqual(weightedPairs(both, [], 'x').map((p) => p.weight), [1, 1]);
+  assert.throws(() => make('fitnet', { pairs: both, weights: [1] }), /'weights' must list 2 numbers, one per layer pair, got 1/);
+  assert.throws(() => make('fitnet', { weights: [-1] }), /'weights\[0\]' must be >= 0/);
+  assert.throws(() => pairsOf({ pairs: 'a:b:c' }), /'pairs': layer pair 'a:b:c' must be 'student_layer:teacher_layer'/);
+  assert.throws(() => pairsOf({ pairs: ' , ' }), /names no layers/);
+  assert.throws(() => pairsOf({ pairs: [] }), /names no layers/);
+  assert.throws(() => pairsOf({ pairs: [{ student: 'a' }] }), /'pairs': item 0 must be \{student: layer, teacher: layer\}/);
+  assert.throws(() => pairsOf({ pairs: 3 }), /'pairs': must be a list of layer pairs/);
 });
 
 test('fitnet: connectors are built in setup from probed shapes (1×1 conv, linear, none), outside the student', () => {
   const { student, teacher } = cnns();
-  const m = make('fitnet', { pairs: 'stage1:stage1,stage2:stage1,fc1:fc1', weights: '1,0.5,2' });
+  const m = make('fitnet', { pairs: ['stage1', { student: 'stage2', teacher: 'stage1' }, 'fc1'], weights: [1, 0.5, 2] });
   assert.deepEqual(m.features, { student: ['stage1', 'stage2', 'fc1'], teacher: ['stage1', 'stage1', 'fc1'] });
-  torch.tidy(() => m.setup!({ student, teacher, numClasses: 10, sample: torch.randn([2, 1, 28, 28]) }));
+  torch.tidy(() => m.setup!({ student, teacher, numClasses: 10, datasetSize: null, sample: torch.randn([2, 1, 28, 28]) }));
   const extra = m.extraModules!() as Connector[];
   assert.equal(extra.length, 3);
   assert.deepEqual(extra.map((c) => [c.from, c.to]), [[[4, 14, 14], [8, 14, 14]], [[8, 7, 7], [8, 14, 14]], [[16], [32]]]);
@@ -91,9 +101,9 @@ test('fitnet: connectors are built in setup from probed shapes (1×1 conv, linea
     assert.ok(teacher.model.parameters().every((p) => p.grad === null));
     for (const p of [...student.parameters(), ...extra.flatMap((c) => c.parameters())]) p.grad?.zero_();
   });
-  const same = make('fitnet', { pairs: 'stage1:stage1', alpha: 0.5, loss: 'cosine' });
+  const same = make('fitnet', { pairs: ['stage1'], alpha: 0.5, loss: 'cosine' });
   const s2 = createModel({ arch: 'cnn', numClasses: 10, channels: [8, 8], hidden: 16 });
-  torch.tidy(() => same.setup!({ student: s2, teacher, numClasses: 10, sample: torch.randn([2, 1, 28, 28]) }));
+  torch.tidy(() => same.setup!({ student: s2, teacher, numClasses: 10, datasetSize: null, sample: torch.randn([2, 1, 28, 28]) }));
   assert.equal(same.extraModules!().length, 0, 'no connector when the shapes agree');
   torch.tidy(() => {
     const terms = same.losses(ctxFor(same, s2, teacher, torch.randn([2, 1, 28, 28]), torch.tensor([0, 1], { dtype: 'int64' })));
@@ -113,7 +123,7 @@ test('attention: {ce, at} with at = beta·Σ w·AT loss; KD joins with alpha > 0
     assert.deepEqual(Object.keys(terms), ['ce', 'at']);
     const expect = attentionLoss(ctx.studentFeatures.stage1!, ctx.teacherFeatures.stage1!).add(attentionLoss(ctx.studentFeatures.stage2!, ctx.teacherFeatures.stage2!)).mul(1000);
     assertClose(terms.at!.item(), expect.item(), 1e-5, 0, 'at');
-    const withKd = make('attention', { alpha: 0.9, pairs: 'stage2:stage1' }).losses(ctxFor(make('attention', { pairs: 'stage2:stage1' }), student, teacher, x, y));
+    const withKd = make('attention', { alpha: 0.9, pairs: [{ student: 'stage2', teacher: 'stage1' }] }).losses(ctxFor(make('attention', { pairs: [{ student: 'stage2', teacher: 'stage1' }] }), student, teacher, x, y));
     assert.deepEqual(Object.keys(withKd).sort(), ['at', 'ce', 'kd']);
     assert.deepEqual(Object.keys(m.losses(ctxFor(m, student, teacher, x, null))), ['at'], 'unlabeled: no ce');
   });
@@ -134,7 +144,7 @@ test('sobolev: term names follow the weights; gradients reach the student; deter
     assertClose(b.order1!.item(), a.order1!.item(), 1e-6, 0, 'same step, same directions');
     const c = m.losses(ctxFor(m, student, teacher, xs.clone(), y, 8));
     assert.notEqual(c.order1!.item(), a.order1!.item(), 'another step draws other directions');
-    const all = make('sobolev', { order2: 1, target_grad: 1, projections: 2 }).losses(ctxFor(m, student, teacher, xs.clone(), y));
+    const all = make('sobolev', { order2: 1, targetGrad: 1, projections: 2 }).losses(ctxFor(m, student, teacher, xs.clone(), y));
     assert.deepEqual(Object.keys(all), ['ce', 'kd', 'order1', 'order2', 'target_grad']);
     for (const v of Object.values(all)) assert.ok(Number.isFinite(v.item()) && v.item() >= 0);
     const [g] = torch.autograd.grad(all.order2!, student.parameters()[0]!, { retainGraph: true });
@@ -171,7 +181,7 @@ function batches(d: Dataset, bs: number): { batchesPerEpoch: number; batches: ()
 test('trainer: setup runs before the optimizer (connectors train), inputGrad makes sobolev trainable', async () => {
   const { student, teacher } = cnns();
   const data = randomData(32, 1);
-  const m = make('fitnet', { pairs: 'stage1:stage1' });
+  const m = make('fitnet', { pairs: ['stage1'] });
   const r = await train({
     student, teacher, method: m, train: batches(data, 16), evalSet: data, numClasses: 10, epochs: 1,
     optimizer: { name: 'sgd', lr: 0.01 },
@@ -184,7 +194,7 @@ test('trainer: setup runs before the optimizer (connectors train), inputGrad mak
   torch.manualSeed(2);
   const mlp = createModel({ arch: 'mlp', numClasses: 10, inputShape: [1, 28, 28], hidden: [16] });
   const sob = await train({
-    student: mlp, teacher, method: make('sobolev', { order2: 0.5, target_grad: 0.1 }), train: batches(data, 16), numClasses: 10, epochs: 1,
+    student: mlp, teacher, method: make('sobolev', { order2: 0.5, targetGrad: 0.1 }), train: batches(data, 16), numClasses: 10, epochs: 1,
     optimizer: { name: 'sgd', lr: 0.01 },
   });
   assert.deepEqual(Object.keys(sob.epochs[0]!.train).sort(), ['ce', 'kd', 'loss', 'order1', 'order2', 'target_grad']);
@@ -226,7 +236,7 @@ test('TorchScript teacher: input derivatives for Sobolev match finite difference
     const m = make('sobolev', { order2: 1 });
     const xs = torch.randn([4, 4]).requiresGrad_(true);
     const ctx: LossContext = {
-      student, teacher: t, batch: { x: xs, y: torch.tensor([0, 1, 2, 0], { dtype: 'int64' }) }, info: { epoch: 0, epochs: 1, step: 0, numClasses: 3 },
+      student, teacher: t, batch: { x: xs, y: torch.tensor([0, 1, 2, 0], { dtype: 'int64' }) }, indices: null, info: { epoch: 0, epochs: 1, step: 0, numClasses: 3 },
       studentLogits: student.call(xs), teacherLogits: t.logits(xs), studentFeatures: {}, teacherFeatures: {},
     };
     const terms = m.losses(ctx);
@@ -238,10 +248,10 @@ test('TorchScript teacher: input derivatives for Sobolev match finite difference
 test('fitnet, attention and sobolev leave only their returned terms alive', () => {
   const { student, teacher } = cnns();
   const mlp = createModel({ arch: 'mlp', numClasses: 10, inputShape: [1, 28, 28], hidden: [8] });
-  for (const [name, s, params] of [['fitnet', student, { pairs: 'stage1:stage1,fc1:fc1', alpha: 0.5 }], ['attention', student, {}],
-    ['sobolev', mlp, { order2: 1, target_grad: 1, projections: 2 }]] as const) {
+  for (const [name, s, params] of [['fitnet', student, { pairs: ['stage1', 'fc1'], alpha: 0.5 }], ['attention', student, {}],
+    ['sobolev', mlp, { order2: 1, targetGrad: 1, projections: 2 }]] as const) {
     const m = make(name, params);
-    torch.tidy(() => m.setup?.({ student: s, teacher, numClasses: 10, sample: torch.randn([2, 1, 28, 28]) }));
+    torch.tidy(() => m.setup?.({ student: s, teacher, numClasses: 10, datasetSize: null, sample: torch.randn([2, 1, 28, 28]) }));
     torch.tidy(() => {
       const ctx = ctxFor(m, s, teacher, torch.randn([3, 1, 28, 28]), torch.tensor([1, 2, 3], { dtype: 'int64' }));
       const before = liveTensors();

@@ -8,6 +8,7 @@ export function context(o: { student: Tensor; teacher: Tensor | null; y: Tensor 
     student: {} as Module,
     teacher: null,
     batch: { x: o.student, y: o.y },
+    indices: null,
     info: { epoch: o.epoch ?? 0, epochs: 100, step: o.step ?? 0, numClasses: o.student.shape[1]! },
     studentLogits: o.student,
     teacherLogits: o.teacher,

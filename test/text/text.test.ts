@@ -105,9 +105,9 @@ test('layer mapping: uniform m·N/M, last, explicit, with clear errors', () => {
   assert.deepEqual(layerMapping('uniform', 2, 4), [1, 3]);
   assert.deepEqual(layerMapping('uniform', 3, 6), [1, 3, 5]);
   assert.deepEqual(layerMapping('last', 2, 4), [2, 3]);
-  assert.deepEqual(layerMapping('0,2', 2, 4), [0, 2]);
+  assert.deepEqual(layerMapping([0, 2], 2, 4), [0, 2]);
   assert.throws(() => layerMapping('uniform', 3, 4), /multiple/);
-  assert.throws(() => layerMapping('0,9', 2, 4), /indices/);
+  assert.throws(() => layerMapping([0, 9], 2, 4), /indices/);
 });
 
 /** Random id batches with padding (rows of different lengths) and labels. */

@@ -80,12 +80,12 @@ test('one-way online KD: the teacher trains jointly, only its own CE reaches it,
   manualSeed(23);
   const student = createModel(SPEC);
   const m = method('online-kd-oneway', { teacher: '{"arch": "mlp", "hidden": [32]}' });
-  m.setup!({ student, teacher: null, numClasses: 10 });
+  m.setup!({ student, teacher: null, numClasses: 10, datasetSize: null });
   const [t] = m.extraModules!();
   const x = data.x.subarray(0, 8 * 784);
   const xb = tensor(x, { shape: [8, 1, 28, 28] });
   const yb = tensor(Array.from(data.y!.subarray(0, 8), Number), { dtype: 'int64' });
-  const terms = m.losses({ student, teacher: null, batch: { x: xb, y: yb }, info: { epoch: 0, epochs: 1, step: 0, numClasses: 10 },
+  const terms = m.losses({ student, teacher: null, batch: { x: xb, y: yb }, indices: null, info: { epoch: 0, epochs: 1, step: 0, numClasses: 10 },
     studentLogits: student.call(xb), teacherLogits: null, studentFeatures: {}, teacherFeatures: {} });
   assert.deepEqual(Object.keys(terms), ['ce', 'kd', 'teacher_ce']);
   terms.kd!.backward(undefined, { retainGraph: true });
@@ -103,11 +103,11 @@ test('adversarial KD: disc updates only the discriminator, adv only the student;
   const teacher = new ModuleTeacher(teacherNet, 10, 'test teacher', 't');
   const student = createModel(SPEC);
   const m = method('adversarial-kd', { conditional: true });
-  m.setup!({ student, teacher, numClasses: 10 });
+  m.setup!({ student, teacher, numClasses: 10, datasetSize: null });
   const [D] = m.extraModules!();
   const xb: Tensor = tensor(data.x.subarray(0, 8 * 784), { shape: [8, 1, 28, 28] });
   const yb = tensor(Array.from(data.y!.subarray(0, 8), Number), { dtype: 'int64' });
-  const terms = m.losses({ student, teacher, batch: { x: xb, y: yb }, info: { epoch: 0, epochs: 1, step: 0, numClasses: 10 },
+  const terms = m.losses({ student, teacher, batch: { x: xb, y: yb }, indices: null, info: { epoch: 0, epochs: 1, step: 0, numClasses: 10 },
     studentLogits: student.call(xb), teacherLogits: teacher.logits(xb), studentFeatures: {}, teacherFeatures: {} });
   assert.deepEqual(Object.keys(terms), ['ce', 'kd', 'adv', 'disc']);
   terms.disc!.backward(undefined, { retainGraph: true });

@@ -53,7 +53,7 @@ const batch = (): { x: Tensor; y: Tensor } => ({ x: tensor(fx.x.data, { shape: f
 
 function ctxAt(student: Module, x: Tensor, y: Tensor, step: number): LossContext {
   return {
-    student, teacher: null, batch: { x, y }, info: { epoch: 0, epochs: 1, step, numClasses: C },
+    student, teacher: null, batch: { x, y }, indices: null, info: { epoch: 0, epochs: 1, step, numClasses: C },
     studentLogits: student.call(x), teacherLogits: null, studentFeatures: {}, teacherFeatures: {},
   };
 }
@@ -67,7 +67,7 @@ const CODISTILL = (extra: Params = {}): Params => ({
 function cohort(extra: Params = {}): { student: Module; m: Method; peers: Module[] } {
   const student = createModel(mlpSpec(fx.codistill.hidden[0]!));
   const m = method('codistill', CODISTILL(extra));
-  m.setup!({ student, teacher: null, numClasses: C });
+  m.setup!({ student, teacher: null, numClasses: C, datasetSize: null });
   const peers = m.extraModules!().slice(0, 2);
   [student, ...peers].forEach((net, i) => load(net, fx.codistill.models[i]!));
   return { student, m, peers };
@@ -168,7 +168,7 @@ test('codistill trains in the trainer: peers learn, stale copies are not optimis
 async function dmlStep(update: 'sequential' | 'simultaneous'): Promise<{ terms: Record<string, number>; after: number[][][] }> {
   const student = createModel(mlpSpec(fx.dml.hidden));
   const m = method('dml', { update });
-  m.setup!({ student, teacher: null, numClasses: C });
+  m.setup!({ student, teacher: null, numClasses: C, datasetSize: null });
   const [peer] = m.extraModules!();
   load(student, fx.dml.init[0]!);
   load(peer!, fx.dml.init[1]!);
