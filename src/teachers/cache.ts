@@ -148,7 +148,7 @@ function hashRow(words: Uint32Array, start: number, len: number): number {
   return (h ^ (h >>> 13)) | 0;
 }
 
-function rowHashes(ds: Dataset): Int32Array {
+export function rowHashes(ds: Dataset): Int32Array {
   const d = sampleSize(ds);
   const words = new Uint32Array(ds.x.buffer, ds.x.byteOffset, ds.x.length);
   const out = new Int32Array(ds.size);
@@ -160,7 +160,7 @@ function bytesOf(a: ArrayBufferView): Buffer {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 }
 
-function payloadHash(indices: Int32Array, hashes: Int32Array, parts: readonly ArrayBufferView[]): string {
+export function payloadHash(indices: Int32Array, hashes: Int32Array, parts: readonly ArrayBufferView[]): string {
   const h = createHash('sha256').update(bytesOf(indices)).update(bytesOf(hashes));
   for (const p of parts) h.update(bytesOf(p));
   return h.digest('hex');
@@ -496,15 +496,19 @@ export class CacheBuildInterrupted extends Error {
  */
 export async function cachedTeacherInterruptible(teacher: Teacher, dataset: Dataset, o: TeacherCacheOptions = {}): Promise<CachedTeacher> {
   if (o.distribute) return cachedTeacher(teacher, dataset, o);
+  return new CachedTeacher(teacher, await buildInterruptibly(TeacherOutputCache.openSteps(teacher, dataset, o)));
+}
+
+/** Runs a cache build's steps, stopping at SIGINT/SIGTERM between batches with CacheBuildInterrupted. */
+export async function buildInterruptibly<T>(steps: Generator<BuildProgress, T>): Promise<T> {
   let signalled: NodeJS.Signals | null = null;
   const onSignal = (s: NodeJS.Signals): void => { signalled = s; };
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
   for (const s of signals) process.on(s, onSignal);
-  const steps = TeacherOutputCache.openSteps(teacher, dataset, o);
   try {
     for (;;) {
       const r = steps.next();
-      if (r.done) return new CachedTeacher(teacher, r.value);
+      if (r.done) return r.value;
       await new Promise<void>((res) => setImmediate(res));
       if (signalled) {
         steps.return(undefined as never);
@@ -518,7 +522,7 @@ export async function cachedTeacherInterruptible(teacher: Teacher, dataset: Data
 
 // ---- internals ----------------------------------------------------------------------------
 
-function defaultNotice(line: string): void {
+export function defaultNotice(line: string): void {
   if (process.env.KDISTILL_QUIET !== '1') process.stderr.write(line + '\n');
 }
 
@@ -716,7 +720,7 @@ function probeShapes(teacher: Teacher, ds: Dataset, names: readonly string[], au
 }
 
 /** Runs a generator to its end. */
-function drain<T>(g: Generator<unknown, T>): T {
+export function drain<T>(g: Generator<unknown, T>): T {
   for (;;) {
     const r = g.next();
     if (r.done) return r.value;
