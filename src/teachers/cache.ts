@@ -36,7 +36,6 @@ import { Tensor } from '../tensor/tensor.js';
 import { tensor } from '../tensor/factories.js';
 import { enableGrad, noGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/scope.js';
-import type { Module } from '../nn/module.js';
 import { parseSafetensors, serializeSafetensors } from '../nn/safetensors.js';
 import { atomicWrite } from '../util/fs.js';
 import { sampleSize, type Dataset } from '../data/dataset.js';
@@ -44,6 +43,7 @@ import { buildBatch } from '../data/batch.js';
 import type { Augmentation, AugmentSpec } from '../data/augment.js';
 import { ProgressBar } from '../util/progress.js';
 import type { CachedTarget, Teacher } from './teacher.js';
+import { DelegatingTeacher } from './delegating.js';
 
 export const CACHE_FORMAT = 'kdistill-teacher-cache';
 export const CACHE_VERSION = 1;
@@ -418,30 +418,9 @@ export class TeacherOutputCache {
  * trainer calls logitsAt / featuresAt with the batch's dataset indices. Anything else (evaluation
  * inputs, uncached features, input derivatives) runs the live teacher, which stays loaded for that.
  */
-export class CachedTeacher implements Teacher {
-  readonly description: string;
-  readonly checksum: string;
-  readonly numClasses: number;
-  readonly numParameters: number;
-  features?: Teacher['features'];
-  logitsWithGrad?: Teacher['logitsWithGrad'];
-  /** The live teacher's module, if it has one: methods that match its layers (DistilBERT, TinyBERT) read its spec. */
-  readonly model?: Module;
-
-  constructor(readonly teacher: Teacher, readonly cache: TeacherOutputCache) {
-    if (cache.numClasses !== teacher.numClasses) throw new Error(`CachedTeacher: cache has ${cache.numClasses} classes, the teacher ${teacher.numClasses}`);
-    this.description = teacher.description;
-    this.checksum = teacher.checksum;
-    this.numClasses = teacher.numClasses;
-    this.numParameters = teacher.numParameters;
-    if ('model' in teacher) this.model = (teacher as { model: Module }).model;
-    if (teacher.features) this.features = (x, names) => teacher.features!(x, names);
-    // Input derivatives beyond the cached targets (targetsAt) need the live teacher's graph.
-    if (teacher.logitsWithGrad) this.logitsWithGrad = (x) => teacher.logitsWithGrad!(x);
-  }
-
-  logits(x: Tensor): Tensor {
-    return this.teacher.logits(x);
+export class CachedTeacher extends DelegatingTeacher {
+  constructor(teacher: Teacher, readonly cache: TeacherOutputCache) {
+    super(teacher, 'CachedTeacher', cache.numClasses);
   }
 
   logitsAt(indices: Int32Array, x: Tensor): Tensor {

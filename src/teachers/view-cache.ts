@@ -32,7 +32,6 @@ import type { Tensor } from '../tensor/tensor.js';
 import { tensor } from '../tensor/factories.js';
 import { noGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/scope.js';
-import type { Module } from '../nn/module.js';
 import { parseSafetensors, serializeSafetensors } from '../nn/safetensors.js';
 import { atomicWrite } from '../util/fs.js';
 import { ProgressBar } from '../util/progress.js';
@@ -44,6 +43,7 @@ import {
   type BuildProgress, type CacheDType, type CachePlan, type CacheStatus, type TeacherCacheMode, type TeacherCacheOptions,
 } from './cache.js';
 import type { Teacher } from './teacher.js';
+import { DelegatingTeacher } from './delegating.js';
 
 export const VIEW_CACHE_FORMAT = 'kdistill-teacher-view-cache';
 export const VIEW_CACHE_VERSION = 1;
@@ -268,29 +268,11 @@ export class TeacherViewCache {
  * the trainer calls logitsAt with the batch's indices and its epoch. Epochs past the cached ones,
  * evaluation inputs, features and input derivatives run the live teacher.
  */
-export class ViewCachedTeacher implements Teacher {
-  readonly description: string;
-  readonly checksum: string;
-  readonly numClasses: number;
-  readonly numParameters: number;
-  features?: Teacher['features'];
-  logitsWithGrad?: Teacher['logitsWithGrad'];
-  readonly model?: Module;
+export class ViewCachedTeacher extends DelegatingTeacher {
   #warned = false;
 
-  constructor(readonly teacher: Teacher, readonly cache: TeacherViewCache, readonly notice: (line: string) => void = defaultNotice) {
-    if (cache.numClasses !== teacher.numClasses) throw new Error(`ViewCachedTeacher: cache has ${cache.numClasses} classes, the teacher ${teacher.numClasses}`);
-    this.description = teacher.description;
-    this.checksum = teacher.checksum;
-    this.numClasses = teacher.numClasses;
-    this.numParameters = teacher.numParameters;
-    if ('model' in teacher) this.model = (teacher as { model: Module }).model;
-    if (teacher.features) this.features = (x, names) => teacher.features!(x, names);
-    if (teacher.logitsWithGrad) this.logitsWithGrad = (x) => teacher.logitsWithGrad!(x);
-  }
-
-  logits(x: Tensor): Tensor {
-    return this.teacher.logits(x);
+  constructor(teacher: Teacher, readonly cache: TeacherViewCache, readonly notice: (line: string) => void = defaultNotice) {
+    super(teacher, 'ViewCachedTeacher', cache.numClasses);
   }
 
   logitsAt(indices: Int32Array, x: Tensor, epoch?: number): Tensor {
