@@ -83,3 +83,13 @@ class CNN(nn.Module):
         for i in range(self.n):
             x = getattr(self, f'stage{i + 1}')(x)
         return self.fc2(self.fc1(x.flatten(1)))
+
+
+def load_teacher(path, **cnn):
+    """A zoo-cnn teacher from kdistill's checkpoint, frozen and in eval mode."""
+    teacher = CNN(**cnn)
+    teacher.load_state_dict(read_safetensors(path))
+    teacher.eval()
+    for q in teacher.parameters():
+        q.requires_grad_(False)
+    return teacher

@@ -18,7 +18,7 @@ import time
 import torch
 import torch.nn as nn
 
-from _common import CNN, hinton_kd_loss, read_safetensors
+from _common import hinton_kd_loss, load_teacher
 
 p = argparse.ArgumentParser()
 p.add_argument('--teacher', required=True)
@@ -44,12 +44,7 @@ def read_idx(path, count):
     return t[:count]
 
 
-state = read_safetensors(a.teacher)
-teacher = CNN()
-teacher.load_state_dict(state)
-teacher.eval()
-for q in teacher.parameters():
-    q.requires_grad_(False)
+teacher = load_teacher(a.teacher)
 
 student = nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 10))
 opt = torch.optim.SGD(student.parameters(), lr=0.05, momentum=0.9)

@@ -17,7 +17,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from _common import CNN, fashion_mnist_train_uint8, kd_train_step, read_safetensors
+from _common import CNN, fashion_mnist_train_uint8, kd_train_step, load_teacher
 
 p = argparse.ArgumentParser()
 p.add_argument('--teacher', required=True)
@@ -34,11 +34,7 @@ a = p.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(a.seed)
 
-teacher = CNN()
-teacher.load_state_dict(read_safetensors(a.teacher))
-teacher.eval()
-for q in teacher.parameters():
-    q.requires_grad_(False)
+teacher = load_teacher(a.teacher)
 student = CNN(channels=(8, 16), hidden=64)
 opt = torch.optim.SGD(student.parameters(), lr=a.lr, momentum=0.9)
 

@@ -543,19 +543,26 @@ function cacheKey(teacher: Teacher, dataset: Dataset, o: TeacherCacheOptions): {
   return { name, key, meta };
 }
 
-/** Reads and validates a cache file; a string is the reason it cannot be used. */
-function readEntries(path: string, meta: Record<string, string>, C: number, names: readonly string[], tnames: readonly string[]): Entries | string {
+/** Parses a cache file and checks its metadata against `meta`; a string is the reason it cannot be used. */
+export function readCacheFile(path: string, meta: Record<string, string>): ReturnType<typeof parseSafetensors> | string {
   let file;
   try {
     file = parseSafetensors(readFileSync(path), path);
   } catch (e) {
     return `unreadable (${(e as Error).message.replace(`${path}: `, '').split('\n')[0]})`;
   }
+  const bad = Object.entries(meta).find(([k, v]) => file.metadata[k] !== v);
+  if (!bad) return file;
+  for (const t of file.tensors.values()) t.dispose();
+  return `metadata '${bad[0]}' is ${JSON.stringify(file.metadata[bad[0]] ?? null)}, expected ${JSON.stringify(bad[1])}`;
+}
+
+/** Reads and validates a cache file; a string is the reason it cannot be used. */
+function readEntries(path: string, meta: Record<string, string>, C: number, names: readonly string[], tnames: readonly string[]): Entries | string {
+  const file = readCacheFile(path, meta);
+  if (typeof file === 'string') return file;
   const { tensors, metadata } = file;
   try {
-    for (const [k, v] of Object.entries(meta)) {
-      if (metadata[k] !== v) return `metadata '${k}' is ${JSON.stringify(metadata[k] ?? null)}, expected ${JSON.stringify(v)}`;
-    }
     if (!names.length && metadata.features !== undefined) return 'metadata names features, expected none';
     if (!tnames.length && metadata.targets !== undefined) return 'metadata names targets, expected none';
     const idx = tensors.get('indices'), hs = tensors.get('sampleHash'), lg = tensors.get('logits');

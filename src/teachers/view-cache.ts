@@ -26,20 +26,20 @@
 // Validation on open is the plain cache's: unreadable, other metadata, wrong shapes, checksum
 // mismatch or a sample whose data changed → rebuilt with a one-line notice.
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Tensor } from '../tensor/tensor.js';
 import { tensor } from '../tensor/factories.js';
 import { noGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/scope.js';
-import { parseSafetensors, serializeSafetensors } from '../nn/safetensors.js';
+import { serializeSafetensors } from '../nn/safetensors.js';
 import { atomicWrite } from '../util/fs.js';
 import { ProgressBar } from '../util/progress.js';
 import type { Dataset } from '../data/dataset.js';
 import type { Augmentation, AugmentSpec } from '../data/augment.js';
 import { augmentViews, gatherRows } from '../data/batch.js';
 import {
-  defaultCacheDir, defaultNotice, drain, isDeterministic, payloadHash, planTeacherCache, rowHashes,
+  defaultCacheDir, defaultNotice, drain, isDeterministic, payloadHash, planTeacherCache, readCacheFile, rowHashes,
   type BuildProgress, type CacheDType, type CachePlan, type CacheStatus, type TeacherCacheMode, type TeacherCacheOptions,
 } from './cache.js';
 import type { Teacher } from './teacher.js';
@@ -382,17 +382,10 @@ function packTopK(z: Float32Array, K: number, out: Float32Array, at: number): vo
 
 /** Reads and validates a view-cache file; a string is the reason it cannot be used. */
 function readStore(path: string, meta: Record<string, string>, C: number, K: number | null): Store | string {
-  let file;
-  try {
-    file = parseSafetensors(readFileSync(path), path);
-  } catch (e) {
-    return `unreadable (${(e as Error).message.replace(`${path}: `, '').split('\n')[0]})`;
-  }
+  const file = readCacheFile(path, meta);
+  if (typeof file === 'string') return file;
   const { tensors, metadata } = file;
   try {
-    for (const [k, v] of Object.entries(meta)) {
-      if (metadata[k] !== v) return `metadata '${k}' is ${JSON.stringify(metadata[k] ?? null)}, expected ${JSON.stringify(v)}`;
-    }
     const E = Number(metadata.epochs);
     if (!(Number.isInteger(E) && E >= 1)) return `metadata 'epochs' is ${JSON.stringify(metadata.epochs ?? null)}, expected a positive integer`;
     const idx = tensors.get('indices'), hs = tensors.get('sampleHash');
