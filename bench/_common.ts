@@ -15,6 +15,15 @@ export const root = (() => {
   throw new Error('bench: cannot find the package root above ' + here);
 })();
 
+/** Runs one side of a benchmark in its own process and parses the last JSON line it prints; a failure shows its stderr's tail. */
+export function runJson<T = Record<string, unknown>>(label: string, cmd: string, argv: string[], env: NodeJS.ProcessEnv): T {
+  const r = spawnSync(cmd, argv, { env, encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new Error(`${label} failed (exit ${r.status ?? r.signal}):\n${(r.stderr ?? '').trim().split('\n').slice(-15).join('\n')}`);
+  const line = r.stdout.trim().split('\n').reverse().find((l) => l.startsWith('{'));
+  if (!line) throw new Error(`${label} printed no result:\n${r.stdout}\n${r.stderr}`);
+  return JSON.parse(line) as T;
+}
+
 /** --key value, --key=value and bare --flag (= 'true'). */
 export function parseArgs(argv: string[]): Map<string, string> {
   const m = new Map<string, string>();

@@ -12,12 +12,11 @@
 //
 //   node dist/bench/cache.js [--epochs 3] [--samples 10000] [--batch 128] [--threads 1]
 //        [--repeats 3] [--teacher path] [--out bench/results/cache.json]
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { root, parseArgs, median } from './_common.js';
+import { root, parseArgs, runJson, median } from './_common.js';
 
 export const benchmark = { name: 'cache', description: 'E-epoch KD with the teacher-output cache vs without, and vs PyTorch recomputing the teacher' };
 
@@ -108,15 +107,6 @@ async function worker(args: Map<string, string>): Promise<void> {
 // ---------------------------------------------------------------------------------------
 // Orchestrator
 // ---------------------------------------------------------------------------------------
-function runJson(label: string, cmd: string, argv: string[], env: NodeJS.ProcessEnv): Record<string, unknown> {
-  const r = spawnSync(cmd, argv, { env, encoding: 'utf8', maxBuffer: 1 << 24 });
-  if (r.status !== 0) throw new Error(`${label} failed (exit ${r.status ?? r.signal}):\n${(r.stderr ?? '').trim().split('\n').slice(-15).join('\n')}`);
-  const line = r.stdout.trim().split('\n').reverse().find((l) => l.startsWith('{'));
-  if (!line) throw new Error(`${label} printed no result:\n${r.stdout}\n${r.stderr}`);
-  return JSON.parse(line) as Record<string, unknown>;
-}
-
-
 type Side = 'kdLive' | 'kdCold' | 'kdWarm' | 'pyLive';
 
 async function orchestrate(args: Map<string, string>): Promise<void> {

@@ -1,9 +1,12 @@
 """Shared by the PyTorch sides of the benchmarks (each script is run as
 `/usr/bin/python3 bench/python/<name>.py`, so this folder is on sys.path)."""
 import gzip
+import json
+import struct
 
 import numpy as np
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 FASHION_MNIST = "/usr/share/datasets/fashion-mnist/"
@@ -43,3 +46,50 @@ def status_mib(key):
             if line.startswith(key + ":"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+SAFETENSORS_DTYPES = {'F32': torch.float32, 'I64': torch.int64, 'F16': torch.float16, 'I32': torch.int32}
+
+
+def read_safetensors(path):
+    # The format is 8 bytes of header length, a JSON header, then raw little-endian tensors.
+    with open(path, 'rb') as f:
+        buf = f.read()
+    n = struct.unpack('<Q', buf[:8])[0]
+    header = json.loads(buf[8:8 + n])
+    out = {}
+    for k, v in header.items():
+        if k == '__metadata__':
+            continue
+        b, e = v['data_offsets']
+        raw = bytearray(buf[8 + n + b:8 + n + e])
+        out[k] = torch.frombuffer(raw, dtype=SAFETENSORS_DTYPES[v['dtype']]).reshape(v['shape']) if raw else torch.zeros(v['shape'], dtype=SAFETENSORS_DTYPES[v['dtype']])
+    return out
+
+
+class CNN(nn.Module):
+    # kdistill's zoo 'cnn' (src/nn/zoo/cnn.ts) with the same module names, so the state dict loads.
+    def __init__(self, channels=(32, 64), hidden=256, classes=10):
+        super().__init__()
+        c, h = 1, 28
+        for i, out in enumerate(channels):
+            setattr(self, f'stage{i + 1}', nn.Sequential(nn.Conv2d(c, out, 3, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU(), nn.MaxPool2d(2)))
+            c, h = out, h // 2
+        self.n = len(channels)
+        self.fc1 = nn.Sequential(nn.Linear(c * h * h, hidden), nn.ReLU(), nn.Dropout(0.0))
+        self.fc2 = nn.Linear(hidden, classes)
+
+    def forward(self, x):
+        for i in range(self.n):
+            x = getattr(self, f'stage{i + 1}')(x)
+        return self.fc2(self.fc1(x.flatten(1)))
+
+
+def load_teacher(path, **cnn):
+    """A zoo-cnn teacher from kdistill's checkpoint, frozen and in eval mode."""
+    teacher = CNN(**cnn)
+    teacher.load_state_dict(read_safetensors(path))
+    teacher.eval()
+    for q in teacher.parameters():
+        q.requires_grad_(False)
+    return teacher

@@ -18,7 +18,7 @@ import time
 import torch
 import torch.nn as nn
 
-from _common import hinton_kd_loss
+from _common import hinton_kd_loss, load_teacher
 
 p = argparse.ArgumentParser()
 p.add_argument('--teacher', required=True)
@@ -34,25 +34,6 @@ a = p.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(a.seed)
 
-ST = {'F32': torch.float32, 'I64': torch.int64, 'F16': torch.float16, 'I32': torch.int32}
-
-
-def read_safetensors(path):
-    # The format is 8 bytes of header length, a JSON header, then raw little-endian tensors.
-    with open(path, 'rb') as f:
-        buf = f.read()
-    n = struct.unpack('<Q', buf[:8])[0]
-    header = json.loads(buf[8:8 + n])
-    out = {}
-    for k, v in header.items():
-        if k == '__metadata__':
-            continue
-        b, e = v['data_offsets']
-        raw = bytearray(buf[8 + n + b:8 + n + e])
-        out[k] = torch.frombuffer(raw, dtype=ST[v['dtype']]).reshape(v['shape']) if raw else torch.zeros(v['shape'], dtype=ST[v['dtype']])
-    return out
-
-
 def read_idx(path, count):
     with gzip.open(path, 'rb') as f:
         buf = f.read()
@@ -63,30 +44,7 @@ def read_idx(path, count):
     return t[:count]
 
 
-class CNN(nn.Module):
-    # kdistill's zoo 'cnn' (src/nn/zoo/cnn.ts) with the same module names, so the state dict loads.
-    def __init__(self, channels=(32, 64), hidden=256, classes=10):
-        super().__init__()
-        c, h = 1, 28
-        for i, out in enumerate(channels):
-            setattr(self, f'stage{i + 1}', nn.Sequential(nn.Conv2d(c, out, 3, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU(), nn.MaxPool2d(2)))
-            c, h = out, h // 2
-        self.n = len(channels)
-        self.fc1 = nn.Sequential(nn.Linear(c * h * h, hidden), nn.ReLU(), nn.Dropout(0.0))
-        self.fc2 = nn.Linear(hidden, classes)
-
-    def forward(self, x):
-        for i in range(self.n):
-            x = getattr(self, f'stage{i + 1}')(x)
-        return self.fc2(self.fc1(x.flatten(1)))
-
-
-state = read_safetensors(a.teacher)
-teacher = CNN()
-teacher.load_state_dict(state)
-teacher.eval()
-for q in teacher.parameters():
-    q.requires_grad_(False)
+teacher = load_teacher(a.teacher)
 
 student = nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 10))
 opt = torch.optim.SGD(student.parameters(), lr=0.05, momentum=0.9)

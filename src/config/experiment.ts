@@ -70,7 +70,12 @@ export interface DataSpec {
   /** The number of classes; labels must lie in [0, numClasses). Default: inferred from the training labels. */
   numClasses?: number;
   batchSize: number;
-  augment: { crop: number; flip: boolean };
+  /**
+   * Random crop padding and horizontal flip. With `seed`, augmentation is replayable: sample i's
+   * view in epoch e depends on (seed, e, i) only, not on the run's seed or batch order, so the
+   * teacher's outputs on the views can be cached and shared between runs (teacherCache: auto | views).
+   */
+  augment: { crop: number; flip: boolean; seed?: number };
   /** The student's input normalisation (per channel / feature), applied after augmentation, in training and evaluation alike. */
   normalize?: { mean: number[]; std: number[] };
   /** Text datasets only. */
@@ -93,11 +98,17 @@ export type TeacherSpec = (
 
 /**
  * The teacher-output cache (src/teachers/cache.ts). mode 'auto' caches when every augmentation
- * is deterministic; 'on' also with random augmentation (outputs of un-augmented samples); 'off' never.
+ * is deterministic, or, when augmentation is replayable (data.augment.seed), caches the teacher's
+ * outputs on each epoch's views (src/teachers/view-cache.ts); 'views' requires the latter; 'on'
+ * also caches with random, unreplayable augmentation (outputs of un-augmented samples); 'off' never.
  */
 export interface TeacherCacheSpec {
-  mode: 'auto' | 'on' | 'off';
+  mode: 'auto' | 'on' | 'off' | 'views';
   dtype: 'float32' | 'float16';
+  /** View cache only: store the K largest logits and the rest's total mass. Default: all logits. */
+  topK?: number;
+  /** View cache only: epochs of views to cache (later epochs run the teacher live). Default: the run's epochs. */
+  epochs?: number;
   /** Cache folder; default $KDISTILL_CACHE or .cache/kdistill in the working directory. */
   dir?: string;
 }
@@ -195,7 +206,7 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
 
   const d = c.object(o.data ?? {}, 'data', ['dataset', 'path', 'testPath', 'labelColumn', 'classNames', 'transfer', 'heldOut', 'excludeClasses', 'onlyClasses', 'subset', 'numClasses', 'batchSize', 'augment', 'normalize', 'text']);
   const transfer = c.string(d, 'transfer', 'data', { choices: ['train', 'held-out', 'unlabeled'], default: 'train' }) as DataSpec['transfer'];
-  const aug = c.object(d.augment ?? {}, 'data.augment', ['crop', 'flip']);
+  const aug = c.object(d.augment ?? {}, 'data.augment', ['crop', 'flip', 'seed']);
   const data: DataSpec = {
     dataset: c.string(d, 'dataset', 'data', { choices: ['fashion-mnist', 'mnist', 'csv', ...TEXT_DATASETS], default: 'fashion-mnist' }) as DataSpec['dataset'],
     transfer,
@@ -203,6 +214,9 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
     batchSize: c.number(d, 'batchSize', 'data', { min: 1, int: true, default: DEFAULT_BATCH_SIZE }),
     augment: { crop: c.number(aug, 'crop', 'data.augment', { min: 0, int: true, default: 0 }), flip: c.bool(aug, 'flip', 'data.augment', false) },
   };
+  // Only when given, so that the experiments without it record (and resume) exactly as before.
+  const augSeed = c.optNumber(aug, 'seed', 'data.augment', { min: 0, max: Number.MAX_SAFE_INTEGER, int: true });
+  if (augSeed !== undefined) data.augment.seed = augSeed;
   const path = c.optString(d, 'path', 'data');
   if (path) data.path = rel(path);
   const testPath = c.optString(d, 'testPath', 'data');
@@ -240,7 +254,7 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
   const isText = isTextDataset(data.dataset);
   if (isText) {
     data.text = parseText(c, d.text ?? {}, rel);
-    if (data.augment.crop || data.augment.flip || data.normalize) c.fail('data.augment', `image augmentation and normalize do not apply to text ('${data.dataset}')`);
+    if (data.augment.crop || data.augment.flip || data.augment.seed !== undefined || data.normalize) c.fail('data.augment', `image augmentation and normalize do not apply to text ('${data.dataset}')`);
     for (const k of ['testPath', 'labelColumn', 'subset'] as const) if (d[k] !== undefined) c.fail(`data.${k}`, `does not apply to '${data.dataset}' (use data.text.maxExamples / testFraction)`);
     if (data.dataset === 'debtags' && transfer !== 'train') c.fail('data.transfer', "multi-label 'debtags' supports transfer 'train' only");
   } else if (d.text !== undefined) c.fail('data.text', `applies to text datasets (${TEXT_DATASETS.join(', ')}) only`);
@@ -364,6 +378,11 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
   if (o.sweep !== undefined) parseSweepBlock(o.sweep, file);
   const name = c.string(o, 'name', '', { default: (file.split('/').pop() ?? 'run').replace(/\.ya?ml$/, '') });
   const output = o.output !== undefined ? rel(c.string(o, 'output', '')) : resolve('runs', name);
+  const teacherCache = parseTeacherCache(c, o.teacherCache, rel);
+  if (data.augment.seed === undefined) {
+    if (teacherCache.mode === 'views') c.fail('teacherCache', "is 'views', which caches the teacher's outputs on replayable augmented views: set data.augment.seed");
+    for (const k of ['topK', 'epochs'] as const) if (teacherCache[k] !== undefined) c.fail(`teacherCache.${k}`, 'applies to the view cache of replayable augmentation: set data.augment.seed');
+  }
   return {
     file, name, source, data, teachers, combine, student: student as Obj, method, optimizer, schedule, output,
     ...(teacherWeights ? { teacherWeights } : {}),
@@ -373,7 +392,7 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
     checkpointEvery: c.number(o, 'checkpointEvery', '', { int: true, min: 0, default: 0 }),
     onNonFinite: c.string(o, 'onNonFinite', '', { choices: ['stop', 'skip'], default: 'stop' }) as 'stop' | 'skip',
     checkGradients: c.bool(o, 'checkGradients', '', true),
-    teacherCache: parseTeacherCache(c, o.teacherCache, rel),
+    teacherCache,
     ...extra,
   };
 }
@@ -417,19 +436,23 @@ function parseText(c: Checker, v: unknown, rel: (p: string) => string): TextSpec
   return spec;
 }
 
-/** `teacherCache: auto | on | off`, or a mapping `{mode, dtype, dir}`. */
+/** `teacherCache: auto | on | off | views`, or a mapping `{mode, dtype, dir, topK, epochs}`. */
 function parseTeacherCache(c: Checker, v: unknown, rel: (p: string) => string): TeacherCacheSpec {
-  const modes = ['auto', 'on', 'off'];
+  const modes = ['auto', 'on', 'off', 'views'];
   if (v === undefined) return { mode: 'auto', dtype: 'float32' };
   // YAML 1.2 reads bare on/off as strings; true/false are accepted as on/off too.
   if (typeof v === 'boolean') return { mode: v ? 'on' : 'off', dtype: 'float32' };
   if (typeof v === 'string') return { mode: c.string({ teacherCache: v }, 'teacherCache', '', { choices: modes }) as TeacherCacheSpec['mode'], dtype: 'float32' };
-  const m = c.object(v, 'teacherCache', ['mode', 'dtype', 'dir']);
+  const m = c.object(v, 'teacherCache', ['mode', 'dtype', 'dir', 'topK', 'epochs']);
   const spec: TeacherCacheSpec = {
     mode: c.string(m, 'mode', 'teacherCache', { choices: modes, default: 'auto' }) as TeacherCacheSpec['mode'],
     dtype: c.string(m, 'dtype', 'teacherCache', { choices: ['float32', 'float16'], default: 'float32' }) as TeacherCacheSpec['dtype'],
   };
   const dir = c.optString(m, 'dir', 'teacherCache');
   if (dir !== undefined) spec.dir = rel(dir);
+  const topK = c.optNumber(m, 'topK', 'teacherCache', { min: 1, int: true });
+  if (topK !== undefined) spec.topK = topK;
+  const epochs = c.optNumber(m, 'epochs', 'teacherCache', { min: 1, int: true });
+  if (epochs !== undefined) spec.epochs = epochs;
   return spec;
 }

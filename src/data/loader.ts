@@ -1,7 +1,8 @@
 // DataLoader: seeded, resumable batching with optional augmentation and background preparation.
 //
 // Determinism: the sample order of epoch e is a function of (seed, e) only, and the augmentation
-// randomness of batch b of epoch e a function of (seed, e, b) only. A run resumed at (e, b) thus
+// randomness of batch b of epoch e a function of (seed, e, b) only — or, with `augmentSeed`, that
+// of each sample a function of (augmentSeed, e, sample) only (replayable views, batch.ts). A run resumed at (e, b) thus
 // sees exactly the batches an uninterrupted run would have, and worker and main-thread modes
 // produce bit-identical batches.
 //
@@ -12,7 +13,7 @@ import { Worker } from 'node:worker_threads';
 import { tensor } from '../tensor/factories.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { isSerializable, type Augmentation } from './augment.js';
-import { buildBatch, ORDER_STREAM, type BatchArrays, type BatchSource } from './batch.js';
+import { buildBatch, ORDER_STREAM, type BatchArrays, type BatchSource, type ViewReplay } from './batch.js';
 import { sampleSize, type Dataset } from './dataset.js';
 import { Rng } from './rng.js';
 
@@ -26,6 +27,13 @@ export interface DataLoaderOptions {
   dropLast?: boolean;
   /** Applied to each batch [B, ...sampleShape] after gathering, in order. */
   augment?: Augmentation | readonly Augmentation[];
+  /**
+   * Replayable augmentation: each sample's view in epoch e depends on (augmentSeed, e, its index
+   * in the source dataset, Dataset.origin) only, not on `seed` or the batch it is in, so the
+   * teacher's output on it can be cached and shared between runs. Default: none, i.e. the batch's
+   * augmentation is drawn from (seed, epoch, batch).
+   */
+  augmentSeed?: number;
   /**
    * 'worker': build upcoming batches on a worker thread while the consumer trains;
    * 'sync': build each batch when asked; 'auto' (default): worker when a batch is big enough for
@@ -62,6 +70,8 @@ export class DataLoader {
   readonly seed: number;
   readonly dropLast: boolean;
   readonly augmentations: readonly Augmentation[];
+  /** Set with DataLoaderOptions.augmentSeed. */
+  readonly views: ViewReplay | undefined;
   #mode: 'worker' | 'sync';
   #auto: boolean;
   readonly prefetchDepth: number;
@@ -84,6 +94,8 @@ export class DataLoader {
     if (!Number.isSafeInteger(this.seed)) throw new TypeError(`DataLoader: seed must be a safe integer, got ${this.seed}`);
     this.dropLast = o.dropLast ?? false;
     this.augmentations = o.augment === undefined ? [] : typeof o.augment === 'function' || !Array.isArray(o.augment) ? [o.augment as Augmentation] : [...o.augment];
+    if (o.augmentSeed !== undefined && !Number.isSafeInteger(o.augmentSeed)) throw new TypeError(`DataLoader: augmentSeed must be a safe integer, got ${o.augmentSeed}`);
+    this.views = o.augmentSeed === undefined ? undefined : { seed: o.augmentSeed, ids: ds.origin?.indices ?? null };
     this.prefetchDepth = Math.max(1, Math.floor(o.prefetchDepth ?? 2));
     const want = o.prefetch ?? 'auto';
     const serializable = isSerializable(this.augmentations);
@@ -128,7 +140,7 @@ export class DataLoader {
   /** The arrays of one batch, built on this thread. */
   arrays(epoch: number, batch: number): BatchArrays & { indices: Int32Array } {
     const indices = this.batchIndices(epoch, batch);
-    return { ...buildBatch(this.#src, indices, this.augmentations, this.seed, epoch, batch), indices };
+    return { ...buildBatch(this.#src, indices, this.augmentations, this.seed, epoch, batch, this.views), indices };
   }
 
   /** One batch as tensors, built on this thread. */
@@ -229,7 +241,7 @@ export class DataLoader {
     };
     w.on('error', fail);
     w.on('exit', (code) => { if (this.#worker === w) fail(new Error(`exited with code ${code}`)); });
-    w.postMessage({ type: 'init', src: this.#src, augs: this.augmentations, seed: this.seed });
+    w.postMessage({ type: 'init', src: this.#src, augs: this.augmentations, seed: this.seed, views: this.views });
     // An idle worker must not keep the process alive; it is ref'd only while batches are pending.
     w.unref();
     this.#worker = w;

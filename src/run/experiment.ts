@@ -39,7 +39,8 @@ import { checkpointTeacher, checkTeacherOutput, CLASS_NAMES_KEY, ModuleTeacher, 
 import { EnsembleTeacher } from '../teachers/ensemble.js';
 import { OnnxTeacher } from '../teachers/onnx.js';
 import { loadSpecialistBundle } from '../teachers/specialists/teacher.js';
-import { cachedTeacherInterruptible, planTeacherCache, FeatureCacheTooLarge } from '../teachers/cache.js';
+import { buildInterruptibly, cachedTeacherInterruptible, FeatureCacheTooLarge } from '../teachers/cache.js';
+import { planViewCache, TeacherViewCache, ViewCachedTeacher } from '../teachers/view-cache.js';
 import { atomicWrite, ensureDir } from '../util/fs.js';
 import { lockFolder } from '../util/lock.js';
 import { checkResumable, runSettings, type RecordedInputs } from '../train/resume.js';
@@ -407,14 +408,24 @@ export function checkTeacherOnTransfer(e: Experiment, data: RunData, teacher: Te
 
 /** The teacher as training sees it: served from the teacher-output cache when the experiment's teacherCache allows. */
 async function withTeacherCache(e: Experiment, teacher: Teacher, transfer: Dataset, augment: Augmentation[], features: string[], pg: ProcessGroup | null, targets: CachedTarget[] = []): Promise<Teacher> {
-  const plan = planTeacherCache(e.teacherCache.mode, augment, { needsFeatures: features.length > 0 });
+  const augmentSeed = e.data.augment.seed;
+  const plan = planViewCache(e.teacherCache.mode, augment, { needsFeatures: features.length > 0, ...(augmentSeed !== undefined ? { augmentSeed } : {}) });
   // Say so when a cache the user asked for is not used, or is used with random augmentation.
-  if (e.teacherCache.mode === 'on' && (!plan.use || plan.augment.length !== augment.length) && process.env.KDISTILL_QUIET !== '1') process.stderr.write(`${plan.reason}\n`);
+  const asked = e.teacherCache.mode === 'on' || e.teacherCache.mode === 'views';
+  if (asked && (!plan.use || plan.augment.length !== augment.length) && process.env.KDISTILL_QUIET !== '1') process.stderr.write(`${plan.reason}\n`);
   if (!plan.use) return teacher;
   // Data-parallel: each rank computes its part, rank 0 writes the file, then all go on together.
   // Teacher features are cached with the logits (the trainer serves them by dataset index); too
   // large a feature cache falls back to the live teacher. Every rank sees the same sizes.
   const opts = { augment: plan.augment, dtype: e.teacherCache.dtype, ...(e.teacherCache.dir ? { dir: e.teacherCache.dir } : {}), ...(pg ? parallelCacheOptions(pg) : {}) };
+  if (plan.views) {
+    // Keyed by teacher, data, recipe and augmentation seed only: runs differing in seed, method or output share the file.
+    const vo = { ...opts, augmentSeed: augmentSeed!, epochs: e.teacherCache.epochs ?? e.epochs, ...(e.teacherCache.topK !== undefined ? { topK: e.teacherCache.topK } : {}) };
+    // A build split across ranks runs as one piece (they must stay in step), as the plain cache's.
+    const cache = pg ? TeacherViewCache.open(teacher, transfer, vo) : await buildInterruptibly(TeacherViewCache.openSteps(teacher, transfer, vo));
+    pg?.barrier();
+    return new ViewCachedTeacher(teacher, cache);
+  }
   let cached: Teacher;
   try {
     // A method's per-sample targets (e.g. Sobolev's target gradient) only under a deterministic
@@ -547,7 +558,7 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
   const mlmLosses = e.mlm ? pretrainIfFresh(e, student as BertEncoder, data, o.resume ?? true) : null;
   const augment = augmentations(e);
   const trainTeacher = teacher ? await withTeacherCache(e, teacher, data.transfer, augment, method.features?.teacher ?? [], pg, method.cachedTargets) : null;
-  const loader = new DataLoader(data.transfer, { batchSize: e.data.batchSize, seed: e.seed, shuffle: true, augment });
+  const loader = new DataLoader(data.transfer, { batchSize: e.data.batchSize, seed: e.seed, shuffle: true, augment, ...(e.data.augment.seed !== undefined ? { augmentSeed: e.data.augment.seed } : {}) });
   const source = data.multiLabel ? new MultiLabelBatches(data.transfer as MultiLabelDataset, e.data.batchSize, e.seed) : loaderSource(loader);
   const setupRows = data.multiLabel ? tensor(data.train.x.subarray(0, 2 * sampleShape[0]!), { shape: [2, ...sampleShape] }) : null;
   let result: TrainResult;

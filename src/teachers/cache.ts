@@ -36,7 +36,6 @@ import { Tensor } from '../tensor/tensor.js';
 import { tensor } from '../tensor/factories.js';
 import { enableGrad, noGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/scope.js';
-import type { Module } from '../nn/module.js';
 import { parseSafetensors, serializeSafetensors } from '../nn/safetensors.js';
 import { atomicWrite } from '../util/fs.js';
 import { sampleSize, type Dataset } from '../data/dataset.js';
@@ -44,6 +43,7 @@ import { buildBatch } from '../data/batch.js';
 import type { Augmentation, AugmentSpec } from '../data/augment.js';
 import { ProgressBar } from '../util/progress.js';
 import type { CachedTarget, Teacher } from './teacher.js';
+import { DelegatingTeacher } from './delegating.js';
 
 export const CACHE_FORMAT = 'kdistill-teacher-cache';
 export const CACHE_VERSION = 1;
@@ -148,7 +148,7 @@ function hashRow(words: Uint32Array, start: number, len: number): number {
   return (h ^ (h >>> 13)) | 0;
 }
 
-function rowHashes(ds: Dataset): Int32Array {
+export function rowHashes(ds: Dataset): Int32Array {
   const d = sampleSize(ds);
   const words = new Uint32Array(ds.x.buffer, ds.x.byteOffset, ds.x.length);
   const out = new Int32Array(ds.size);
@@ -160,7 +160,7 @@ function bytesOf(a: ArrayBufferView): Buffer {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 }
 
-function payloadHash(indices: Int32Array, hashes: Int32Array, parts: readonly ArrayBufferView[]): string {
+export function payloadHash(indices: Int32Array, hashes: Int32Array, parts: readonly ArrayBufferView[]): string {
   const h = createHash('sha256').update(bytesOf(indices)).update(bytesOf(hashes));
   for (const p of parts) h.update(bytesOf(p));
   return h.digest('hex');
@@ -418,30 +418,9 @@ export class TeacherOutputCache {
  * trainer calls logitsAt / featuresAt with the batch's dataset indices. Anything else (evaluation
  * inputs, uncached features, input derivatives) runs the live teacher, which stays loaded for that.
  */
-export class CachedTeacher implements Teacher {
-  readonly description: string;
-  readonly checksum: string;
-  readonly numClasses: number;
-  readonly numParameters: number;
-  features?: Teacher['features'];
-  logitsWithGrad?: Teacher['logitsWithGrad'];
-  /** The live teacher's module, if it has one: methods that match its layers (DistilBERT, TinyBERT) read its spec. */
-  readonly model?: Module;
-
-  constructor(readonly teacher: Teacher, readonly cache: TeacherOutputCache) {
-    if (cache.numClasses !== teacher.numClasses) throw new Error(`CachedTeacher: cache has ${cache.numClasses} classes, the teacher ${teacher.numClasses}`);
-    this.description = teacher.description;
-    this.checksum = teacher.checksum;
-    this.numClasses = teacher.numClasses;
-    this.numParameters = teacher.numParameters;
-    if ('model' in teacher) this.model = (teacher as { model: Module }).model;
-    if (teacher.features) this.features = (x, names) => teacher.features!(x, names);
-    // Input derivatives beyond the cached targets (targetsAt) need the live teacher's graph.
-    if (teacher.logitsWithGrad) this.logitsWithGrad = (x) => teacher.logitsWithGrad!(x);
-  }
-
-  logits(x: Tensor): Tensor {
-    return this.teacher.logits(x);
+export class CachedTeacher extends DelegatingTeacher {
+  constructor(teacher: Teacher, readonly cache: TeacherOutputCache) {
+    super(teacher, 'CachedTeacher', cache.numClasses);
   }
 
   logitsAt(indices: Int32Array, x: Tensor): Tensor {
@@ -496,15 +475,19 @@ export class CacheBuildInterrupted extends Error {
  */
 export async function cachedTeacherInterruptible(teacher: Teacher, dataset: Dataset, o: TeacherCacheOptions = {}): Promise<CachedTeacher> {
   if (o.distribute) return cachedTeacher(teacher, dataset, o);
+  return new CachedTeacher(teacher, await buildInterruptibly(TeacherOutputCache.openSteps(teacher, dataset, o)));
+}
+
+/** Runs a cache build's steps, stopping at SIGINT/SIGTERM between batches with CacheBuildInterrupted. */
+export async function buildInterruptibly<T>(steps: Generator<BuildProgress, T>): Promise<T> {
   let signalled: NodeJS.Signals | null = null;
   const onSignal = (s: NodeJS.Signals): void => { signalled = s; };
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
   for (const s of signals) process.on(s, onSignal);
-  const steps = TeacherOutputCache.openSteps(teacher, dataset, o);
   try {
     for (;;) {
       const r = steps.next();
-      if (r.done) return new CachedTeacher(teacher, r.value);
+      if (r.done) return r.value;
       await new Promise<void>((res) => setImmediate(res));
       if (signalled) {
         steps.return(undefined as never);
@@ -518,7 +501,7 @@ export async function cachedTeacherInterruptible(teacher: Teacher, dataset: Data
 
 // ---- internals ----------------------------------------------------------------------------
 
-function defaultNotice(line: string): void {
+export function defaultNotice(line: string): void {
   if (process.env.KDISTILL_QUIET !== '1') process.stderr.write(line + '\n');
 }
 
@@ -560,19 +543,26 @@ function cacheKey(teacher: Teacher, dataset: Dataset, o: TeacherCacheOptions): {
   return { name, key, meta };
 }
 
-/** Reads and validates a cache file; a string is the reason it cannot be used. */
-function readEntries(path: string, meta: Record<string, string>, C: number, names: readonly string[], tnames: readonly string[]): Entries | string {
+/** Parses a cache file and checks its metadata against `meta`; a string is the reason it cannot be used. */
+export function readCacheFile(path: string, meta: Record<string, string>): ReturnType<typeof parseSafetensors> | string {
   let file;
   try {
     file = parseSafetensors(readFileSync(path), path);
   } catch (e) {
     return `unreadable (${(e as Error).message.replace(`${path}: `, '').split('\n')[0]})`;
   }
+  const bad = Object.entries(meta).find(([k, v]) => file.metadata[k] !== v);
+  if (!bad) return file;
+  for (const t of file.tensors.values()) t.dispose();
+  return `metadata '${bad[0]}' is ${JSON.stringify(file.metadata[bad[0]] ?? null)}, expected ${JSON.stringify(bad[1])}`;
+}
+
+/** Reads and validates a cache file; a string is the reason it cannot be used. */
+function readEntries(path: string, meta: Record<string, string>, C: number, names: readonly string[], tnames: readonly string[]): Entries | string {
+  const file = readCacheFile(path, meta);
+  if (typeof file === 'string') return file;
   const { tensors, metadata } = file;
   try {
-    for (const [k, v] of Object.entries(meta)) {
-      if (metadata[k] !== v) return `metadata '${k}' is ${JSON.stringify(metadata[k] ?? null)}, expected ${JSON.stringify(v)}`;
-    }
     if (!names.length && metadata.features !== undefined) return 'metadata names features, expected none';
     if (!tnames.length && metadata.targets !== undefined) return 'metadata names targets, expected none';
     const idx = tensors.get('indices'), hs = tensors.get('sampleHash'), lg = tensors.get('logits');
@@ -716,7 +706,7 @@ function probeShapes(teacher: Teacher, ds: Dataset, names: readonly string[], au
 }
 
 /** Runs a generator to its end. */
-function drain<T>(g: Generator<unknown, T>): T {
+export function drain<T>(g: Generator<unknown, T>): T {
   for (;;) {
     const r = g.next();
     if (r.done) return r.value;

@@ -26,9 +26,10 @@ export interface Teacher {
   /**
    * Logits of training-set rows by their dataset indices (a DataLoader batch's `indices`), for
    * teachers backed by a per-sample store such as the teacher-output cache; `x` is that batch.
-   * The trainer prefers it to logits(x) when the batch carries indices.
+   * The trainer prefers it to logits(x) when the batch carries indices. `epoch` (the trainer's,
+   * from 0) picks the augmented view for a store of per-epoch views (src/teachers/view-cache.ts).
    */
-  logitsAt?(indices: Int32Array, x: Tensor): Tensor;
+  logitsAt?(indices: Int32Array, x: Tensor, epoch?: number): Tensor;
   /** Logits plus named intermediate outputs (feature-based methods). */
   features?(x: Tensor, names: string[]): { output: Tensor; features: Record<string, Tensor> };
 }

@@ -294,7 +294,7 @@ function step(o: TrainOptions, optimizer: Optimizer, batch: TrainBatch, info: St
         // A cached teacher serves the training rows' features by their dataset indices.
         const at = batch.indices ? featuresAtOf(t) : undefined;
         ({ output: teacherLogits, features: teacherFeatures } = at ? at(batch.indices!, batch.x, tfeat) : t.features(batch.x, tfeat));
-      } else teacherLogits = batch.indices && t.logitsAt ? t.logitsAt(batch.indices, batch.x) : t.logits(batch.x);
+      } else teacherLogits = batch.indices && t.logitsAt ? t.logitsAt(batch.indices, batch.x, info.epoch) : t.logits(batch.x);
       // Per-sample targets the cache holds (Method.cachedTargets), by the rows' dataset indices.
       const tnames = o.method.cachedTargets?.map((c) => c.name) ?? [];
       const tat = tnames.length && batch.indices ? targetsAtOf(t) : undefined;
