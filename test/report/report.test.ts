@@ -71,7 +71,8 @@ async function openPage(url: string, errors: string[]): Promise<Page> {
   });
   await page.goto(url);
   try {
-    await page.waitForSelector('body[data-rendered]', { timeout: 15000 });
+    // Generous: a loaded 2-core machine has taken over 15 s to start Chromium and render; a broken page never renders.
+    await page.waitForSelector('body[data-rendered]', { timeout: 60000 });
   } catch (e) {
     throw new Error(`${url} did not render: ${errors.join('; ') || (e as Error).message}`);
   }
