@@ -1,0 +1,83 @@
+// The representation methods on kdistill's zoo models: layers chosen at setup from the models'
+// own names when none are given (embedding / stage outputs), shapes probed, extra parts kept out
+// of the student, a loss step whose gradient reaches the student and never the teacher, and clear
+// errors where a model cannot serve a method (an MLP has no spatial maps).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { torch } from '../../src/tensor/torch.js';
+import type { Tensor } from '../../src/tensor/tensor.js';
+import type { LossContext, Method, Params } from '../../src/methods/method.js';
+import { createModel, type ModelSpec, type ZooModel } from '../../src/nn/zoo/index.js';
+import { ModuleTeacher } from '../../src/teachers/sources.js';
+import { make } from './features-golden.js';
+
+torch.setNumThreads(1);
+
+const MLP = (hidden: number[]): ModelSpec => ({ arch: 'mlp', numClasses: 10, inputShape: [1, 8, 8], hidden });
+const CNN = (channels: number[], hidden: number): ModelSpec => ({ arch: 'cnn', numClasses: 10, inChannels: 1, inputSize: [8, 8], channels, hidden });
+const RESNET: ModelSpec = { arch: 'resnet8', numClasses: 10, inChannels: 1, inputSize: [8, 8] };
+const WRN: ModelSpec = { arch: 'wrn_16_1', numClasses: 10, inChannels: 1, inputSize: [8, 8] };
+
+function pair(s: ModelSpec, t: ModelSpec): { student: ZooModel; teacher: ModuleTeacher } {
+  torch.manualSeed(7);
+  return { student: createModel(s), teacher: new ModuleTeacher(createModel(t), 10, 'test teacher', 'test') };
+}
+
+function setUp(m: Method, student: ZooModel, teacher: ModuleTeacher, datasetSize: number | null = null): void {
+  torch.tidy(() => m.setup?.({ student, teacher, numClasses: 10, datasetSize, sample: torch.randn([2, ...student.inputShape]) }));
+}
+
+/** One batch as the trainer builds it, after setup (features read from the method then). */
+function ctxFor(m: Method, student: ZooModel, teacher: ModuleTeacher, x: Tensor, y: Tensor | null, indices: Int32Array | null = null): LossContext {
+  const sf = m.features?.student ?? [], tf = m.features?.teacher ?? [];
+  const s = student.forwardWithFeatures(x, sf);
+  const t = torch.noGrad(() => teacher.features(x, tf));
+  return {
+    student, teacher, batch: { x, y }, indices, info: { epoch: 0, epochs: 1, step: 0, numClasses: 10 },
+    studentLogits: s.output, teacherLogits: t.output, studentFeatures: s.features, teacherFeatures: t.features,
+  };
+}
+
+/** Runs one loss on a zoo pair: finite terms, gradient on the student (and extras), none on the teacher. */
+function step(name: string, params: Params, s: ModelSpec, t: ModelSpec, expectTerms: string[], datasetSize: number | null = null): Method {
+  const { student, teacher } = pair(s, t);
+  const m = make(name, params);
+  setUp(m, student, teacher, datasetSize);
+  torch.tidy(() => {
+    const x = torch.randn([4, ...student.inputShape]), y = torch.tensor([0, 1, 2, 3], { dtype: 'int64' });
+    const terms = m.losses(ctxFor(m, student, teacher, x, y, datasetSize ? Int32Array.from([0, 1, 2, 3]) : null));
+    assert.deepEqual(Object.keys(terms).sort(), expectTerms.slice().sort(), `${name}: terms`);
+    for (const [k, v] of Object.entries(terms)) assert.ok(Number.isFinite(v.item()), `${name}: ${k} finite`);
+    const total = Object.values(terms).reduce((a, b) => a.add(b));
+    total.backward();
+    assert.ok(student.parameters().some((p) => p.grad !== null && p.grad.abs().sum().item() > 0), `${name}: the student gets a gradient`);
+    assert.ok(teacher.model.parameters().every((p) => p.grad === null), `${name}: the teacher gets none`);
+    const own = new Set(student.parameters().map((p) => p.handle));
+    for (const e of m.extraModules?.() ?? []) for (const p of e.parameters()) assert.ok(!own.has(p.handle), `${name}: extra parts are not student parameters`);
+    for (const p of [...student.parameters(), ...(m.extraModules?.() ?? []).flatMap((e) => e.parameters())]) p.grad?.zero_();
+  });
+  return m;
+}
+
+test('embedding methods pick each zoo model\'s embeddingName when no layer is named', () => {
+  const cases: [ModelSpec, ModelSpec, string, string][] = [
+    [CNN([4, 8], 16), CNN([8, 16], 32), 'fc1', 'fc1'],
+    [MLP([16]), MLP([32, 24]), 'layer1', 'layer2'],
+    [RESNET, WRN, 'flatten', 'flatten'],
+    [MLP([16]), CNN([8, 16], 32), 'layer1', 'fc1'],
+  ];
+  for (const [s, t, es, et] of cases) {
+    const m = step('pkt', {}, s, t, ['ce', 'pkt']);
+    assert.deepEqual(m.features, { student: [es], teacher: [et] }, `${s.arch} → ${t.arch}`);
+  }
+  const named = make('pkt', { studentLayer: 'stage2', teacherLayer: 'fc1' });
+  assert.deepEqual(named.features, { student: ['stage2'], teacher: ['fc1'] }, 'named layers are known before setup (the teacher cache can store them)');
+});
+
+test('a method used before setup, or with a non-zoo teacher and no layer names, says what to do', () => {
+  assert.throws(() => make('pkt', {}).losses({} as LossContext), /setup\(\) was not called/);
+  const { student } = pair(MLP([4]), MLP([4]));
+  const bare = { description: 'a TorchScript file', checksum: '', numClasses: 10, numParameters: 0, logits: (x: Tensor) => x, features: () => ({ output: torch.zeros([1]), features: {} }) };
+  assert.throws(() => torch.tidy(() => make('pkt', {}).setup!({ student, teacher: bare, numClasses: 10, datasetSize: null, sample: torch.randn([2, 1, 8, 8]) })),
+    /teacher \(a TorchScript file\) is not a kdistill zoo model.*name them/);
+});
