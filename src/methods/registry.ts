@@ -17,9 +17,10 @@ import { tinybert } from './tinybert.js';
 import { multilabelKd } from './multilabel-kd.js';
 import { dist } from './dist.js';
 import { pkt } from './pkt.js';
+import { sp } from './sp.js';
 
 export const METHODS: readonly MethodSpec[] = [scratch, kd, dkd, noisyTeacher, dml, codistill, onlineKdOneway, bss, adversarialKd, fitnet, attention, sobolev, distilbert, tinybert, multilabelKd, dist,
-  pkt];
+  pkt, sp];
 
 /** Old names still accepted: old name → current name. */
 export const METHOD_ALIASES: Readonly<Record<string, string>> = {

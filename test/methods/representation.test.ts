@@ -81,3 +81,9 @@ test('a method used before setup, or with a non-zoo teacher and no layer names, 
   assert.throws(() => torch.tidy(() => make('pkt', {}).setup!({ student, teacher: bare, numClasses: 10, datasetSize: null, sample: torch.randn([2, 1, 8, 8]) })),
     /teacher \(a TorchScript file\) is not a kdistill zoo model.*name them/);
 });
+
+test('sp defaults to the last stage output of each zoo model, maps or vectors', () => {
+  assert.deepEqual(step('sp', {}, CNN([4, 8], 16), CNN([8, 16], 32), ['ce', 'sp']).features, { student: ['stage2'], teacher: ['stage2'] });
+  assert.deepEqual(step('sp', {}, RESNET, WRN, ['ce', 'sp']).features, { student: ['layer3'], teacher: ['relu'] });
+  assert.deepEqual(step('sp', {}, MLP([16, 8]), CNN([8, 16], 32), ['ce', 'sp']).features, { student: ['layer2'], teacher: ['stage2'] });
+});
