@@ -18,9 +18,10 @@ import { multilabelKd } from './multilabel-kd.js';
 import { dist } from './dist.js';
 import { pkt } from './pkt.js';
 import { sp } from './sp.js';
+import { rkd } from './rkd.js';
 
 export const METHODS: readonly MethodSpec[] = [scratch, kd, dkd, noisyTeacher, dml, codistill, onlineKdOneway, bss, adversarialKd, fitnet, attention, sobolev, distilbert, tinybert, multilabelKd, dist,
-  pkt, sp];
+  pkt, sp, rkd];
 
 /** Old names still accepted: old name → current name. */
 export const METHOD_ALIASES: Readonly<Record<string, string>> = {

@@ -87,3 +87,7 @@ test('sp defaults to the last stage output of each zoo model, maps or vectors', 
   assert.deepEqual(step('sp', {}, RESNET, WRN, ['ce', 'sp']).features, { student: ['layer3'], teacher: ['relu'] });
   assert.deepEqual(step('sp', {}, MLP([16, 8]), CNN([8, 16], 32), ['ce', 'sp']).features, { student: ['layer2'], teacher: ['stage2'] });
 });
+
+test('rkd runs on zoo embeddings with its two weighted terms', () => {
+  step('rkd', {}, CNN([4, 8], 16), RESNET, ['ce', 'distance', 'angle']);
+});
