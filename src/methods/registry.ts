@@ -19,9 +19,10 @@ import { dist } from './dist.js';
 import { pkt } from './pkt.js';
 import { sp } from './sp.js';
 import { rkd } from './rkd.js';
+import { cc } from './cc.js';
 
 export const METHODS: readonly MethodSpec[] = [scratch, kd, dkd, noisyTeacher, dml, codistill, onlineKdOneway, bss, adversarialKd, fitnet, attention, sobolev, distilbert, tinybert, multilabelKd, dist,
-  pkt, sp, rkd];
+  pkt, sp, rkd, cc];
 
 /** Old names still accepted: old name → current name. */
 export const METHOD_ALIASES: Readonly<Record<string, string>> = {

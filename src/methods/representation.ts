@@ -8,7 +8,8 @@
 // in setup; `features` reads the resolved names, and the trainer reads them after setup. The
 // runner builds the teacher-output cache before setup, so default layers are served by the live
 // teacher; naming them in the experiment lets the cache store them.
-import type { Module } from '../nn/module.js';
+import { Module } from '../nn/module.js';
+import { Linear } from '../nn/layers.js';
 import { noGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -151,3 +152,24 @@ export function embeddingLayers(method: string, p: { studentLayer: string; teach
 
 /** [N, …] → [N, D]. */
 export const flat = (x: Tensor): Tensor => x.reshape([x.shape[0]!, -1]);
+
+/**
+ * A linear embedding head on flattened features: RepDistiller's LinearEmbed (CC) and, with
+ * `l2`, its Embed (CRD), whose output is divided by its L2 norm (no ε, as there).
+ */
+export class EmbedHead extends Module {
+  readonly linear: Linear;
+  constructor(readonly inFeatures: number, readonly outFeatures: number, readonly l2: boolean) {
+    super();
+    this.linear = this.registerModule('linear', new Linear(inFeatures, outFeatures));
+  }
+  forward(x: Tensor): Tensor {
+    return tidy(() => {
+      const y = this.linear.call(flat(x));
+      return this.l2 ? y.div(y.square().sum({ dim: 1, keepdim: true }).sqrt()) : y;
+    });
+  }
+}
+
+/** Elements per sample of a feature shape (without the batch dimension). */
+export const sizeOf = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);

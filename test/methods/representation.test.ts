@@ -10,6 +10,8 @@ import type { LossContext, Method, Params } from '../../src/methods/method.js';
 import { createModel, type ModelSpec, type ZooModel } from '../../src/nn/zoo/index.js';
 import { ModuleTeacher } from '../../src/teachers/sources.js';
 import { make } from './features-golden.js';
+import { EmbedHead } from '../../src/methods/representation.js';
+import { ccLoss } from '../../src/methods/cc.js';
 
 torch.setNumThreads(1);
 
@@ -90,4 +92,23 @@ test('sp defaults to the last stage output of each zoo model, maps or vectors', 
 
 test('rkd runs on zoo embeddings with its two weighted terms', () => {
   step('rkd', {}, CNN([4, 8], 16), RESNET, ['ce', 'distance', 'angle']);
+});
+
+test('cc builds one linear head per network at setup, trains both, and its term is beta·ccLoss on them', () => {
+  const m = step('cc', { featDim: 6, beta: 0.5 }, CNN([4, 8], 16), MLP([32, 24]), ['ce', 'cc']);
+  const heads = m.extraModules!() as EmbedHead[];
+  assert.deepEqual(heads.map((h) => [h.inFeatures, h.outFeatures, h.l2]), [[16, 6, false], [24, 6, false]]);
+  const { student, teacher } = pair(CNN([4, 8], 16), MLP([32, 24]));
+  const g = make('cc', { featDim: 6, kernel: 'gaussian' });
+  setUp(g, student, teacher);
+  torch.tidy(() => {
+    const ctx = ctxFor(g, student, teacher, torch.randn([3, 1, 8, 8]), null);
+    const [hs, ht] = g.extraModules!() as [EmbedHead, EmbedHead];
+    const want = ccLoss(hs.call(ctx.studentFeatures.fc1!), ht.call(ctx.teacherFeatures.layer2!), 'gaussian', 0.4, 2).mul(0.02);
+    const terms = g.losses(ctx);
+    assert.deepEqual(Object.keys(terms), ['cc'], 'unlabeled: no ce');
+    assert.equal(terms.cc!.item(), want.item());
+    terms.cc!.backward();
+    assert.ok(ht.linear.weight.grad !== null, 'the teacher-side head is trained, as in RepDistiller');
+  });
 });
