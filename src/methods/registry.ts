@@ -20,9 +20,10 @@ import { pkt } from './pkt.js';
 import { sp } from './sp.js';
 import { rkd } from './rkd.js';
 import { cc } from './cc.js';
+import { nst } from './nst.js';
 
 export const METHODS: readonly MethodSpec[] = [scratch, kd, dkd, noisyTeacher, dml, codistill, onlineKdOneway, bss, adversarialKd, fitnet, attention, sobolev, distilbert, tinybert, multilabelKd, dist,
-  pkt, sp, rkd, cc];
+  pkt, sp, rkd, cc, nst];
 
 /** Old names still accepted: old name → current name. */
 export const METHOD_ALIASES: Readonly<Record<string, string>> = {

@@ -112,3 +112,11 @@ test('cc builds one linear head per network at setup, trains both, and its term 
     assert.ok(ht.linear.weight.grad !== null, 'the teacher-side head is trained, as in RepDistiller');
   });
 });
+
+test('nst pairs every spatial stage from the deepest, and refuses an MLP at setup', () => {
+  assert.deepEqual(step('nst', {}, CNN([4, 8], 16), RESNET, ['ce', 'nst']).features, { student: ['stage1', 'stage2'], teacher: ['layer2', 'layer3'] });
+  const { student, teacher } = pair(MLP([16]), CNN([8, 16], 32));
+  assert.throws(() => setUp(make('nst', {}), student, teacher), /method 'nst': the student has no stage outputs .*spatial maps.*an MLP has none/);
+  const named = make('nst', { pairs: [{ student: 'layer1', teacher: 'stage1' }] });
+  assert.throws(() => setUp(named, student, teacher), /method 'nst' needs feature maps \[C, H, W\], but the student's layer 'layer1' gives \[16\] \(an MLP/);
+});
