@@ -21,9 +21,10 @@ import { sp } from './sp.js';
 import { rkd } from './rkd.js';
 import { cc } from './cc.js';
 import { nst } from './nst.js';
+import { vid } from './vid.js';
 
 export const METHODS: readonly MethodSpec[] = [scratch, kd, dkd, noisyTeacher, dml, codistill, onlineKdOneway, bss, adversarialKd, fitnet, attention, sobolev, distilbert, tinybert, multilabelKd, dist,
-  pkt, sp, rkd, cc, nst];
+  pkt, sp, rkd, cc, nst, vid];
 
 /** Old names still accepted: old name → current name. */
 export const METHOD_ALIASES: Readonly<Record<string, string>> = {

@@ -12,6 +12,7 @@ import { ModuleTeacher } from '../../src/teachers/sources.js';
 import { make } from './features-golden.js';
 import { EmbedHead } from '../../src/methods/representation.js';
 import { ccLoss } from '../../src/methods/cc.js';
+import { VidRegressor } from '../../src/methods/vid.js';
 
 torch.setNumThreads(1);
 
@@ -119,4 +120,14 @@ test('nst pairs every spatial stage from the deepest, and refuses an MLP at setu
   assert.throws(() => setUp(make('nst', {}), student, teacher), /method 'nst': the student has no stage outputs .*spatial maps.*an MLP has none/);
   const named = make('nst', { pairs: [{ student: 'layer1', teacher: 'stage1' }] });
   assert.throws(() => setUp(named, student, teacher), /method 'nst' needs feature maps \[C, H, W\], but the student's layer 'layer1' gives \[16\] \(an MLP/);
+});
+
+test('vid builds one regressor per pair (maps or MLP vectors) and trains it with the student', () => {
+  const m = step('vid', {}, CNN([4, 8], 16), WRN, ['ce', 'vid']);
+  assert.deepEqual(m.features, { student: ['stage1', 'stage2'], teacher: ['block3', 'relu'] });
+  assert.deepEqual((m.extraModules!() as VidRegressor[]).map((r) => [r.inChannels, r.midChannels, r.outChannels]), [[4, 64, 64], [8, 64, 64]]);
+  const v = step('vid', {}, MLP([16, 8]), MLP([32]), ['ce', 'vid']);
+  assert.deepEqual(v.features, { student: ['layer2'], teacher: ['layer1'] });
+  const { student, teacher } = pair(MLP([16]), CNN([8, 16], 32));
+  assert.throws(() => setUp(make('vid', { pairs: [{ student: 'layer1', teacher: 'stage1' }] }), student, teacher), /both be maps \[C, H, W\] or both vectors \[D\]; 'layer1' gives \[16\]/);
 });
