@@ -22,9 +22,10 @@ import { rkd } from './rkd.js';
 import { cc } from './cc.js';
 import { nst } from './nst.js';
 import { vid } from './vid.js';
+import { crd } from './crd.js';
 
 export const METHODS: readonly MethodSpec[] = [scratch, kd, dkd, noisyTeacher, dml, codistill, onlineKdOneway, bss, adversarialKd, fitnet, attention, sobolev, distilbert, tinybert, multilabelKd, dist,
-  pkt, sp, rkd, cc, nst, vid];
+  pkt, sp, rkd, cc, nst, vid, crd];
 
 /** Old names still accepted: old name → current name. */
 export const METHOD_ALIASES: Readonly<Record<string, string>> = {
