@@ -23,9 +23,10 @@ import { cc } from './cc.js';
 import { nst } from './nst.js';
 import { vid } from './vid.js';
 import { crd } from './crd.js';
+import { reviewkd } from './reviewkd.js';
 
 export const METHODS: readonly MethodSpec[] = [scratch, kd, dkd, noisyTeacher, dml, codistill, onlineKdOneway, bss, adversarialKd, fitnet, attention, sobolev, distilbert, tinybert, multilabelKd, dist,
-  pkt, sp, rkd, cc, nst, vid, crd];
+  pkt, sp, rkd, cc, nst, vid, crd, reviewkd];
 
 /** Old names still accepted: old name → current name. */
 export const METHOD_ALIASES: Readonly<Record<string, string>> = {

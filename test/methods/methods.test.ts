@@ -212,7 +212,7 @@ test('methods leave only their returned terms alive', () => {
 test('registry: unique names, getMethod errors list the known names, describeMethods covers every parameter', () => {
   const names = METHODS.map((m) => m.name);
   assert.deepEqual(names, ['scratch', 'kd', 'dkd', 'noisy-teacher', 'dml', 'codistill', 'online-kd-oneway', 'bss', 'adversarial-kd', 'fitnet', 'attention', 'sobolev', 'distilbert', 'tinybert', 'multilabel-kd', 'dist',
-    'pkt', 'sp', 'rkd', 'cc', 'nst', 'vid', 'crd']);
+    'pkt', 'sp', 'rkd', 'cc', 'nst', 'vid', 'crd', 'reviewkd']);
   assert.equal(new Set(names).size, names.length);
   assert.equal(getMethod('dkd').name, 'dkd');
   assert.equal(getMethod('online-kd'), getMethod('online-kd-oneway'), 'the old name is an alias');

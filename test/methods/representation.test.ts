@@ -13,6 +13,7 @@ import { make } from './features-golden.js';
 import { EmbedHead } from '../../src/methods/representation.js';
 import { ccLoss } from '../../src/methods/cc.js';
 import { VidRegressor } from '../../src/methods/vid.js';
+import { Abf } from '../../src/methods/reviewkd.js';
 
 torch.setNumThreads(1);
 
@@ -131,3 +132,29 @@ test('vid builds one regressor per pair (maps or MLP vectors) and trains it with
   const { student, teacher } = pair(MLP([16]), CNN([8, 16], 32));
   assert.throws(() => setUp(make('vid', { pairs: [{ student: 'layer1', teacher: 'stage1' }] }), student, teacher), /both be maps \[C, H, W\] or both vectors \[D\]; 'layer1' gives \[16\]/);
 });
+
+test('reviewkd fuses every spatial stage plus the embedding, ramps up over warmupEpochs, and refuses an MLP', () => {
+  const m = step('reviewkd', { warmupEpochs: 0 }, CNN([4, 8], 16), RESNET, ['ce', 'reviewkd']);
+  assert.deepEqual(m.features, { student: ['stage1', 'stage2', 'fc1'], teacher: ['layer2', 'layer3', 'flatten'] });
+  assert.deepEqual((m.extraModules!() as Abf[]).map((a) => [a.inChannels, a.midChannels, a.outChannels, a.attConv !== null]), [[4, 16, 32, true], [8, 16, 64, true], [16, 16, 64, false]]);
+  const { student, teacher } = pair(CNN([4, 8], 16), CNN([8, 16], 32));
+  const r = make('reviewkd', { warmupEpochs: 20 });
+  setUp(r, student, teacher);
+  torch.tidy(() => {
+    const x = torch.randn([4, 1, 8, 8]);
+    const at = (epoch: number): number => {
+      const ctx = ctxFor(r, student, teacher, x, null);
+      ctx.info.epoch = epoch;
+      return torch.noGrad(() => r.losses(ctx).reviewkd!.item());
+    };
+    assertCloseRatio(at(0) / at(9), 1 / 10, 'epoch 0 (mdistiller\'s 1) of 20 against epoch 9 (its 10)');
+    assertCloseRatio(at(40) / at(19), 1, 'full weight from epoch 20 on');
+  });
+  const mlp = pair(MLP([16]), CNN([8, 16], 32));
+  assert.throws(() => setUp(make('reviewkd', {}), mlp.student, mlp.teacher), /method 'reviewkd': the student has no stage outputs/);
+});
+
+function assertCloseRatio(got: number, want: number, what: string): void {
+  // the ABFs' batch norm uses batch statistics, so repeated calls on one batch agree to rounding
+  assert.ok(Math.abs(got - want) < 1e-5 * want, `${what}: ratio ${got}, expected ${want}`);
+}
