@@ -12,11 +12,9 @@
 import { normalize } from '../tensor/functional.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { KD_PARAMS } from './kd.js';
-import { labelAndKdTerms } from './fitnet.js';
-import { defineMethod, type Method } from './method.js';
+import { defineMethod } from './method.js';
 import { choice, int, num } from './params.js';
-import { EmbedHead, embeddingLayers, embeddingParams, featurePairs, sizeOf } from './representation.js';
+import { EmbedHead, embeddingLayers, embeddingParams, repdistillerKdParams, representationMethod, sizeOf } from './representation.js';
 
 export const CC_KERNELS = ['repdistiller', 'gaussian'] as const;
 export type CcKernel = (typeof CC_KERNELS)[number];
@@ -62,29 +60,16 @@ export const cc = defineMethod({
     gamma: num({ default: 0.4, min: 0, description: 'γ of the Gaussian kernel exp(−γ‖x − y‖²) (paper: 0.4; kernel gaussian only)' }),
     order: int({ default: 2, min: 0, max: 10, description: 'Order P of the Taylor expansion (paper: 2; kernel gaussian only)' }),
     beta: num({ default: 0.02, unit: 'weight', min: 0, description: 'Weight of the CC term (RepDistiller\'s CIFAR-100 script: 0.02)' }),
-    ...KD_PARAMS,
-    alpha: { ...KD_PARAMS.alpha, default: 0, description: 'Weight of the KD soft term (0 as in RepDistiller\'s CC runs); the label CE gets 1 − alpha' },
+    ...repdistillerKdParams('CC'),
   },
   create(p) {
     const layers = embeddingLayers('cc', p);
-    const kd = { temperature: p.temperature, alpha: p.alpha, measure: p.measure };
-    let heads: { s: EmbedHead; t: EmbedHead } | null = null;
-    const method: Method = {
-      get features() { return layers.features; },
-      setup(ctx) {
-        layers.setup(ctx);
-        heads = { s: new EmbedHead(sizeOf(layers.shapes.student[0]!), p.featDim, false), t: new EmbedHead(sizeOf(layers.shapes.teacher[0]!), p.featDim, false) };
-      },
-      extraModules: () => (heads ? [heads.s, heads.t] : []),
-      losses(ctx) {
-        if (!heads) throw new Error("method 'cc': setup() was not called, so its embedding heads do not exist (the trainer calls it before building the optimizer)");
-        const h = heads;
-        return tidy(() => {
-          const [{ s, t }] = featurePairs(ctx, layers.pairs, 'cc') as [{ s: Tensor; t: Tensor }];
-          return { ...labelAndKdTerms(ctx, kd), cc: ccLoss(h.s.call(s), h.t.call(t), p.kernel, p.gamma, p.order).mul(p.beta) };
-        });
-      },
-    };
-    return method;
+    let heads: EmbedHead[] = [];
+    return representationMethod({
+      layers, kd: p,
+      build() { heads = [layers.shapes.student[0]!, layers.shapes.teacher[0]!].map((s) => new EmbedHead(sizeOf(s), p.featDim, false)); },
+      extras: () => heads,
+      terms: (_, [f]) => ({ cc: ccLoss(heads[0]!.call(f!.s), heads[1]!.call(f!.t), p.kernel, p.gamma, p.order).mul(p.beta) }),
+    });
   },
 });

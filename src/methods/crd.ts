@@ -23,11 +23,9 @@ import { noGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/scope.js';
 import { callInPlace, type Tensor } from '../tensor/tensor.js';
 import type { DType } from '../tensor/dtype.js';
-import { KD_PARAMS } from './kd.js';
-import { labelAndKdTerms } from './fitnet.js';
-import { defineMethod, type Method } from './method.js';
+import { defineMethod } from './method.js';
 import { choice, int, num } from './params.js';
-import { EmbedHead, embeddingLayers, embeddingParams, featurePairs, sizeOf } from './representation.js';
+import { EmbedHead, embeddingLayers, embeddingParams, repdistillerKdParams, representationMethod, sizeOf } from './representation.js';
 
 const EPS = 1e-7;
 
@@ -118,45 +116,31 @@ export const crd = defineMethod({
     nceTemperature: num({ default: 0.07, unit: 'temperature', min: 1e-3, max: 10, description: 'Temperature τ of the scores exp(v·m/τ) (authors: 0.07)' }),
     momentum: num({ default: 0.5, min: 0, max: 1, description: 'Momentum μ of the memory update m ← normalise(μ·m + (1 − μ)·v) (authors: 0.5)' }),
     beta: num({ default: 0.8, unit: 'weight', min: 0, description: 'Weight of the CRD term (RepDistiller\'s CIFAR-100 script: 0.8)' }),
-    ...KD_PARAMS,
-    alpha: { ...KD_PARAMS.alpha, default: 0, description: 'Weight of the KD soft term (0 for CRD, 1 for CRD+KD in RepDistiller\'s script); the label CE gets 1 − alpha' },
+    ...repdistillerKdParams('CRD'),
   },
   create(p) {
     const layers = embeddingLayers('crd', p);
-    const kd = { temperature: p.temperature, alpha: p.alpha, measure: p.measure };
-    let heads: { s: EmbedHead; t: EmbedHead } | null = null;
+    let heads: EmbedHead[] = [];
     let memory: ContrastMemory | null = null;
-    const method: Method = {
-      get features() { return layers.features; },
-      setup(ctx) {
+    return representationMethod({
+      layers, kd: p,
+      build(ctx) {
         if (p.negatives === 'memory' && ctx.datasetSize === null) {
           throw new Error("method 'crd': the memory bank needs the transfer set's size, which this data source does not give; use negatives: batch");
         }
-        layers.setup(ctx);
-        heads = { s: new EmbedHead(sizeOf(layers.shapes.student[0]!), p.featDim, true), t: new EmbedHead(sizeOf(layers.shapes.teacher[0]!), p.featDim, true) };
+        heads = [layers.shapes.student[0]!, layers.shapes.teacher[0]!].map((s) => new EmbedHead(sizeOf(s), p.featDim, true));
         if (p.negatives === 'memory') memory = new ContrastMemory(ctx.datasetSize!, p.featDim, p.nceTemperature, p.momentum);
       },
-      extraModules: () => [...(heads ? [heads.s, heads.t] : []), ...(memory ? [memory] : [])],
-      losses(ctx) {
-        if (!heads) throw new Error("method 'crd': setup() was not called, so its embedding heads do not exist (the trainer calls it before building the optimizer)");
-        const h = heads, mem = memory;
-        return tidy(() => {
-          const [{ s, t }] = featurePairs(ctx, layers.pairs, 'crd') as [{ s: Tensor; t: Tensor }];
-          const vS = h.s.call(s), vT = h.t.call(t);
-          let term: Tensor;
-          if (mem) {
-            if (ctx.indices === null) throw new Error("method 'crd': the memory bank needs the batch's dataset indices, which this data source does not give; use negatives: batch");
-            const rows = tensor(ctx.indices, { dtype: 'int64' });
-            const idx = cat([rows.unsqueeze(1), randint(0, mem.size, [rows.shape[0]!, p.numNegatives])], 1);
-            const [outS, outT] = mem.score(vS, vT, rows, idx);
-            term = nceLoss(outS, mem.size).add(nceLoss(outT, mem.size));
-          } else {
-            term = inBatchLoss(vS, vT, p.nceTemperature);
-          }
-          return { ...labelAndKdTerms(ctx, kd), crd: term.mul(p.beta) };
-        });
+      extras: () => [...heads, ...(memory ? [memory] : [])],
+      terms(ctx, [f]) {
+        const vS = heads[0]!.call(f!.s), vT = heads[1]!.call(f!.t);
+        if (!memory) return { crd: inBatchLoss(vS, vT, p.nceTemperature).mul(p.beta) };
+        if (ctx.indices === null) throw new Error("method 'crd': the memory bank needs the batch's dataset indices, which this data source does not give; use negatives: batch");
+        const rows = tensor(ctx.indices, { dtype: 'int64' });
+        const idx = cat([rows.unsqueeze(1), randint(0, memory.size, [rows.shape[0]!, p.numNegatives])], 1);
+        const [outS, outT] = memory.score(vS, vT, rows, idx);
+        return { crd: nceLoss(outS, memory.size).add(nceLoss(outT, memory.size)).mul(p.beta) };
       },
-    };
-    return method;
+    });
   },
 });

@@ -9,11 +9,10 @@
 import { adaptiveAvgPool2d, normalize } from '../tensor/functional.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { KD_PARAMS } from './kd.js';
-import { labelAndKdTerms, sumOf } from './fitnet.js';
-import { defineMethod, type Method } from './method.js';
+import { sumOf } from './fitnet.js';
+import { defineMethod } from './method.js';
 import { num } from './params.js';
-import { alignDeepest, featurePairs, Layers, stageNames, stagePairsParam } from './representation.js';
+import { alignDeepest, Layers, repdistillerKdParams, representationMethod, stageNames, stagePairsParam } from './representation.js';
 
 /** Mean over the batch and channel pairs of the squared inner products of rows of a and b [b, C, D]. */
 const poly = (a: Tensor, b: Tensor): Tensor => a.bmm(b.transpose(1, 2)).square().mean();
@@ -49,19 +48,12 @@ export const nst = defineMethod({
   params: {
     ...stagePairsParam('every spatial stage output of each zoo model, paired from the deepest'),
     beta: num({ default: 50, unit: 'weight', min: 0, description: 'Weight of the NST term (RepDistiller\'s CIFAR-100 script: 50)' }),
-    ...KD_PARAMS,
-    alpha: { ...KD_PARAMS.alpha, default: 0, description: 'Weight of the KD soft term (0 as in RepDistiller\'s NST runs); the label CE gets 1 − alpha' },
+    ...repdistillerKdParams('NST'),
   },
   create(p) {
-    const layers = new Layers('nst', p.pairs, 'maps', (s, t, ctx) => alignDeepest(stageNames(s, true, ctx, 'maps'), stageNames(t, false, ctx, 'maps'), 'nst'));
-    const kd = { temperature: p.temperature, alpha: p.alpha, measure: p.measure };
-    const method: Method = {
-      get features() { return layers.features; },
-      setup: (ctx) => layers.setup(ctx),
-      losses(ctx) {
-        return tidy(() => ({ ...labelAndKdTerms(ctx, kd), nst: sumOf(featurePairs(ctx, layers.pairs, 'nst').map(({ s, t }) => nstLoss(s, t))).mul(p.beta) }));
-      },
-    };
-    return method;
+    return representationMethod({
+      layers: new Layers('nst', p.pairs, 'maps', (s, t, ctx) => alignDeepest(stageNames(s, true, ctx, 'maps'), stageNames(t, false, ctx, 'maps'), 'nst')), kd: p,
+      terms: (_, fs) => ({ nst: sumOf(fs.map(({ s, t }) => nstLoss(s, t))).mul(p.beta) }),
+    });
   },
 });

@@ -8,11 +8,9 @@
 // (the mean over all b² entries, i.e. the batch-mean KL divided by b); loss = beta·pkt + CE (+ KD).
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { KD_PARAMS } from './kd.js';
-import { labelAndKdTerms } from './fitnet.js';
-import { defineMethod, type Method } from './method.js';
+import { defineMethod } from './method.js';
 import { num } from './params.js';
-import { embeddingLayers, embeddingParams, featurePairs, flat } from './representation.js';
+import { embeddingLayers, embeddingParams, flat, repdistillerKdParams, representationMethod } from './representation.js';
 
 const EPS = 1e-7;
 
@@ -42,22 +40,12 @@ export const pkt = defineMethod({
   params: {
     ...embeddingParams('embedding'),
     beta: num({ default: 30000, unit: 'weight', min: 0, description: 'Weight of the PKT term (RepDistiller\'s CIFAR-100 script: 30000)' }),
-    ...KD_PARAMS,
-    alpha: { ...KD_PARAMS.alpha, default: 0, description: 'Weight of the KD soft term (0 as in RepDistiller\'s PKT runs); the label CE gets 1 − alpha' },
+    ...repdistillerKdParams('PKT'),
   },
   create(p) {
-    const layers = embeddingLayers('pkt', p);
-    const kd = { temperature: p.temperature, alpha: p.alpha, measure: p.measure };
-    const method: Method = {
-      get features() { return layers.features; },
-      setup: (ctx) => layers.setup(ctx),
-      losses(ctx) {
-        return tidy(() => {
-          const [{ s, t }] = featurePairs(ctx, layers.pairs, 'pkt') as [{ s: Tensor; t: Tensor }];
-          return { ...labelAndKdTerms(ctx, kd), pkt: pktLoss(s, t).mul(p.beta) };
-        });
-      },
-    };
-    return method;
+    return representationMethod({
+      layers: embeddingLayers('pkt', p), kd: p,
+      terms: (_, [f]) => ({ pkt: pktLoss(f!.s, f!.t).mul(p.beta) }),
+    });
   },
 });

@@ -15,8 +15,10 @@ import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Teacher } from '../teachers/teacher.js';
 import type { LayerNames } from './fitnet.js';
-import { pairFeatures, parseLayerPairs } from './fitnet.js';
-import type { LossContext, SetupContext } from './method.js';
+import { labelAndKdTerms, pairFeatures, parseLayerPairs } from './fitnet.js';
+import { KD_PARAMS } from './kd.js';
+import type { Measure } from '../losses/agreement.js';
+import type { LossContext, Method, SetupContext } from './method.js';
 import { str, struct } from './params.js';
 
 /** A zoo model's names (src/nn/zoo/common.ts), duck-typed so TorchScript/ONNX modules simply lack them. */
@@ -173,3 +175,43 @@ export class EmbedHead extends Module {
 
 /** Elements per sample of a feature shape (without the batch dimension). */
 export const sizeOf = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
+
+/**
+ * The KD parameters as the RepDistiller runs of these methods set them: alpha 0 (the
+ * representation term and the label CE only), KD joining with alpha > 0.
+ */
+export function repdistillerKdParams(method: string) {
+  return {
+    ...KD_PARAMS,
+    alpha: { ...KD_PARAMS.alpha, default: 0, description: `Weight of the KD soft term (0 as in RepDistiller's ${method} runs); the label CE gets 1 − alpha` },
+  };
+}
+
+/**
+ * A representation method from its layers and its terms: features from the layers, setup that
+ * resolves them (then builds the method's own parts), and losses = the label/KD terms plus
+ * `terms` on each pair's features (which fails with "setup() was not called" before setup).
+ */
+export function representationMethod(o: {
+  layers: Layers;
+  kd: { temperature: number; alpha: number; measure: Measure };
+  build?(ctx: SetupContext): void;
+  extras?(): Module[];
+  terms(ctx: LossContext, features: { s: Tensor; t: Tensor }[]): Record<string, Tensor>;
+}): Method {
+  const { layers } = o;
+  return {
+    get features() { return layers.features; },
+    setup(ctx) {
+      layers.setup(ctx);
+      o.build?.(ctx);
+    },
+    ...(o.extras ? { extraModules: o.extras } : {}),
+    losses(ctx) {
+      return tidy(() => {
+        const f = featurePairs(ctx, layers.pairs, layers.method);
+        return { ...labelAndKdTerms(ctx, o.kd), ...o.terms(ctx, f) };
+      });
+    },
+  };
+}

@@ -11,11 +11,9 @@ import { normalize, smoothL1Loss } from '../tensor/functional.js';
 import { eye } from '../tensor/factories.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { KD_PARAMS } from './kd.js';
-import { labelAndKdTerms } from './fitnet.js';
-import { defineMethod, type Method } from './method.js';
+import { defineMethod } from './method.js';
 import { num } from './params.js';
-import { embeddingLayers, embeddingParams, featurePairs, flat } from './representation.js';
+import { embeddingLayers, embeddingParams, flat, repdistillerKdParams, representationMethod } from './representation.js';
 
 /** Pairwise Euclidean distances divided by their mean over the non-zero ones. */
 function distances(e: Tensor): Tensor {
@@ -54,23 +52,15 @@ export const rkd = defineMethod({
     ...embeddingParams('embedding'),
     distanceWeight: num({ default: 25, unit: 'weight', min: 0, description: 'Weight of the distance-wise term (authors: 25)' }),
     angleWeight: num({ default: 50, unit: 'weight', min: 0, description: 'Weight of the angle-wise term (authors: 50)' }),
-    ...KD_PARAMS,
-    alpha: { ...KD_PARAMS.alpha, default: 0, description: 'Weight of the KD soft term (0 as in RepDistiller\'s RKD runs); the label CE gets 1 − alpha' },
+    ...repdistillerKdParams('RKD'),
   },
   create(p) {
-    const layers = embeddingLayers('rkd', p);
-    const kd = { temperature: p.temperature, alpha: p.alpha, measure: p.measure };
-    const method: Method = {
-      get features() { return layers.features; },
-      setup: (ctx) => layers.setup(ctx),
-      losses(ctx) {
-        return tidy(() => {
-          const [{ s, t }] = featurePairs(ctx, layers.pairs, 'rkd') as [{ s: Tensor; t: Tensor }];
-          const { distance, angle } = rkdLosses(s, t);
-          return { ...labelAndKdTerms(ctx, kd), distance: distance.mul(p.distanceWeight), angle: angle.mul(p.angleWeight) };
-        });
+    return representationMethod({
+      layers: embeddingLayers('rkd', p), kd: p,
+      terms(_, [f]) {
+        const { distance, angle } = rkdLosses(f!.s, f!.t);
+        return { distance: distance.mul(p.distanceWeight), angle: angle.mul(p.angleWeight) };
       },
-    };
-    return method;
+    });
   },
 });

@@ -8,11 +8,10 @@
 import { normalize } from '../tensor/functional.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { KD_PARAMS } from './kd.js';
-import { labelAndKdTerms, sumOf } from './fitnet.js';
-import { defineMethod, type Method } from './method.js';
+import { sumOf } from './fitnet.js';
+import { defineMethod } from './method.js';
 import { num } from './params.js';
-import { featurePairs, flat, Layers, stagePairsParam } from './representation.js';
+import { flat, Layers, repdistillerKdParams, representationMethod, stagePairsParam } from './representation.js';
 
 /** ‖Ĝ_T − Ĝ_S‖²_F / b² for one layer pair. */
 export function spLoss(fs: Tensor, ft: Tensor): Tensor {
@@ -34,19 +33,12 @@ export const sp = defineMethod({
   params: {
     ...stagePairsParam('the last stage output of each zoo model (featureNames\' last), as RepDistiller does'),
     beta: num({ default: 3000, unit: 'weight', min: 0, description: 'Weight of the SP term (RepDistiller\'s CIFAR-100 script: 3000)' }),
-    ...KD_PARAMS,
-    alpha: { ...KD_PARAMS.alpha, default: 0, description: 'Weight of the KD soft term (0 as in RepDistiller\'s SP runs); the label CE gets 1 − alpha' },
+    ...repdistillerKdParams('SP'),
   },
   create(p) {
-    const layers = new Layers('sp', p.pairs, 'any', (s, t) => [{ student: s.featureNames.at(-1)!, teacher: t.featureNames.at(-1)! }]);
-    const kd = { temperature: p.temperature, alpha: p.alpha, measure: p.measure };
-    const method: Method = {
-      get features() { return layers.features; },
-      setup: (ctx) => layers.setup(ctx),
-      losses(ctx) {
-        return tidy(() => ({ ...labelAndKdTerms(ctx, kd), sp: sumOf(featurePairs(ctx, layers.pairs, 'sp').map(({ s, t }) => spLoss(s, t))).mul(p.beta) }));
-      },
-    };
-    return method;
+    return representationMethod({
+      layers: new Layers('sp', p.pairs, 'any', (s, t) => [{ student: s.featureNames.at(-1)!, teacher: t.featureNames.at(-1)! }]), kd: p,
+      terms: (_, fs) => ({ sp: sumOf(fs.map(({ s, t }) => spLoss(s, t))).mul(p.beta) }),
+    });
   },
 });

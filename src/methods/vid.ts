@@ -15,11 +15,10 @@ import { Conv2d, ReLU, Sequential } from '../nn/layers.js';
 import { full } from '../tensor/factories.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { KD_PARAMS } from './kd.js';
-import { labelAndKdTerms, sumOf } from './fitnet.js';
-import { defineMethod, type Method } from './method.js';
+import { sumOf } from './fitnet.js';
+import { defineMethod } from './method.js';
 import { num } from './params.js';
-import { alignDeepest, featurePairs, Layers, stageNames, stagePairsParam } from './representation.js';
+import { alignDeepest, Layers, repdistillerKdParams, representationMethod, stageNames, stagePairsParam } from './representation.js';
 import { poolToSmaller } from './nst.js';
 
 const EPS = 1e-5;
@@ -60,17 +59,14 @@ export const vid = defineMethod({
     ...stagePairsParam('every stage output of each zoo model, paired from the deepest'),
     initVariance: num({ default: 5, min: 1e-4, description: 'Initial variance σ² of every teacher channel (authors: 5)' }),
     beta: num({ default: 1, unit: 'weight', min: 0, description: 'Weight of the VID term (RepDistiller\'s CIFAR-100 script: 1)' }),
-    ...KD_PARAMS,
-    alpha: { ...KD_PARAMS.alpha, default: 0, description: 'Weight of the KD soft term (0 as in RepDistiller\'s VID runs); the label CE gets 1 − alpha' },
+    ...repdistillerKdParams('VID'),
   },
   create(p) {
     const layers = new Layers('vid', p.pairs, 'any', (s, t, ctx) => alignDeepest(stageNames(s, true, ctx, 'any'), stageNames(t, false, ctx, 'any'), 'vid'));
-    const kd = { temperature: p.temperature, alpha: p.alpha, measure: p.measure };
-    let regressors: VidRegressor[] | null = null;
-    const method: Method = {
-      get features() { return layers.features; },
-      setup(ctx) {
-        layers.setup(ctx);
+    let regressors: VidRegressor[] = [];
+    return representationMethod({
+      layers, kd: p,
+      build() {
         const { student, teacher } = layers.shapes;
         regressors = layers.pairs.map((q, i) => {
           const s = student[i]!, t = teacher[i]!;
@@ -81,13 +77,8 @@ export const vid = defineMethod({
           return new VidRegressor(s[0]!, t[0]!, t[0]!, p.initVariance);
         });
       },
-      extraModules: () => regressors ?? [],
-      losses(ctx) {
-        if (!regressors) throw new Error("method 'vid': setup() was not called, so its regressors do not exist (the trainer calls it before building the optimizer)");
-        const rs = regressors;
-        return tidy(() => ({ ...labelAndKdTerms(ctx, kd), vid: sumOf(featurePairs(ctx, layers.pairs, 'vid').map(({ s, t }, i) => rs[i]!.call(s, t))).mul(p.beta) }));
-      },
-    };
-    return method;
+      extras: () => regressors,
+      terms: (_, fs) => ({ vid: sumOf(fs.map(({ s, t }, i) => regressors[i]!.call(s, t))).mul(p.beta) }),
+    });
   },
 });
