@@ -14,6 +14,8 @@ import { EmbedHead } from '../../src/methods/representation.js';
 import { ccLoss } from '../../src/methods/cc.js';
 import { VidRegressor } from '../../src/methods/vid.js';
 import { Abf } from '../../src/methods/reviewkd.js';
+import { ContrastMemory } from '../../src/methods/crd.js';
+import { train } from '../../src/train/trainer.js';
 
 torch.setNumThreads(1);
 
@@ -158,3 +160,29 @@ function assertCloseRatio(got: number, want: number, what: string): void {
   // the ABFs' batch norm uses batch statistics, so repeated calls on one batch agree to rounding
   assert.ok(Math.abs(got - want) < 1e-5 * want, `${what}: ratio ${got}, expected ${want}`);
 }
+
+test('the trainer runs them: layers resolved at setup reach the forward pass; CRD\'s bank follows the batches\' dataset indices', async () => {
+  const rows = [[5, 1, 7, 3], [0, 6, 2, 4]];
+  torch.manualSeed(3);
+  const xs = torch.randn([8, 1, 8, 8]);
+  const source = {
+    batchesPerEpoch: 2, datasetSize: 10,
+    *batches() {
+      for (const r of rows) yield { x: xs.indexSelect(0, torch.tensor(r.map((i) => i % 8), { dtype: 'int64' })), y: torch.tensor([0, 1, 2, 3], { dtype: 'int64' }), indices: Int32Array.from(r) };
+    },
+  };
+  for (const [name, params, term] of [['crd', { featDim: 4, numNegatives: 5 }, 'crd'], ['reviewkd', {}, 'reviewkd'], ['vid', {}, 'vid']] as const) {
+    const { student, teacher } = pair(CNN([4, 8], 16), CNN([8, 16], 32));
+    const m = make(name, params);
+    const r = await train({ student, teacher, method: m, train: source, sample: xs.narrow(0, 0, 2), numClasses: 10, epochs: 1, optimizer: { name: 'sgd', lr: 0.01 } });
+    assert.equal(r.steps, 2, name);
+    assert.ok(Number.isFinite(r.epochs[0]!.train[term]!), `${name}: its term is logged`);
+    if (name === 'crd') {
+      const mem = m.extraModules!()[2] as ContrastMemory;
+      const norms = mem.memoryS.norm({ dim: 1 }).toFloat64Array();
+      // rows 0–7 were in a batch and were renormalised by the update; rows 8 and 9 keep their random start
+      for (let i = 0; i < 10; i++) assert.equal(Math.abs(norms[i]! - 1) < 1e-5, i < 8, `row ${i}: norm ${norms[i]}`);
+    }
+  }
+  xs.dispose();
+});
