@@ -16,8 +16,17 @@ import { distilbert } from './distilbert.js';
 import { tinybert } from './tinybert.js';
 import { multilabelKd } from './multilabel-kd.js';
 import { dist } from './dist.js';
+import { pkt } from './pkt.js';
+import { sp } from './sp.js';
+import { rkd } from './rkd.js';
+import { cc } from './cc.js';
+import { nst } from './nst.js';
+import { vid } from './vid.js';
+import { crd } from './crd.js';
+import { reviewkd } from './reviewkd.js';
 
-export const METHODS: readonly MethodSpec[] = [scratch, kd, dkd, noisyTeacher, dml, codistill, onlineKdOneway, bss, adversarialKd, fitnet, attention, sobolev, distilbert, tinybert, multilabelKd, dist];
+export const METHODS: readonly MethodSpec[] = [scratch, kd, dkd, noisyTeacher, dml, codistill, onlineKdOneway, bss, adversarialKd, fitnet, attention, sobolev, distilbert, tinybert, multilabelKd, dist,
+  pkt, sp, rkd, cc, nst, vid, crd, reviewkd];
 
 /** Old names still accepted: old name → current name. */
 export const METHOD_ALIASES: Readonly<Record<string, string>> = {
