@@ -13,7 +13,8 @@
 //     metric: accuracy   # on the validation split: accuracy, agreement (maximised), nll, ece (minimised)
 //     earlyStop: median  # or off (default)
 import { parse as parseYaml } from 'yaml';
-import { Checker, ConfigError, suggest, type Obj } from './validate.js';
+import { Checker, ConfigError, type Obj } from './validate.js';
+import { suggest } from '../util/suggest.js';
 import { Rng } from '../data/rng.js';
 
 export type Domain =

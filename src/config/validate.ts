@@ -1,6 +1,8 @@
 // Small validators for experiment files: every error names the path of the offending key
 // (e.g. `method.params.temperature`) and says what is allowed.
 
+import { suggest } from '../util/suggest.js';
+
 export class ConfigError extends Error {
   constructor(readonly file: string, readonly path: string, message: string) {
     super(`${file}: ${path ? `'${path}' ` : ''}${message}`);
@@ -83,25 +85,4 @@ function describe(v: unknown): string {
   if (typeof v === 'object') return 'a mapping';
   if (typeof v === 'string') return `'${v}'`;
   return String(v);
-}
-
-/** " (did you mean 'x'?)" for a near miss: edit distance <= 2. */
-export function suggest(k: string, allowed: string[]): string {
-  let best = '', bd = 3;
-  for (const a of allowed) {
-    const d = editDistance(k.toLowerCase(), a.toLowerCase());
-    if (d < bd) { bd = d; best = a; }
-  }
-  return best ? ` (did you mean '${best}'?)` : '';
-}
-
-function editDistance(a: string, b: string): number {
-  const dp = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) dp[0]![j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      dp[i]![j] = Math.min(dp[i - 1]![j]! + 1, dp[i]![j - 1]! + 1, dp[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-  }
-  return dp[a.length]![b.length]!;
 }

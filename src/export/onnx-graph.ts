@@ -1,7 +1,7 @@
 // An ONNX graph under construction and its encoding as a ModelProto (field numbers from
 // onnx/onnx.proto). Values carry static shapes with `null` for the dynamic batch dimension, so
 // layer exporters can compute reshape targets and pooling windows without running the model.
-import { ProtoWriter } from './protobuf.js';
+import { ProtoWriter } from '../util/protobuf.js';
 
 /** TensorProto.DataType codes used here. */
 export const ONNX_DTYPE = { float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9, float16: 10, float64: 11 } as const;

@@ -17,6 +17,8 @@ import { tensor } from '../tensor/factories.js';
 import { getNumThreads } from '../tensor/torch.js';
 import { fileSha256 } from '../data/errors.js';
 import type { Teacher } from './teacher.js';
+import { ProtoWriter, protoFields, protoString, readVarint, type ProtoField } from '../util/protobuf.js';
+import { suggest } from '../util/suggest.js';
 
 export const ONNX_INSTALL_HINT = 'ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node';
 
@@ -38,6 +40,7 @@ interface ValueMetadata {
 }
 interface NativeSession {
   loadModel(path: string, options: Record<string, unknown>): void;
+  loadModel(buffer: ArrayBufferLike, byteOffset: number, byteLength: number, options: Record<string, unknown>): void;
   readonly inputMetadata: ValueMetadata[];
   readonly outputMetadata: ValueMetadata[];
   run(feeds: Record<string, OrtTensor>, fetches: Record<string, null>, options: Record<string, unknown>): Record<string, OrtTensor>;
@@ -117,14 +120,18 @@ export class OnnxTeacher implements Teacher {
   readonly #session: NativeSession;
   readonly #rt: Runtime;
   readonly #inputType: number;
+  readonly #sessionOptions: Record<string, unknown>;
+  /** Sessions whose model returns extra intermediate values, by their JSON-encoded names. */
+  readonly #featureSessions = new Map<string, NativeSession>();
 
   /** Loads the model (onnxruntime-node is loaded on first use). */
   constructor(readonly path: string, o: OnnxTeacherOptions = {}) {
     if (!existsSync(path)) throw new Error(`ONNX teacher not found: ${path}`);
     const rt = loadOnnxRuntime();
     const session = rt.newSession();
+    this.#sessionOptions = { intraOpNumThreads: o.threads ?? getNumThreads(), interOpNumThreads: 1, executionProviders: ['cpu'], graphOptimizationLevel: 'all' };
     try {
-      session.loadModel(path, { intraOpNumThreads: o.threads ?? getNumThreads(), interOpNumThreads: 1, executionProviders: ['cpu'], graphOptimizationLevel: 'all' });
+      session.loadModel(path, this.#sessionOptions);
     } catch (e) {
       throw new Error(wrongTeacherFile(path, 'onnx', `onnxruntime ${rt.version} cannot load it: ${(e as Error).message.split('\n')[0]}`));
     }
@@ -165,6 +172,56 @@ export class OnnxTeacher implements Teacher {
   }
 
   logits(x: Tensor): Tensor {
+    return this.#run(this.#session, x, [this.outputName])[0]!;
+  }
+
+  /**
+   * Logits plus intermediate values of the graph by ONNX value name (a node output, e.g.
+   * '/layer1/act_1/Relu_output_0' as torch.onnx.export names them): a second session, made on
+   * the first call for these names, runs the model with them added as graph outputs.
+   */
+  features(x: Tensor, names: string[]): { output: Tensor; features: Record<string, Tensor> } {
+    const [output, ...values] = this.#run(this.#featureSession(names), x, [this.outputName, ...names]);
+    const features: Record<string, Tensor> = {};
+    names.forEach((n, i) => { features[n] = values[i]!; });
+    return { output: output!, features };
+  }
+
+  #featureSession(names: readonly string[]): NativeSession {
+    const key = JSON.stringify(names);
+    const have = this.#featureSessions.get(key);
+    if (have) return have;
+    const buf = readFileSync(this.path);
+    const { values, outputs } = onnxValueNames(buf);
+    const known = new Set(values);
+    const unknown = names.filter((n) => !known.has(n));
+    if (unknown.length) {
+      const u = unknown[0]!;
+      const near = values.filter((v) => v.includes(u));
+      throw new Error(`${this.path}: the model has no value named ${unknown.map((n) => `'${n}'`).join(', ')}${near.length ? '' : suggest(u, values)}; ` +
+        (near.length ? `values containing '${u}': ${near.slice(0, 12).join(', ')}${near.length > 12 ? ', …' : ''}` : `values (${values.length}): ${values.slice(0, 12).join(', ')}${values.length > 12 ? ', …' : ''}`) +
+        ' (features of an ONNX teacher are named by ONNX value, not by module path)');
+    }
+    const extra = [...new Set(names)].filter((n) => !outputs.includes(n));
+    const model = withGraphOutputs(buf, extra);
+    const session = this.#rt.newSession();
+    try {
+      session.loadModel(model.buffer, model.byteOffset, model.byteLength, this.#sessionOptions);
+    } catch (e) {
+      throw new Error(`${this.path}: onnxruntime cannot load the model with the values ${extra.map((n) => `'${n}'`).join(', ')} as extra outputs: ${(e as Error).message.split('\n')[0]}`);
+    }
+    for (const m of session.outputMetadata) {
+      if (names.includes(m.name) && (!m.isTensor || (m.type !== ORT_FLOAT && m.type !== ORT_DOUBLE))) {
+        session.dispose();
+        throw new Error(`${this.path}: value '${m.name}' is not a float32/float64 tensor, so it cannot be a feature`);
+      }
+    }
+    this.#featureSessions.set(key, session);
+    return session;
+  }
+
+  /** Runs a session on x and returns the fetched values as float32 tensors, in the order of `fetches`. */
+  #run(session: NativeSession, x: Tensor, fetches: readonly string[]): Tensor[] {
     // Inference only: nothing here is recorded by autograd, as for the other teachers.
     const shape = x.shape;
     const src = x.dtype === 'float32' || x.dtype === 'float64' ? x : x.to('float32');
@@ -177,40 +234,49 @@ export class OnnxTeacher implements Teacher {
     const feed = new this.#rt.Tensor(this.#inputType === ORT_DOUBLE ? 'float64' : 'float32', data, shape);
     let res: Record<string, OrtTensor>;
     try {
-      res = this.#session.run({ [this.inputName]: feed }, { [this.outputName]: null }, {});
+      res = session.run({ [this.inputName]: feed }, Object.fromEntries(fetches.map((n) => [n, null])), {});
     } catch (e) {
       throw new Error(`${this.path}: onnxruntime failed on an input of shape [${shape.join(', ')}]: ${(e as Error).message.split('\n')[0]}`);
     }
-    const y = res[this.outputName]!;
-    const out = y.data instanceof Float32Array ? y.data : Float32Array.from(y.data as Float64Array);
-    return tensor(out, { shape: [...y.dims] });
+    return fetches.map((n) => {
+      const y = res[n]!;
+      const out = y.data instanceof Float32Array ? y.data : Float32Array.from(y.data as Float64Array);
+      return tensor(out, { shape: [...y.dims] });
+    });
   }
 
   /** Frees the onnxruntime session. */
   dispose(): void {
     this.#session.dispose();
+    for (const f of this.#featureSessions.values()) f.dispose();
+    this.#featureSessions.clear();
   }
 }
 
-// ---- parameter count from the ONNX protobuf ------------------------------------------------
-// ModelProto.graph = field 7; GraphProto.initializer = field 5 (TensorProto); TensorProto.dims =
-// field 1 (int64, packed or not). Only these are read; everything else is skipped by wire type.
+// ---- reading and extending the ONNX protobuf -------------------------------------------------
+// ModelProto.graph = field 7. GraphProto: node = 1 (NodeProto), initializer = 5 (TensorProto),
+// output = 12 (ValueInfoProto). NodeProto.output = 2 (string). TensorProto.dims = 1 (int64, packed
+// or not). ValueInfoProto.name = 1. Only these are read; everything else is skipped by wire type.
+
+function graphField(buf: Uint8Array): ProtoField | undefined {
+  for (const f of protoFields(buf)) if (f.field === 7 && f.wire === 2) return f;
+  return undefined;
+}
 
 function countInitializerElements(buf: Uint8Array): number {
   try {
+    const g = graphField(buf);
+    if (!g) return 0;
     let total = 0;
-    for (const g of fields(buf, 0, buf.length)) {
-      if (g.field !== 7 || g.wire !== 2) continue;
-      for (const init of fields(buf, g.start, g.end)) {
-        if (init.field !== 5 || init.wire !== 2) continue;
-        let n = 1;
-        for (const d of fields(buf, init.start, init.end)) {
-          if (d.field !== 1) continue;
-          if (d.wire === 0) n *= d.value;
-          else if (d.wire === 2) for (let p = d.start; p < d.end;) { const [v, q] = varint(buf, p); n *= v; p = q; }
-        }
-        total += n;
+    for (const init of protoFields(buf, g.start, g.end)) {
+      if (init.field !== 5 || init.wire !== 2) continue;
+      let n = 1;
+      for (const d of protoFields(buf, init.start, init.end)) {
+        if (d.field !== 1) continue;
+        if (d.wire === 0) n *= d.value;
+        else if (d.wire === 2) for (let p = d.start; p < d.end;) { const [v, q] = readVarint(buf, p); n *= v; p = q; }
       }
+      total += n;
     }
     return total;
   } catch {
@@ -218,33 +284,30 @@ function countInitializerElements(buf: Uint8Array): number {
   }
 }
 
-interface Field { field: number; wire: number; value: number; start: number; end: number }
-
-function* fields(buf: Uint8Array, start: number, end: number): Generator<Field> {
-  let p = start;
-  while (p < end) {
-    const [key, q] = varint(buf, p);
-    p = q;
-    const field = Math.floor(key / 8), wire = key % 8;
-    if (wire === 0) { const [v, r] = varint(buf, p); yield { field, wire, value: v, start: p, end: r }; p = r; }
-    else if (wire === 1) { p += 8; }
-    else if (wire === 5) { p += 4; }
-    else if (wire === 2) {
-      const [len, r] = varint(buf, p);
-      if (r + len > end) throw new Error('truncated');
-      yield { field, wire, value: len, start: r, end: r + len };
-      p = r + len;
-    } else throw new Error(`wire type ${wire}`);
+/** The values of the main graph a session can return: every node's outputs and the graph's outputs, in file order. */
+export function onnxValueNames(buf: Uint8Array): { values: string[]; outputs: string[] } {
+  const g = graphField(buf);
+  if (!g) throw new Error('no graph in the ONNX model');
+  const values: string[] = [], outputs: string[] = [];
+  for (const f of protoFields(buf, g.start, g.end)) {
+    if (f.wire !== 2 || (f.field !== 1 && f.field !== 12)) continue;
+    for (const s of protoFields(buf, f.start, f.end)) {
+      if (f.field === 1 && s.field === 2 && s.wire === 2) values.push(protoString(buf, s));
+      if (f.field === 12 && s.field === 1 && s.wire === 2) outputs.push(protoString(buf, s));
+    }
   }
+  return { values: [...new Set([...values, ...outputs])].filter(Boolean), outputs };
 }
 
-function varint(buf: Uint8Array, p: number): [number, number] {
-  let v = 0, mul = 1;
-  for (;;) {
-    if (p >= buf.length) throw new Error('truncated varint');
-    const b = buf[p++]!;
-    v += (b & 0x7f) * mul;
-    if (b < 0x80) return [v, p];
-    mul *= 128;
-  }
+/**
+ * The model with `names` appended to its graph's outputs, as a ValueInfoProto carrying only the
+ * name (onnxruntime infers the type, as it does for the other values): the ModelProto's bytes
+ * are copied with the graph field rewritten, the graph's bytes with the new outputs after them.
+ */
+export function withGraphOutputs(buf: Uint8Array, names: readonly string[]): Uint8Array {
+  const g = graphField(buf);
+  if (!g) throw new Error('no graph in the ONNX model');
+  const graph = new ProtoWriter().raw(buf.subarray(g.start, g.end));
+  for (const n of names) graph.message(12, new ProtoWriter().string(1, n));
+  return new ProtoWriter().raw(buf.subarray(0, g.tagStart)).message(7, graph).raw(buf.subarray(g.end)).finish();
 }

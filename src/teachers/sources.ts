@@ -133,55 +133,25 @@ export class TorchScriptTeacher implements Teacher {
 
   /**
    * Logits plus intermediate outputs for feature-based methods. A name is either
-   *   'output:<index or key>': an element of the tuple/dict that forward() returns, or
-   *   a submodule path ('features', 'layer2.1'): TorchScript has no forward hooks to call from
-   *     here, so the module is run as a chain of its children in declaration order (what
-   *     nn.Sequential-style models do), descending into the child that holds the path. The chain
-   *     is checked once against forward(); a model whose forward() is not such a chain is
-   *     refused with a pointer to the 'output:' form.
+   *   a submodule path ('layer1', 'layer2.0.conv1', as PyTorch's named_modules() gives them): that
+   *     submodule's output in this forward() call, what a PyTorch forward hook would capture
+   *     (ScriptModule.forwardWithSubmoduleOutputs); or
+   *   'output:<index or key>': an element of the tuple/dict that forward() returns.
    */
   features(x: Tensor, names: string[]): { output: Tensor; features: Record<string, Tensor> } {
     return noGrad(() => {
       const paths = names.filter((n) => !n.startsWith('output:'));
+      const [v, ...outs] = paths.length ? this.module.forwardWithSubmoduleOutputs(paths, x) : [this.module.forward(x)];
       const features: Record<string, Tensor> = {};
-      let out: Tensor;
-      if (paths.length === 0) {
-        const v = this.module.forward(x);
-        out = this.pick(v);
-        for (const n of names) features[n] = this.element(v, n);
-        return { output: out, features };
-      }
-      const known = new Set(this.module.namedModules().map(([n]) => n));
-      const unknown = paths.filter((p) => !known.has(p));
-      if (unknown.length) throw new Error(`${this.path}: no submodule named ${unknown.map((n) => `'${n}'`).join(', ')}; known: ${[...known].filter(Boolean).join(', ')}`);
-      const captured = new Map<string, Tensor>();
-      try {
-        out = runChain(this.module, '', x, new Set(paths), captured);
-      } catch (e) {
-        if (!(e instanceof ChainStepError)) throw e;
-        throw new Error(`${this.path}: cannot capture feature${paths.length > 1 ? 's' : ''} ${paths.map((p) => `'${p}'`).join(', ')}: running the module as the chain of its submodules, ` +
-          `submodule '${e.submodule}' fails on its input of shape [${e.inputShape.join(', ')}] (${e.why}). forward() is not a plain chain of its submodules ` +
-          "(it flattens or reshapes between them, say); return the features from forward() as a tuple or dict and name them 'output:<index or key>'", { cause: e });
-      }
-      if (!this.chainChecked) {
-        const ref = this.pick(this.module.forward(x));
-        const same = ref.shape.join() === out.shape.join() && ref.allclose(out, 1e-4, 1e-5);
-        ref.dispose();
-        if (!same) {
-          throw new Error(`${this.path}: forward() is not the chain of its submodules, so submodule outputs cannot be captured; ` +
-            "return the features from forward() as a tuple or dict and name them 'output:<index or key>'");
-        }
-        this.chainChecked = true;
-      }
-      if (names.some((n) => n.startsWith('output:'))) {
-        const v = this.module.forward(x);
-        for (const n of names) if (n.startsWith('output:')) features[n] = this.element(v, n);
-      }
-      for (const p of paths) features[p] = captured.get(p)!;
-      return { output: out, features };
+      paths.forEach((p, i) => {
+        const t = outs[i];
+        if (!(t instanceof Tensor)) throw new Error(`${this.path}: submodule '${p}' returns ${Array.isArray(t) ? 'a tuple' : t === null ? 'None' : typeof t}, not a tensor, so it cannot be a feature`);
+        features[p] = t;
+      });
+      for (const n of names) if (n.startsWith('output:')) features[n] = this.element(v!, n);
+      return { output: this.pick(v!), features };
     });
   }
-  private chainChecked = false;
 
   private element(v: ScriptValue, name: string): Tensor {
     const key = name.slice('output:'.length);
@@ -201,44 +171,6 @@ export class TorchScriptTeacher implements Teacher {
     }
     throw new Error(`${this.path}: the TorchScript module's output is not a tensor of logits (set teacher.output to the tuple index or dict key that holds them)`);
   }
-}
-
-/** A child that fails on its predecessor's output: forward() does more than chain its children. */
-class ChainStepError extends Error {
-  constructor(readonly submodule: string, readonly inputShape: number[], readonly why: string) {
-    super(`submodule '${submodule}' fails on an input of shape [${inputShape.join(', ')}]: ${why}`);
-  }
-}
-
-/** The gist of a TorchScript error: what the failing operation expected (its traceback left out). */
-function expectation(e: unknown): string {
-  const m = (e as Error).message;
-  const mm = /mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)/.exec(m);
-  if (mm) return `a linear layer that expects ${mm[3]} input features per sample got rows of ${mm[2]}`;
-  const lines = m.split('\n').map((l) => l.trim()).filter(Boolean);
-  return (lines.find((l) => /^(RuntimeError|ValueError|IndexError):/.test(l)) ?? lines[0] ?? 'error').replace(/^\w+Error: /, '');
-}
-
-/** Runs a TorchScript module as the chain of its direct children, recording the wanted paths. */
-function runChain(m: ScriptModule, prefix: string, x: Tensor, wanted: Set<string>, out: Map<string, Tensor>): Tensor {
-  const children = m.namedModules().map(([n]) => n).filter((n) => n !== '' && !n.includes('.'));
-  if (children.length === 0) return m.forward(x) as Tensor;
-  let h = x;
-  for (const c of children) {
-    const path = prefix ? `${prefix}.${c}` : c;
-    const sub = m.submodule(c);
-    const inside = [...wanted].some((w) => w.startsWith(path + '.'));
-    let y: ScriptValue;
-    try {
-      y = inside ? runChain(sub, path, h, wanted, out) : sub.forward(h);
-    } catch (e) {
-      throw e instanceof ChainStepError ? e : new ChainStepError(path, h.shape, expectation(e));
-    }
-    if (!(y instanceof Tensor)) throw new Error(`${m.path}: submodule '${path}' does not return a tensor, so the module cannot be run as a chain`);
-    if (wanted.has(path)) out.set(path, y);
-    h = y;
-  }
-  return h;
 }
 
 /** Checks before training that the teacher maps a sample batch to [batch, numClasses] logits. */

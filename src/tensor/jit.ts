@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { native, type Handle } from './native.js';
 import { Tensor } from './tensor.js';
+import { suggest } from '../util/suggest.js';
 
 export type ScriptValue = Tensor | number | boolean | string | null | ScriptValue[] | { [k: string]: ScriptValue };
 
@@ -49,6 +50,33 @@ export class ScriptModule {
   namedModules(): [string, string][] {
     return native.jitNamedModules(this.handle);
   }
+  /**
+   * forward(...inputs) together with the outputs of the submodules at `paths` (as namedModules()
+   * names them), what PyTorch's forward hooks would capture: returns [forward's output, output
+   * of paths[0], ...]. Built once per list of paths (native/jit.cc inlines the calls along them in
+   * a copy of forward's graph); a path that does not exist, is never called by forward(), is called
+   * more than once, or only inside a loop or branch is an error naming it.
+   */
+  forwardWithSubmoduleOutputs(paths: readonly string[], ...inputs: unknown[]): ScriptValue[] {
+    const key = JSON.stringify(paths);
+    let fn = this.#featureFns.get(key);
+    if (!fn) {
+      const known = new Set(this.namedModules().map(([n]) => n));
+      const unknown = paths.filter((p) => !known.has(p));
+      if (unknown.length) {
+        throw new Error(`${this.path}: no submodule ${unknown.map((n) => `'${n}'`).join(', ')}${suggest(unknown[0]!, [...known])}; submodules: ${[...known].join(', ') || 'none'}`);
+      }
+      try {
+        fn = native.jitWithSubmoduleOutputs(this.handle, [...paths]);
+      } catch (e) {
+        throw new Error(`${this.path}: ${(e as Error).message.split('\n')[0]}`, { cause: e });
+      }
+      this.#featureFns.set(key, fn);
+    }
+    return wrap(native.jitRunWithSubmoduleOutputs(fn, inputs.map(unwrap))) as ScriptValue[];
+  }
+  #featureFns = new Map<string, Handle>();
+
   submodule(path: string): ScriptModule {
     return new ScriptModule(native.jitSubmodule(this.handle, path), `${this.path}#${path}`);
   }

@@ -68,6 +68,9 @@ export interface NativeAddon {
   jitSetTraining(m: Handle, b: boolean): void;
   jitIsTraining(m: Handle): boolean;
   jitMethodNames(m: Handle): string[];
+  /** forward() returning [its output, ...outputs of the submodules at `paths`] (native/jit.cc). */
+  jitWithSubmoduleOutputs(m: Handle, paths: string[]): Handle;
+  jitRunWithSubmoduleOutputs(f: Handle, inputs: unknown[]): unknown;
   // c10d (native/distributed.cc). Every collective blocks until done; a dead peer or a timeout throws.
   /** TCP rendezvous store; the master listens on `port` (0: any free port, see distStorePort). */
   distStoreCreate(host: string, port: number, worldSize: number, isMaster: boolean, timeoutMs: number): Handle;

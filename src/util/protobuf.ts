@@ -1,6 +1,9 @@
-// A minimal protocol-buffers writer: just the wire types ONNX needs (varint, 64-bit-free fixed32,
-// length-delimited). Messages are built bottom-up: a nested message is encoded to bytes first
-// and then written as a length-delimited field, so no size pre-pass is needed.
+// A minimal protocol-buffers writer and reader: just what ONNX files need. The writer knows the
+// wire types ONNX export uses (varint, 64-bit-free fixed32, length-delimited); messages are built
+// bottom-up: a nested message is encoded to bytes first and then written as a length-delimited
+// field, so no size pre-pass is needed. The reader walks a message's fields (every wire type),
+// giving each field's byte range so a message can be copied with one field changed. In `util`
+// (layer 0) because both the ONNX exporter and ONNX teachers (src/teachers/onnx.ts) use it.
 
 const WIRE_VARINT = 0;
 const WIRE_LEN = 2;
@@ -99,4 +102,62 @@ export class ProtoWriter {
     this.#chunks = [out];
     return out;
   }
+}
+
+// ---- reading -----------------------------------------------------------------------------------
+
+/** One field of a message: number, wire type, varint value or length, and byte ranges. */
+export interface ProtoField {
+  field: number;
+  wire: number;
+  /** The value of a varint field; the payload length of a length-delimited one. */
+  value: number;
+  /** Where the field starts (its tag) in the buffer. */
+  tagStart: number;
+  /** The payload: the varint's bytes, or a length-delimited field's contents. */
+  start: number;
+  end: number;
+}
+
+/** The fields of the message in buf[start, end), in file order; a malformed message throws. */
+export function* protoFields(buf: Uint8Array, start = 0, end = buf.length): Generator<ProtoField> {
+  let p = start;
+  while (p < end) {
+    const tagStart = p;
+    const [key, q] = readVarint(buf, p);
+    p = q;
+    const field = Math.floor(key / 8), wire = key % 8;
+    if (wire === WIRE_VARINT) {
+      const [v, r] = readVarint(buf, p);
+      yield { field, wire, value: v, tagStart, start: p, end: r };
+      p = r;
+    } else if (wire === 1 || wire === WIRE_FIXED32) {
+      const n = wire === 1 ? 8 : 4;
+      if (p + n > end) throw new Error('truncated protobuf field');
+      yield { field, wire, value: 0, tagStart, start: p, end: p + n };
+      p += n;
+    } else if (wire === WIRE_LEN) {
+      const [len, r] = readVarint(buf, p);
+      if (r + len > end) throw new Error('truncated protobuf field');
+      yield { field, wire, value: len, tagStart, start: r, end: r + len };
+      p = r + len;
+    } else throw new Error(`unsupported protobuf wire type ${wire}`);
+  }
+}
+
+/** A varint at p (up to 2^53 exactly: counts and sizes) and the position after it. */
+export function readVarint(buf: Uint8Array, p: number): [number, number] {
+  let v = 0, mul = 1;
+  for (;;) {
+    if (p >= buf.length) throw new Error('truncated protobuf varint');
+    const b = buf[p++]!;
+    v += (b & 0x7f) * mul;
+    if (b < 0x80) return [v, p];
+    mul *= 128;
+  }
+}
+
+/** A length-delimited field's contents as UTF-8 text. */
+export function protoString(buf: Uint8Array, f: ProtoField): string {
+  return new TextDecoder().decode(buf.subarray(f.start, f.end));
 }
