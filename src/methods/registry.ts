@@ -17,8 +17,9 @@ import { tinybert } from './tinybert.js';
 import { multilabelKd } from './multilabel-kd.js';
 import { dist } from './dist.js';
 import { ctkd } from './ctkd.js';
+import { mlkd } from './mlkd.js';
 
-export const METHODS: readonly MethodSpec[] = [scratch, kd, dkd, noisyTeacher, dml, codistill, onlineKdOneway, bss, adversarialKd, fitnet, attention, sobolev, distilbert, tinybert, multilabelKd, dist, ctkd];
+export const METHODS: readonly MethodSpec[] = [scratch, kd, dkd, noisyTeacher, dml, codistill, onlineKdOneway, bss, adversarialKd, fitnet, attention, sobolev, distilbert, tinybert, multilabelKd, dist, ctkd, mlkd];
 
 /** Old names still accepted: old name → current name. */
 export const METHOD_ALIASES: Readonly<Record<string, string>> = {
