@@ -18,8 +18,9 @@ import { multilabelKd } from './multilabel-kd.js';
 import { dist } from './dist.js';
 import { ctkd } from './ctkd.js';
 import { mlkd } from './mlkd.js';
+import { tfKdReg, tfKdSelf } from './tf-kd.js';
 
-export const METHODS: readonly MethodSpec[] = [scratch, kd, dkd, noisyTeacher, dml, codistill, onlineKdOneway, bss, adversarialKd, fitnet, attention, sobolev, distilbert, tinybert, multilabelKd, dist, ctkd, mlkd];
+export const METHODS: readonly MethodSpec[] = [scratch, kd, dkd, noisyTeacher, dml, codistill, onlineKdOneway, bss, adversarialKd, fitnet, attention, sobolev, distilbert, tinybert, multilabelKd, dist, ctkd, mlkd, tfKdReg, tfKdSelf];
 
 /** Old names still accepted: old name → current name. */
 export const METHOD_ALIASES: Readonly<Record<string, string>> = {
