@@ -69,7 +69,7 @@ async function run(o: FitOptions, teacherArg: DistillOptions['teacher'] | null):
   try {
     const result = await train({
       student, teacher, method, numClasses,
-      train: { batchesPerEpoch: loader.numBatches, datasetSize: data.train.size, batches: (e, from) => loader.epoch(e, { startBatch: from }) },
+      train: { batchesPerEpoch: loader.numBatches, datasetSize: data.train.size, transferSet: loader.transferSet, batches: (e, from) => loader.epoch(e, { startBatch: from }) },
       ...(data.test ? { evalSet: data.test } : {}),
       epochs: o.epochs ?? 10,
       optimizer: o.optimizer ?? { name: 'sgd', lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 5e-4 },

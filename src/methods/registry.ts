@@ -19,8 +19,9 @@ import { dist } from './dist.js';
 import { ctkd } from './ctkd.js';
 import { mlkd } from './mlkd.js';
 import { tfKdReg, tfKdSelf } from './tf-kd.js';
+import { csKd } from './cs-kd.js';
 
-export const METHODS: readonly MethodSpec[] = [scratch, kd, dkd, noisyTeacher, dml, codistill, onlineKdOneway, bss, adversarialKd, fitnet, attention, sobolev, distilbert, tinybert, multilabelKd, dist, ctkd, mlkd, tfKdReg, tfKdSelf];
+export const METHODS: readonly MethodSpec[] = [scratch, kd, dkd, noisyTeacher, dml, codistill, onlineKdOneway, bss, adversarialKd, fitnet, attention, sobolev, distilbert, tinybert, multilabelKd, dist, ctkd, mlkd, tfKdReg, tfKdSelf, csKd];
 
 /** Old names still accepted: old name → current name. */
 export const METHOD_ALIASES: Readonly<Record<string, string>> = {
