@@ -7,8 +7,9 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { torch } from '../../src/tensor/torch.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
-import type { LossContext, Method, Params } from '../../src/methods/method.js';
-import { assertClose } from '../losses/golden.js';
+import { resolveParams, type LossContext, type Method, type Params } from '../../src/methods/method.js';
+import { getMethod } from '../../src/methods/registry.js';
+import { assertClose, assertGradClose } from '../losses/golden.js';
 import { context } from './context.js';
 
 export interface MethodCase {
@@ -56,4 +57,20 @@ export function evaluate(m: Method, ctx: LossContext, wrt: Tensor[]): { values: 
 export function assertTerms(values: Record<string, number>, expected: Record<string, number>, rtol: number, atol: number, what: string): void {
   assert.deepEqual(Object.keys(values).sort(), Object.keys(expected).sort(), `${what}: term names`);
   for (const [k, v] of Object.entries(expected)) assertClose(values[k]!, v, rtol, atol, `${what}: ${k}`);
+}
+
+/**
+ * Every case through the registry, as an experiment reaches the method: its terms and the gradient
+ * w.r.t. the student logits against the reference, within rtol (atol for values near 0).
+ */
+export function assertCases(cases: (MethodCase & { method?: string })[], method: string | null, rtol: number, atol: number): void {
+  for (const c of cases) {
+    const spec = getMethod(c.method ?? method ?? '');
+    const m = spec.create(resolveParams(spec, c.params));
+    const { s, t, y, ctx } = caseContext(c);
+    const { values, grads: [grad] } = evaluate(m, ctx, [s]);
+    assertTerms(values, c.terms, rtol, atol, c.name);
+    assertGradClose(grad!, c.grad, rtol, atol, c.name);
+    torch.dispose(s, ...(t ? [t] : []), ...(y ? [y] : []));
+  }
 }

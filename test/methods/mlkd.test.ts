@@ -6,24 +6,15 @@ import { torch } from '../../src/tensor/torch.js';
 import { resolveParams } from '../../src/methods/method.js';
 import { getMethod } from '../../src/methods/registry.js';
 import { atMostMedian, median } from '../../src/methods/mlkd.js';
-import { assertGradClose } from '../losses/golden.js';
-import { assertTerms, caseContext, evaluate, fixture, type MethodCase } from './golden.js';
+import { assertCases, fixture, type MethodCase } from './golden.js';
 
 interface Case extends MethodCase { mask: number; classMask: number }
 const CASES = fixture<Case>('mlkd').cases;
 
 test('mlkd: terms and gradient match the reference of the authors\' loss', () => {
-  const spec = getMethod('mlkd');
-  for (const c of CASES) {
-    const m = spec.create(resolveParams(spec, c.params));
-    const { s, t, y, ctx } = caseContext(c);
-    const { values, grads: [grad] } = evaluate(m, ctx, [s]);
-    // float64 on both sides, same formulas up to summation order: ulp-level differences; 1e-10
-    // relative fails on a wrong mask fraction (≥ 1/B apart), a missing view or temperature.
-    assertTerms(values, c.terms, 1e-10, 1e-14, c.name);
-    assertGradClose(grad!, c.grad, 1e-10, 1e-14, c.name);
-    torch.dispose(s, ...(t ? [t] : []), ...(y ? [y] : []));
-  }
+  // float64 on both sides, same formulas up to summation order: ulp-level differences; 1e-10
+  // relative fails on a wrong mask fraction (≥ 1/B apart), a missing view or temperature.
+  assertCases(CASES, 'mlkd', 1e-10, 1e-14);
 });
 
 test('mlkd: the confidence masks are numpy\'s 50th percentile with ≤, as the authors\'', () => {
