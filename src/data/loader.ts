@@ -16,6 +16,7 @@ import { isSerializable, type Augmentation } from './augment.js';
 import { buildBatch, ORDER_STREAM, type BatchArrays, type BatchSource, type ViewReplay } from './batch.js';
 import { sampleSize, type Dataset } from './dataset.js';
 import { Rng } from './rng.js';
+import type { TransferSet } from './source.js';
 
 export interface DataLoaderOptions {
   batchSize: number;
@@ -141,6 +142,24 @@ export class DataLoader {
   arrays(epoch: number, batch: number): BatchArrays & { indices: Int32Array } {
     const indices = this.batchIndices(epoch, batch);
     return { ...buildBatch(this.#src, indices, this.augmentations, this.seed, epoch, batch, this.views), indices };
+  }
+
+  /**
+   * Rows picked by a method for batch `batch` of `epoch` (TransferSet.rows): gathered and augmented
+   * as a batch is, with augmentation stream −1 − batch, which no real batch uses, so they are not
+   * cropped or flipped in step with the batch's own samples.
+   */
+  rows(indices: Int32Array, epoch: number, batch: number): Tensor {
+    for (const r of indices) {
+      if (!Number.isInteger(r) || r < 0 || r >= this.dataset.size) throw new RangeError(`DataLoader.rows: row ${r} out of range (the dataset has ${this.dataset.size})`);
+    }
+    const a = buildBatch(this.#src, indices, this.augmentations, this.seed, epoch, -1 - batch);
+    return tensor(a.x, { shape: [indices.length, ...this.dataset.sampleShape] });
+  }
+
+  /** The dataset's labels and rows, as a BatchSource's transferSet. */
+  get transferSet(): TransferSet {
+    return { labels: this.dataset.y, rows: (indices, epoch, batch) => this.rows(indices, epoch, batch) };
   }
 
   /** One batch as tensors, built on this thread. */

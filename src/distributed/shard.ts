@@ -32,6 +32,7 @@ export function shardedSource(source: BatchSource, rank: number, world: number):
   return {
     batchesPerEpoch: source.batchesPerEpoch,
     ...(source.datasetSize !== undefined ? { datasetSize: source.datasetSize } : {}),
+    ...(source.transferSet ? { transferSet: source.transferSet } : {}), // rows are global indices on every rank
     async *batches(epoch: number, fromBatch: number): AsyncIterable<TrainBatch> {
       for await (const b of source.batches(epoch, fromBatch)) yield shardBatch(b, rank, world);
     },

@@ -8,13 +8,17 @@
 //   intra = τ²·(1 − mean_c pearson(P_S[:,c], P_T[:,c])),
 //   loss  = ceWeight·CE + beta·inter + gamma·intra.
 // That file has no temperature (τ = 1, the default here); versions of the loss with one divide the
-// logits by τ and scale both terms by τ², as KD does, and so does this one.
+// logits by τ and scale both terms by τ², as KD does, and so does this one. `standardize` z-scores
+// both logits per sample before the softmax (Sun et al., CVPR 2024), as that paper's code does for
+// KD, DKD and MLKD.
 import { crossEntropy } from '../tensor/functional.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { temperedSoftmax } from '../losses/tempered.js';
+import { maybeStandardize } from '../losses/standardize.js';
 import { defineMethod, requireTeacherLogits } from './method.js';
 import { num } from './params.js';
+import { STANDARDIZE } from './kd.js';
 
 /** 1 − mean over rows of the Pearson correlation between rows of a and b ([n, m] each). */
 export function relationLoss(a: Tensor, b: Tensor): Tensor {
@@ -36,13 +40,14 @@ export const dist = defineMethod({
     gamma: num({ default: 1, unit: 'weight', min: 0, description: 'Weight γ of the intra-class relation term (authors: 1)' }),
     temperature: num({ default: 1, unit: 'temperature', min: 0.01, max: 100, description: 'Softmax temperature τ of both networks; both terms are scaled by τ² (the authors\' file has none: 1)' }),
     ceWeight: num({ default: 1, unit: 'weight', min: 0, description: 'Weight of the label cross-entropy' }),
+    standardize: STANDARDIZE,
   },
-  create({ beta, gamma, temperature: T, ceWeight }) {
+  create({ beta, gamma, temperature: T, ceWeight, standardize }) {
     return {
       losses(ctx) {
         const tl = requireTeacherLogits(ctx, 'dist');
         return tidy((): Record<string, Tensor> => {
-          const ps = temperedSoftmax(ctx.studentLogits, T), pt = temperedSoftmax(tl, T);
+          const ps = temperedSoftmax(maybeStandardize(ctx.studentLogits, standardize), T), pt = temperedSoftmax(maybeStandardize(tl, standardize), T);
           const out: Record<string, Tensor> = {
             inter: relationLoss(ps, pt).mul(beta * T * T),
             intra: relationLoss(ps.t(), pt.t()).mul(gamma * T * T),

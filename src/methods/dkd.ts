@@ -1,8 +1,12 @@
 // Decoupled KD (Zhao et al., CVPR 2022): KD's KL split into target-class (TCKD) and non-target
 // (NCKD) terms, weighted α and β, with a linear warm-up as in the authors' code (mdistiller).
+// `standardize` z-scores both logits per sample first (Sun et al., CVPR 2024, whose code applies
+// it inside dkd_loss, before the temperature).
 import { crossEntropy } from '../tensor/functional.js';
 import { tidy } from '../tensor/scope.js';
 import { dkdTerms } from '../losses/dkd.js';
+import { maybeStandardize } from '../losses/standardize.js';
+import { STANDARDIZE } from './kd.js';
 import { defineMethod, requireLabels, requireTeacherLogits } from './method.js';
 import { int, num } from './params.js';
 
@@ -26,15 +30,16 @@ export const dkd = defineMethod({
     temperature: num({ default: 4, unit: 'temperature', min: 0.01, max: 100, description: 'Softmax temperature T of both terms (each scaled by T²)' }),
     warmup: int({ default: 20, unit: 'epochs', min: 0, description: 'Epochs of linear warm-up of TCKD and NCKD (0: none)' }),
     ceWeight: num({ default: 1, unit: 'weight', min: 0, was: 'ce_weight', description: 'Weight of the label cross-entropy' }),
+    standardize: STANDARDIZE,
   },
-  create({ alpha, beta, temperature: T, warmup, ceWeight }) {
+  create({ alpha, beta, temperature: T, warmup, ceWeight, standardize }) {
     return {
       losses(ctx) {
         const y = requireLabels(ctx, 'dkd', 'TCKD and NCKD split the target class from the others; use kd for unlabeled data');
         const teacherLogits = requireTeacherLogits(ctx, 'dkd');
         return tidy(() => {
           const w = dkdWarmup(ctx.info.epoch, warmup);
-          const { tckd, nckd } = dkdTerms(teacherLogits, ctx.studentLogits, y, T);
+          const { tckd, nckd } = dkdTerms(maybeStandardize(teacherLogits, standardize), maybeStandardize(ctx.studentLogits, standardize), y, T);
           return {
             ce: crossEntropy(ctx.studentLogits, y).mul(ceWeight),
             tckd: tckd.mul(w * alpha),

@@ -1,11 +1,13 @@
 // Knowledge distillation (Hinton, Vinyals, Dean 2015): soft teacher targets at temperature T plus
-// a small weight on the hard labels.
+// a small weight on the hard labels. With `standardize` both logits are z-scored per sample first
+// (Sun et al., CVPR 2024; src/losses/standardize.ts).
 import { crossEntropy } from '../tensor/functional.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { agreement, MEASURES, type Measure } from '../losses/agreement.js';
+import { maybeStandardize } from '../losses/standardize.js';
 import { defineMethod, requireTeacherLogits, type LossContext } from './method.js';
-import { choice, num } from './params.js';
+import { bool, choice, num } from './params.js';
 
 /** Hyper-parameters of the soft/hard pair, shared with the methods that perturb KD's teacher. */
 export const KD_PARAMS = {
@@ -25,12 +27,23 @@ export const KD_PARAMS = {
 };
 
 /**
+ * The `standardize` option of the logit methods: logit standardization (Sun et al., CVPR 2024),
+ * z-scoring each sample's teacher and student logits before the tempered softmax.
+ */
+export const STANDARDIZE = bool({
+  default: false,
+  description: 'Z-score each sample\'s teacher and student logits before the softmax (logit standardization, Sun et al. CVPR 2024); ' +
+    'the temperature is then the base temperature (authors: 2, with the distillation weight raised to 9 against CE 0.1)',
+});
+
+/**
  * {ce: (1−α)·CE(student, y), kd: α·soft(teacher, student, T)}. On unlabeled batches (y null) only
  * kd is returned, with the same weight so labelled and unlabeled batches are on one scale.
  */
-export function kdTerms(ctx: LossContext, teacherLogits: Tensor, p: { temperature: number; alpha: number; measure: Measure }): Record<string, Tensor> {
+export function kdTerms(ctx: LossContext, teacherLogits: Tensor, p: { temperature: number; alpha: number; measure: Measure; standardize?: boolean }): Record<string, Tensor> {
   return tidy((): Record<string, Tensor> => {
-    const kd = agreement(p.measure, teacherLogits, ctx.studentLogits, p.temperature).mul(p.alpha);
+    const on = p.standardize ?? false;
+    const kd = agreement(p.measure, maybeStandardize(teacherLogits, on), maybeStandardize(ctx.studentLogits, on), p.temperature).mul(p.alpha);
     if (ctx.batch.y === null) return { kd };
     return { ce: crossEntropy(ctx.studentLogits, ctx.batch.y).mul(1 - p.alpha), kd };
   });
@@ -41,7 +54,7 @@ export const kd = defineMethod({
   summary: 'Hinton KD: T²-scaled agreement with the teacher at temperature T plus (1−alpha)·cross-entropy; soft term only on unlabeled data.',
   paper: 'Hinton, Vinyals, Dean, "Distilling the Knowledge in a Neural Network", NeurIPS Deep Learning Workshop 2015 (arXiv:1503.02531)',
   needsTeacher: true,
-  params: KD_PARAMS,
+  params: { ...KD_PARAMS, standardize: STANDARDIZE },
   create(p) {
     return { losses: (ctx) => kdTerms(ctx, requireTeacherLogits(ctx, 'kd'), p) };
   },

@@ -4,10 +4,12 @@
 import type { Tensor } from '../tensor/tensor.js';
 import type { Module } from '../nn/module.js';
 import type { CachedTarget, Teacher } from '../teachers/teacher.js';
+import type { TransferSet } from '../data/source.js';
 import { resolveDeclared, type ParamDecls, type Params, type ParamsOf } from './params.js';
 
 // Defined with the teacher-output cache that stores it (src/teachers), re-exported for methods.
 export type { CachedTarget } from '../teachers/teacher.js';
+export type { TransferSet } from '../data/source.js';
 export type { ParamDecl, ParamDecls, Params, ParamsOf } from './params.js';
 
 export interface Batch {
@@ -64,6 +66,12 @@ export interface SetupContext {
    * memory bank; null when the data source does not say (BatchSource.datasetSize unset).
    */
   datasetSize: number | null;
+  /**
+   * The transfer set's labels and rows by index (TrainBatch indices), for a method that draws
+   * samples besides the batch, e.g. CS-KD's same-class partners; null or absent when the data
+   * source cannot give them.
+   */
+  transferSet?: TransferSet | null;
   /** A few training inputs ([n, ...sampleShape]) to probe feature shapes with, when available. */
   sample?: Tensor;
 }

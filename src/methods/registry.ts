@@ -24,9 +24,13 @@ import { nst } from './nst.js';
 import { vid } from './vid.js';
 import { crd } from './crd.js';
 import { reviewkd } from './reviewkd.js';
+import { ctkd } from './ctkd.js';
+import { mlkd } from './mlkd.js';
+import { tfKdReg, tfKdSelf } from './tf-kd.js';
+import { csKd } from './cs-kd.js';
 
 export const METHODS: readonly MethodSpec[] = [scratch, kd, dkd, noisyTeacher, dml, codistill, onlineKdOneway, bss, adversarialKd, fitnet, attention, sobolev, distilbert, tinybert, multilabelKd, dist,
-  pkt, sp, rkd, cc, nst, vid, crd, reviewkd];
+  pkt, sp, rkd, cc, nst, vid, crd, reviewkd, ctkd, mlkd, tfKdReg, tfKdSelf, csKd];
 
 /** Old names still accepted: old name → current name. */
 export const METHOD_ALIASES: Readonly<Record<string, string>> = {

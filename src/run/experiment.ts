@@ -446,6 +446,7 @@ function loaderSource(loader: DataLoader): BatchSource {
   return {
     batchesPerEpoch: loader.numBatches,
     datasetSize: loader.dataset.size,
+    transferSet: loader.transferSet,
     batches: (epoch, from) => loader.epoch(epoch, { startBatch: from }),
   };
 }

@@ -112,7 +112,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     // Methods probe feature shapes on a couple of real inputs (never trained on).
     const sample = o.sample ?? (o.evalSet ? firstSamples(o.evalSet, 2) : undefined);
     try {
-      o.method.setup({ student: o.student, teacher: o.teacher, numClasses: o.numClasses, datasetSize: o.train.datasetSize ?? null, ...(sample ? { sample } : {}) });
+      o.method.setup({ student: o.student, teacher: o.teacher, numClasses: o.numClasses, datasetSize: o.train.datasetSize ?? null, transferSet: o.train.transferSet ?? null, ...(sample ? { sample } : {}) });
     } finally {
       if (sample && sample !== o.sample) sample.dispose();
     }

@@ -200,7 +200,9 @@ test('methods leave only their returned terms alive', () => {
     const student = createModel({ arch: 'mlp', hidden: [4], numClasses: C, inputShape: [C] });
     ctx.student = student;
     if (spec.needsTeacher) ctx.teacher = new ModuleTeacher(createModel({ arch: 'mlp', hidden: [4], numClasses: C, inputShape: [C] }), C, 'test', 'test');
-    m.setup?.({ student, teacher: ctx.teacher, numClasses: C, datasetSize: null });
+    // The batch is the whole transfer set (methods drawing other rows, like cs-kd, draw from it).
+    const transferSet = { labels: Int32Array.from(y.toFloat64Array()), rows: (idx: Int32Array) => s.indexSelect(0, torch.tensor(idx, { dtype: 'int64' })) };
+    m.setup?.({ student, teacher: ctx.teacher, numClasses: C, datasetSize: s.shape[0]!, transferSet });
     const before = liveTensors();
     const terms = m.losses(ctx);
     assert.equal(liveTensors(), before + Object.keys(terms).length, `${spec.name} leaked tensors`);
@@ -244,7 +246,7 @@ test('every method\'s declared defaults pass its own validation', () => {
 test('resolveParams rejects unknown, mistyped, out-of-range, non-integer and non-choice values', () => {
   const r = (spec: MethodSpec, g: Params) => () => resolveParams(spec, g);
   const kd = getMethod('kd'), dkd = getMethod('dkd'), nt = getMethod('noisy-teacher');
-  assert.throws(r(kd, { temprature: 4 }), /unknown hyper-parameter 'temprature' \(known: temperature, alpha, measure\)/);
+  assert.throws(r(kd, { temprature: 4 }), /unknown hyper-parameter 'temprature' \(known: temperature, alpha, measure, standardize\)/);
   assert.throws(r(kd, { alpha: 1.5 }), /'alpha' must be <= 1, got 1.5/);
   assert.throws(r(kd, { alpha: -0.1 }), /'alpha' must be >= 0/);
   assert.throws(r(kd, { temperature: 0 }), /'temperature' must be >= 0.01/);
@@ -257,5 +259,5 @@ test('resolveParams rejects unknown, mistyped, out-of-range, non-integer and non
   assert.throws(r(nt, { sigma: -1 }), /'sigma' must be >= 0/);
   assert.throws(r(nt, { seed: 1.5 }), /'seed' must be a whole number/);
   assert.throws(r(nt, { noise: 'uniform' }), /'noise' must be one of additive, relative/);
-  assert.deepEqual(resolveParams(dkd, { beta: 2 }), { alpha: 1, beta: 2, temperature: 4, warmup: 20, ceWeight: 1 });
+  assert.deepEqual(resolveParams(dkd, { beta: 2 }), { alpha: 1, beta: 2, temperature: 4, warmup: 20, ceWeight: 1, standardize: false });
 });

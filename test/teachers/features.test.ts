@@ -115,7 +115,7 @@ function terms(m: Method, student: ReturnType<typeof createModel>, teacher: Teac
   return tidy(() => {
     const s = student.forwardWithFeatures(X, m.features!.student);
     const ctx = {
-      student, teacher, batch: { x: X, y: tensor(BigInt64Array.from([3n, 7n]), { shape: [2] }) }, info: { epoch: 0, epochs: 1, step: 0, numClasses: 10 },
+      student, teacher, batch: { x: X, y: tensor(BigInt64Array.from([3n, 7n]), { shape: [2] }) }, info: { epoch: 0, epochs: 1, step: 0, numClasses: 10 }, indices: null,
       studentLogits: s.output, teacherLogits: tout, studentFeatures: s.features, teacherFeatures: tfeat,
     };
     return Object.fromEntries(Object.entries(m.losses(ctx)).map(([k, v]) => [k, v.item()]));
@@ -135,8 +135,8 @@ test('fitnet and attention on a TorchScript or ONNX teacher compute the loss the
   for (const [name, term, teacher, pairs] of cases) {
     manualSeed(5);
     const student = createModel({ arch: 'cnn', numClasses: 10, inChannels: 1, inputSize: [6, 6], channels: [2, 4], hidden: 8 });
-    const m = make(name, { pairs: Object.entries(pairs).map(([s, t]) => `${s}:${t}`).join(',') });
-    m.setup?.({ student, teacher, numClasses: 10, sample: X });
+    const m = make(name, { pairs: Object.entries(pairs).map(([s, t]) => ({ student: s, teacher: t })) });
+    m.setup?.({ student, teacher, numClasses: 10, sample: X, datasetSize: null });
     const pathOf = (tname: string): string => (teacher === ts ? tname : PATHS.find((p) => ONNX[p] === tname)!);
     const live = tidy(() => {
       const r = noGrad(() => teacher.features!(X, m.features!.teacher));
@@ -173,8 +173,8 @@ test('a fitnet / attention run on the teacher-output cache (features keyed by na
   const dir = mkdtempSync(join(tmpdir(), 'kd-teacher-features-'));
   // fitnet's default beta (100) diverges on this untrained pair; 1 keeps the steps finite.
   for (const [method, params, teacher, names] of [
-    ['fitnet', { pairs: 'stage1:layer2,stage2:pool', beta: 1 }, new TorchScriptTeacher(join(DIR, 'teacher.pt'), 10), ['layer2', 'pool']],
-    ['attention', { pairs: `stage1:${ONNX.layer1},stage2:${ONNX.layer2}` }, new OnnxTeacher(join(DIR, 'teacher.onnx')), [ONNX.layer1!, ONNX.layer2!]],
+    ['fitnet', { pairs: [{ student: 'stage1', teacher: 'layer2' }, { student: 'stage2', teacher: 'pool' }], beta: 1 }, new TorchScriptTeacher(join(DIR, 'teacher.pt'), 10), ['layer2', 'pool']],
+    ['attention', { pairs: [{ student: 'stage1', teacher: ONNX.layer1! }, { student: 'stage2', teacher: ONNX.layer2! }] }, new OnnxTeacher(join(DIR, 'teacher.onnx')), [ONNX.layer1!, ONNX.layer2!]],
   ] as const) {
     const liveRun = await run(method, params, teacher);
     const cache = cachedTeacher(teacher, ds, { dir, features: names, notice: () => {} });
@@ -215,8 +215,8 @@ test('experiment files run fitnet with a TorchScript teacher and attention with 
   const root = mkdtempSync(join(tmpdir(), 'kd-teacher-features-exp-'));
   const images = idxFolder(root, 64);
   for (const [name, teacher, method, key] of [
-    ['ts-fitnet', { torchscript: join(DIR, 'teacher.pt') }, { name: 'fitnet', params: { pairs: 'stage1:layer1,stage2:layer2', beta: 1 } }, 'hint'],
-    ['onnx-attention', { onnx: join(DIR, 'teacher.onnx') }, { name: 'attention', params: { pairs: `stage1:${ONNX.layer1},stage2:${ONNX.layer2}` } }, 'at'],
+    ['ts-fitnet', { torchscript: join(DIR, 'teacher.pt') }, { name: 'fitnet', params: { pairs: [{ student: 'stage1', teacher: 'layer1' }, { student: 'stage2', teacher: 'layer2' }], beta: 1 } }, 'hint'],
+    ['onnx-attention', { onnx: join(DIR, 'teacher.onnx') }, { name: 'attention', params: { pairs: [{ student: 'stage1', teacher: ONNX.layer1! }, { student: 'stage2', teacher: ONNX.layer2! }] } }, 'at'],
   ] as const) {
     const cacheDir = join(root, `cache-${name}`);
     const e = parseExperiment({
