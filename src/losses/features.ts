@@ -5,7 +5,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { tidy } from '../tensor/scope.js';
 import { adaptiveAvgPool2d, cosineSimilarity, l1Loss, mseLoss, normalize } from '../tensor/functional.js';
 
-export const HINT_LOSSES = ['mse', 'l1', 'cosine'] as const;
+export const HINT_LOSSES = ['mse', 'l1', 'cosine', 'half_sse'] as const;
 export type HintLoss = (typeof HINT_LOSSES)[number];
 
 function checkSameShape(name: string, s: Tensor, t: Tensor): void {
@@ -20,6 +20,11 @@ function checkSameShape(name: string, s: Tensor, t: Tensor): void {
  *   mse:    mean over all elements of (s − t)²      (F.mse_loss; RepDistiller's HintLoss)
  *   l1:     mean over all elements of |s − t|
  *   cosine: mean over the batch of 1 − cos(s_i, t_i), each sample flattened to one vector
+ *   half_sse: mean over the batch of ½‖s_i − t_i‖², each sample's squared error summed over all
+ *             its elements: the paper's L_HT = ½‖u_h − r(v_g)‖² (eq. 3) averaged over the batch,
+ *             as the authors' HintCost does for flattened hints (0.5·Σ over features, mean over
+ *             the batch; on bc01 maps their code sums over channels only and also averages over
+ *             positions, H·W times smaller — we follow the paper's norm over the whole hint)
  * The teacher feature is a target: it is detached here so no gradient reaches the teacher.
  */
 export function hintLoss(student: Tensor, teacher: Tensor, kind: HintLoss = 'mse'): Tensor {
@@ -30,6 +35,7 @@ export function hintLoss(student: Tensor, teacher: Tensor, kind: HintLoss = 'mse
       case 'mse': return mseLoss(student, t);
       case 'l1': return l1Loss(student, t);
       case 'cosine': return cosineSimilarity(student.flatten(1), t.flatten(1), 1, 1e-8).neg().add(1).mean();
+      case 'half_sse': return student.sub(t).pow(2).flatten(1).sum({ dim: 1 }).mean().mul(0.5);
       default: throw new RangeError(`hintLoss: unknown loss '${String(kind)}' (known: ${HINT_LOSSES.join(', ')})`);
     }
   });

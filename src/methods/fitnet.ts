@@ -1,8 +1,10 @@
 // FitNets hints (Romero et al., ICLR 2015): intermediate student features, mapped by a learnable
 // connector onto the teacher's feature shape, regress the teacher's features at chosen layer
-// pairs; trained jointly with the label loss (and optionally KD), as RepDistiller does.
+// pairs; trained jointly with the label loss (and optionally KD), as RepDistiller does, or as the
+// paper's hint stage alone (hintOnly, with the paper's convolutional regressor), whose result a
+// second chain stage (`init: previous`, src/run/chain.ts) distils from the original teacher.
 import { Module } from '../nn/module.js';
-import { Conv2d, Linear } from '../nn/layers.js';
+import { activation, ACTIVATIONS, Conv2d, Linear, type ActivationName } from '../nn/layers.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { adaptiveAvgPool2d, crossEntropy } from '../tensor/functional.js';
 import { noGrad } from '../tensor/autograd.js';
@@ -11,7 +13,7 @@ import { hintLoss, HINT_LOSSES } from '../losses/features.js';
 import type { Measure } from '../losses/agreement.js';
 import { KD_PARAMS, kdTerms } from './kd.js';
 import { defineMethod, type LossContext, type Method, type SetupContext } from './method.js';
-import { choice, num, numbers, struct, yamlFlow, type ParseContext } from './params.js';
+import { bool, choice, num, numbers, struct, yamlFlow, type ParseContext } from './params.js';
 
 /** A student layer and the teacher layer it learns from, by module path. */
 export interface LayerNames { student: string; teacher: string }
@@ -114,33 +116,85 @@ export class Connector extends Module {
   }
 }
 
+/**
+ * The paper's regressor (section 2.2; the authors' generateConvRegressor): for [C, H, W] maps a
+ * convolution without padding whose kernel is (N_g,1 − N_h,1 + 1) × (N_g,2 − N_h,2 + 1), so the
+ * student's N_g map comes out at the teacher's N_h size with the teacher's channels, with a bias,
+ * followed by the hint layer's nonlinearity (the paper: u_h and r must be the same nonlinearity);
+ * for [D] vectors a linear layer and that nonlinearity (the authors' non-convolutional regressor).
+ * A student map smaller than the teacher's cannot be reached without padding (the authors' code
+ * refuses it too), so that is an error.
+ */
+export class ConvRegressor extends Module {
+  readonly map: Module;
+  readonly act: Module;
+  constructor(readonly from: number[], readonly to: number[], act: ActivationName) {
+    super();
+    if (from.length === 3 && to.length === 3) {
+      const k = [from[1]! - to[1]! + 1, from[2]! - to[2]! + 1] as [number, number];
+      if (k[0] < 1 || k[1] < 1) {
+        throw new RangeError(`ConvRegressor: the student map [${from.join(', ')}] is smaller than the teacher's hint [${to.join(', ')}]; the paper's convolutional regressor (no padding) cannot enlarge it (use regressor: connector, which pools instead)`);
+      }
+      this.map = this.registerModule('conv', new Conv2d(from[0]!, to[0]!, k));
+    } else if (from.length === 1 && to.length === 1) this.map = this.registerModule('linear', new Linear(from[0]!, to[0]!));
+    else throw new RangeError(`ConvRegressor: cannot map a student feature [${from.join(', ')}] onto a teacher feature [${to.join(', ')}] (both must be [C, H, W] or both [D])`);
+    this.act = this.registerModule('act', activation(act));
+  }
+  forward(x: Tensor): Tensor {
+    return this.act.call(this.map.call(x));
+  }
+}
+
 const sameShape = (a: number[], b: number[]): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
 
 export const fitnet = defineMethod({
   name: 'fitnet',
   summary: 'FitNets hints: beta·Σ w_i·hint(connector_i(student_i), teacher_i) over layer pairs, plus (1−alpha)·CE and alpha·KD; ' +
     'connectors (1×1 conv / linear) are built where shapes differ and trained with the student.',
-  paper: 'Romero, Ballas, Kahou, Chassang, Gatta, Bengio, "FitNets: Hints for Thin Deep Nets", ICLR 2015 (joint training and beta = 100 as in RepDistiller)',
+  paper: 'Romero, Ballas, Kahou, Chassang, Gatta, Bengio, "FitNets: Hints for Thin Deep Nets", ICLR 2015',
+  differs: 'Default is RepDistiller\'s joint loss (hints + CE, beta 100, 1×1 connector, element-mean MSE), not the paper\'s two stages; ' +
+    'the paper\'s procedure is hintOnly + regressor: conv + loss: half_sse in a chain stage, then a stage with init: previous distilling from the original teacher ' +
+    '(experiments/features/cnn-fitnet-2stage.yaml); the paper\'s stage 2 anneals the KD weight, ours keeps alpha fixed',
   needsTeacher: true,
   params: {
     ...pairParams(['stage2'], ''),
     beta: num({ default: 100, unit: 'weight', min: 0, description: 'Weight of the hint term (RepDistiller uses 100 with MSE)' }),
-    loss: choice(HINT_LOSSES, { default: 'mse', description: 'Hint loss: mse / l1 (element means) or cosine (1 − cosine similarity per sample)' }),
+    loss: choice(HINT_LOSSES, {
+      default: 'mse',
+      description: 'Hint loss: mse / l1 (element means), cosine (1 − cosine similarity per sample), or half_sse (½‖u_h − r(v_g)‖² per sample, batch mean: the paper\'s L_HT)',
+    }),
+    regressor: choice(['connector', 'conv'], {
+      default: 'connector',
+      description: 'Map from student to teacher shape where they differ: connector = bias-free 1×1 conv (+ average pool) or linear; ' +
+        'conv = the paper\'s regressor, a valid conv of kernel N_g − N_h + 1 with bias, then regressorActivation',
+    }),
+    regressorActivation: choice(ACTIVATIONS, {
+      default: 'relu',
+      description: 'Nonlinearity after the paper\'s regressor (regressor: conv); the paper uses the hint layer\'s own (the zoo cnn\'s stages end in ReLU + max pool)',
+    }),
+    hintOnly: bool({
+      default: false,
+      description: 'The paper\'s stage 1: the hint term alone (no label CE, no KD), so only the student up to the guided layers and the regressors learn',
+    }),
     ...KD_PARAMS,
     alpha: { ...KD_PARAMS.alpha, default: 0, description: 'Weight of the KD soft term (0: hints + label CE only, as in RepDistiller); the label CE gets 1 − alpha' },
   },
   create(p) {
     const pairs = weightedPairs(p.pairs, p.weights, 'fitnet');
-    const { beta, loss: kind } = p;
+    const { beta, loss: kind, hintOnly, regressor, regressorActivation } = p;
     const kd = { temperature: p.temperature, alpha: p.alpha, measure: p.measure };
-    let connectors: (Connector | null)[] | null = null;
+    let connectors: (Connector | ConvRegressor | null)[] | null = null;
     const method: Method = {
       features: { student: pairs.map((p) => p.student), teacher: pairs.map((p) => p.teacher) },
       setup(ctx) {
         const shapes = probeFeatureShapes(ctx, pairs, 'fitnet');
-        connectors = pairs.map((_, i) => (sameShape(shapes.student[i]!, shapes.teacher[i]!) ? null : new Connector(shapes.student[i]!, shapes.teacher[i]!)));
+        connectors = pairs.map((_, i) => {
+          const from = shapes.student[i]!, to = shapes.teacher[i]!;
+          if (sameShape(from, to)) return null;
+          return regressor === 'conv' ? new ConvRegressor(from, to, regressorActivation) : new Connector(from, to);
+        });
       },
-      extraModules: () => (connectors ?? []).filter((c): c is Connector => c !== null),
+      extraModules: () => (connectors ?? []).filter((c): c is Connector | ConvRegressor => c !== null),
       losses(ctx: LossContext) {
         if (!connectors) throw new Error("method 'fitnet': setup() was not called, so the connectors do not exist (the trainer calls it before building the optimizer)");
         const cs = connectors;
@@ -149,7 +203,8 @@ export const fitnet = defineMethod({
             const c = cs[i];
             return hintLoss(c ? c.call(s) : s, t, kind).mul(weight);
           });
-          return { ...labelAndKdTerms(ctx, kd), hint: sumOf(parts).mul(beta) };
+          const hint = sumOf(parts).mul(beta);
+          return hintOnly ? { hint } : { ...labelAndKdTerms(ctx, kd), hint };
         });
       },
     };

@@ -103,6 +103,11 @@ export interface Method {
    * and carry names of their own. Not supported in data-parallel training.
    */
   stages?: number;
+  /**
+   * Warnings about the run found at setup (e.g. a term that is vacuous for these networks): the
+   * run layer records them in result.json's `warnings` and in the summary.
+   */
+  warnings?(): string[];
 }
 
 /**

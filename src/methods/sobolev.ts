@@ -6,6 +6,7 @@ import { Generator, type Tensor } from '../tensor/tensor.js';
 import { enableGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/scope.js';
 import { derivatives, randomProjections, sobolevLosses, sobolevOutput, teacherTargetGrad, SOBOLEV_OUTPUTS } from '../losses/sobolev.js';
+import { modelActivation, PIECEWISE_LINEAR_ACTIVATIONS } from '../nn/zoo/index.js';
 import { KD_PARAMS, kdTerms } from './kd.js';
 import { defineMethod, type CachedTarget, type LossContext } from './method.js';
 import { bool, choice, int, num } from './params.js';
@@ -13,17 +14,39 @@ import { bool, choice, int, num } from './params.js';
 /** Name of the cached teacher target-class gradient (LossContext.cachedTargets, `target.<name>` in the cache file). */
 export const SOBOLEV_TARGET_GRAD = 'sobolev.target_grad';
 
+/**
+ * Why the order-2 term says nothing of the networks' curvature, or null. A network built of
+ * linear maps and ReLU-like activations (max pooling, eval-mode batch norm) is piecewise linear in
+ * its input, so its Hessian is zero almost everywhere: vᵀHv of its logits is 0, and that of its
+ * log-probabilities is vᵀJᵀ∇²lsm Jv, a function of the Jacobian J that order 1 already matches.
+ * The zoo models' specs name their activation; other networks (TorchScript, ONNX) are not judged.
+ */
+export function order2Warning(nets: { role: string; model: unknown }[], output: string): string | null {
+  const flat = nets.flatMap(({ role, model }) => {
+    const act = modelActivation(model);
+    return act !== null && PIECEWISE_LINEAR_ACTIVATIONS.includes(act) ? [`the ${role} (${act})`] : [];
+  });
+  if (!flat.length) return null;
+  const consequence = output === 'logits'
+    ? 'its vᵀHv of the logits is identically 0'
+    : 'its vᵀHv of the log-probabilities is only a function of its Jacobian, which order 1 already matches';
+  return `method 'sobolev': order2 > 0, but ${flat.join(' and ')} ${flat.length > 1 ? 'are' : 'is'} piecewise linear, so ${consequence}: ` +
+    'the second-order term carries no curvature of the network (Czarnecki et al. use smooth activations); give both smooth activations (e.g. activation: tanh), or set order2: 0';
+}
+
 export const sobolev = defineMethod({
   name: 'sobolev',
   summary: 'Sobolev training: KD on the outputs plus order1·‖J_s v − J_t v‖² and order2·(vᵀH_s v − vᵀH_t v)² along random unit directions ' +
     '(no full Jacobian), and optionally targetGrad·‖∇x f_y,s − ∇x f_y,t‖²; needs a teacher differentiable in its input.',
   paper: 'Czarnecki, Osindero, Jaderberg, Świrszcz, Pascanu, "Sobolev Training for Neural Networks", NIPS 2017 ' +
     '(target-class variant: Srinivas, Fleuret, "Knowledge Transfer with Jacobian Matching", ICML 2018)',
+  differs: 'Derivatives matched along random directions (the paper\'s stochastic Sobolev form) on log-probabilities or logits; ' +
+    'order 2 needs smooth networks, as in the paper (kdistill warns on ReLU ones); the committed runs used ReLU models',
   needsTeacher: true,
   params: {
     ...KD_PARAMS,
     order1: num({ default: 1, unit: 'weight', min: 0, description: 'Weight of the first-order term (Jacobian–vector products)' }),
-    order2: num({ default: 0, unit: 'weight', min: 0, description: 'Weight of the second-order term (vᵀHv of a random output projection; zero curvature for ReLU logits, use output logprobs)' }),
+    order2: num({ default: 0, unit: 'weight', min: 0, description: 'Weight of the second-order term (vᵀHv of a random output projection); vacuous for ReLU networks (a warning says so): use smooth activations' }),
     targetGrad: num({ default: 0, unit: 'weight', min: 0, was: 'target_grad', description: 'Weight of the target-class input-gradient term (label, or the teacher\'s prediction on unlabeled data)' }),
     normalizeTarget: bool({ default: false, was: 'normalize_target', description: 'Normalise both target-class gradients to unit length first (Srinivas & Fleuret)' }),
     projections: int({ default: 1, min: 1, max: 64, description: 'Random directions per sample and step' }),
@@ -46,7 +69,18 @@ export const sobolev = defineMethod({
         return teacherTargetGrad((xi) => teacher.logitsWithGrad!(xi), x, y, out, To);
       },
     }] : [];
+    const warnings: string[] = [];
     return {
+      setup(ctx) {
+        if (w2 === 0) return;
+        // A checkpoint teacher, and the cache wrapping it, expose the live module.
+        const teacherModel = ctx.teacher && 'model' in ctx.teacher ? ctx.teacher.model : null;
+        const w = order2Warning([{ role: 'student', model: ctx.student }, { role: 'teacher', model: teacherModel }], out);
+        if (w === null) return;
+        warnings.push(w);
+        process.stderr.write(`warning: ${w}\n`);
+      },
+      warnings: () => [...warnings],
       inputGrad: true,
       ...(cachedTargets.length ? { cachedTargets } : {}),
       losses(ctx: LossContext) {

@@ -12,7 +12,10 @@
 //
 // Stage i is the shared keys with the stage's keys on top (`data` is merged key by key, every
 // other key is replaced whole); stage 0 uses the file's teacher (or none: then it trains from
-// scratch), stage i > 0 distills from stage i−1's model.safetensors. Each stage writes an
+// scratch), stage i > 0 distills from stage i−1's model.safetensors. A stage i > 0 with
+// `init: previous` instead STARTS from stage i−1's weights and keeps its own teacher (the file's,
+// or one the stage names): FitNets' stage 2, KD of the whole student from the hint stage's
+// initialisation, distilling from the original teacher (experiments/features/cnn-fitnet-2stage.yaml). Each stage writes an
 // ordinary run folder <output>/stage<i>-<name>/ plus stage.json (its config hash). A stage whose
 // model.safetensors and result.json exist and whose hash matches is skipped on a rerun; the hash
 // covers the merged config and the teacher's weights, so redoing a stage redoes those after it.
@@ -90,8 +93,18 @@ export function planChain(raw: unknown, file: string, source = '', overrides: Re
     const dir = join(output, `stage${i}-${stageName}`);
     const merged = mergeStage(shared, s);
     Object.assign(merged, rest); // command-line overrides (--epochs, --seed, ...) win over both
-    if (i > 0) {
-      if ('teacher' in s || 'teachers' in s) throw new ConfigError(file, `stages.${i}.teacher`, `is stage ${i - 1}'s model; only stage 0 names a teacher`);
+    const initPrevious = s.init === 'previous';
+    if (initPrevious) {
+      if (i === 0) throw new ConfigError(file, 'stages.0.init', "is 'previous', but stage 0 has no previous stage");
+      // The previous stage's student is the starting point; the teacher stays the merged one.
+      merged.init = { from: join(stageDir(output, stages, i - 1), 'model.safetensors') };
+    } else if (shared.init === 'previous') {
+      throw new ConfigError(file, 'init', "'previous' is a stage key (stages.<i>.init), not a shared one");
+    }
+    if (i > 0 && !initPrevious) {
+      if ('teacher' in s || 'teachers' in s) {
+        throw new ConfigError(file, `stages.${i}.teacher`, `is stage ${i - 1}'s model; only stage 0 names a teacher (or give the stage init: previous to start from stage ${i - 1}'s weights and keep a teacher of its own)`);
+      }
       delete merged.teachers;
       delete merged.teacherWeights;
       merged.teacher = { checkpoint: join(stageDir(output, stages, i - 1), 'model.safetensors') };
@@ -108,15 +121,17 @@ function stageDir(output: string, stages: unknown[], i: number): string {
   return join(output, `stage${i}-${typeof s.name === 'string' ? s.name : `stage${i}`}`);
 }
 
-/** sha256 over the stage's validated config (not its folder or file name) and its teachers' weights. */
+/**
+ * sha256 over the stage's validated config (not its folder or file name), its teachers' weights
+ * and the weights it starts from (`init` from a file: after `init: previous`, the previous stage's).
+ */
 export function stageHash(e: Experiment): string {
   const { file: _f, source: _s, output: _o, ...config } = e;
-  const teachers = e.teachers.map((t) => {
-    // Whatever kind of teacher file it is (checkpoint, TorchScript, ONNX, ...), its bytes count.
-    const p = Object.values(t).find((v): v is string => typeof v === 'string') ?? '';
-    return existsSync(p) ? fileSha256(p) : `missing:${p}`;
-  });
-  return createHash('sha256').update(stableJson({ config, teachers })).digest('hex');
+  const bytes = (p: string): string => (existsSync(p) ? fileSha256(p) : `missing:${p}`);
+  // Whatever kind of teacher file it is (checkpoint, TorchScript, ONNX, ...), its bytes count.
+  const teachers = e.teachers.map((t) => bytes(Object.values(t).find((v): v is string => typeof v === 'string') ?? ''));
+  const init = e.init?.from === 'file' ? bytes(e.init.path) : null;
+  return createHash('sha256').update(stableJson({ config, teachers, ...(init ? { init } : {}) })).digest('hex');
 }
 
 function stableJson(v: unknown): string {

@@ -605,7 +605,7 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
   // Median ms per sample at batch size 1 (src/train/timing.ts), for tables that weigh speed against quality.
   const msPerSample = latency(student, evalSet);
   const nParams = student.numInferenceParameters();
-  const warnings = [...(teacherWarning ? [teacherWarning] : []), ...(result.warnings ?? [])];
+  const warnings = [...(teacherWarning ? [teacherWarning] : []), ...(method.warnings?.() ?? []), ...(result.warnings ?? [])];
   const resultRec = {
     name: e.name, method: e.method.name, seed: e.seed, epochs: e.epochs, steps: result.steps,
     studentParameters: nParams, teacherParameters: teacher?.numParameters ?? null, test: o.validationOnly ? null : multi ?? final ?? null, msPerSample,

@@ -129,7 +129,7 @@ test('dkd: refuses unlabeled batches; two classes work (NCKD = 0)', () => {
 
 test('noisy-teacher: {ce, kd}; the same seed and step reproduce the same noise, another seed does not', () => {
   withInputs((s, t, y) => {
-    const p = { sigma: 1, alpha: 0.5 };
+    const p = { sigma: 1, alpha: 0.5, scope: 'sample' };
     const a = make('noisy-teacher', { ...p, seed: 7 });
     const b = make('noisy-teacher', { ...p, seed: 7 });
     const c = make('noisy-teacher', { ...p, seed: 8 });
@@ -160,7 +160,7 @@ test('noisy-teacher: alpha = 0 (or sigma = 0) equals plain KD exactly', () => {
 test('noisy-teacher: noise is N(0, σ²) on about alpha of the samples; relative noise scales the logits', () => {
   torch.tidy(() => {
     const z = torch.zeros([4000, 10], { dtype: 'float64' });
-    const noisy = perturbLogits(z, { sigma: 2, alpha: 0.3, noise: 'additive' }, new Generator(123));
+    const noisy = perturbLogits(z, { sigma: 2, alpha: 0.3, noise: 'additive', scope: 'sample' }, new Generator(123));
     const touched = noisy.ne(0).any().item();
     assert.equal(touched, 1);
     const rowsHit = noisy.ne(0).sum({ dim: 1 }).gt(0).double().mean().item();
@@ -169,13 +169,28 @@ test('noisy-teacher: noise is N(0, σ²) on about alpha of the samples; relative
     const vals = noisy.index([hit]);
     assert.ok(Math.abs(vals.mean().item()) < 0.05, 'mean 0');
     assert.ok(Math.abs(vals.std().item() - 2) < 0.05, `std ${vals.std().item()}`);
-    const again = perturbLogits(z, { sigma: 2, alpha: 0.3, noise: 'additive' }, new Generator(123));
+    const again = perturbLogits(z, { sigma: 2, alpha: 0.3, noise: 'additive', scope: 'sample' }, new Generator(123));
     assert.ok(again.equal(noisy), 'same generator seed, same noise');
     // Relative noise leaves zero logits at zero: z·(1 + σξ).
-    assert.equal(perturbLogits(z, { sigma: 2, alpha: 1, noise: 'relative' }, new Generator(1)).abs().sum().item(), 0);
+    assert.equal(perturbLogits(z, { sigma: 2, alpha: 1, noise: 'relative', scope: 'sample' }, new Generator(1)).abs().sum().item(), 0);
     const ones = torch.ones([2000, 10], { dtype: 'float64' });
-    const rel = perturbLogits(ones, { sigma: 0.5, alpha: 1, noise: 'relative' }, new Generator(1));
+    const rel = perturbLogits(ones, { sigma: 0.5, alpha: 1, noise: 'relative', scope: 'sample' }, new Generator(1));
     assert.ok(Math.abs(rel.std().item() - 0.5) < 0.02);
+  });
+});
+
+test('noisy-teacher: scope batch (the paper\'s) perturbs a whole mini-batch with probability alpha, every row of it', () => {
+  torch.tidy(() => {
+    const z = torch.ones([8, 5], { dtype: 'float64' });
+    let hit = 0;
+    const n = 2000;
+    for (let i = 0; i < n; i++) {
+      const rows = perturbLogits(z, { sigma: 0.5, alpha: 0.3, noise: 'relative', scope: 'batch' }, new Generator(i)).sub(z).ne(0).sum({ dim: 1 }).gt(0).sum().item();
+      assert.ok(rows === 0 || rows === 8, `all rows or none, got ${rows}`);
+      if (rows === 8) hit++;
+    }
+    // Binomial(2000, 0.3): std 0.0102, so 0.03 is ~3 std.
+    assert.ok(Math.abs(hit / n - 0.3) < 0.03, `fraction of perturbed batches ${hit / n}`);
   });
 });
 
@@ -258,6 +273,7 @@ test('resolveParams rejects unknown, mistyped, out-of-range, non-integer and non
   assert.throws(r(nt, { alpha: 2 }), /'alpha' must be <= 1/);
   assert.throws(r(nt, { sigma: -1 }), /'sigma' must be >= 0/);
   assert.throws(r(nt, { seed: 1.5 }), /'seed' must be a whole number/);
-  assert.throws(r(nt, { noise: 'uniform' }), /'noise' must be one of additive, relative/);
+  assert.throws(r(nt, { noise: 'uniform' }), /'noise' must be one of relative, additive/);
+  assert.throws(r(nt, { scope: 'epoch' }), /'scope' must be one of batch, sample/);
   assert.deepEqual(resolveParams(dkd, { beta: 2 }), { alpha: 1, beta: 2, temperature: 4, warmup: 20, ceWeight: 1, standardize: false });
 });

@@ -218,6 +218,25 @@ class SpecReader {
 }
 
 /** Builds a zoo model from its spec; throws naming the field at fault (or the known archs). */
+/**
+ * Activations under which a network of linear layers, convolutions, max pooling and (eval-mode)
+ * batch norm is piecewise linear in its input: its Hessian is zero almost everywhere.
+ */
+export const PIECEWISE_LINEAR_ACTIVATIONS: readonly string[] = ['relu', 'leaky_relu', 'identity'];
+
+/**
+ * A zoo model's hidden nonlinearity, read from its spec: mlp and lenet5 name theirs, the cnn,
+ * resnet, wrn and vgg families are ReLU networks, bert uses GELU. null when not a zoo model.
+ */
+export function modelActivation(model: unknown): string | null {
+  if (!(model instanceof ZooModel)) return null;
+  const { arch, activation } = model.spec;
+  if (typeof activation === 'string') return activation;
+  const family = archInfo(arch)?.family;
+  if (family === 'bert') return 'gelu';
+  return family === 'cnn' || family === 'resnet' || family === 'wrn' || family === 'vgg' ? 'relu' : null;
+}
+
 export function createModel(spec: unknown): ZooModel {
   if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) {
     throw new TypeError(`model spec must be an object like { arch: 'resnet8', numClasses: 10 }, got ${JSON.stringify(spec)}`);
