@@ -425,6 +425,7 @@ export class CachedTeacher implements Teacher {
   readonly numParameters: number;
   features?: Teacher['features'];
   logitsWithGrad?: Teacher['logitsWithGrad'];
+  featuresWithGrad?: Teacher['featuresWithGrad'];
   /** The live teacher's module, if it has one: methods that match its layers (DistilBERT, TinyBERT) read its spec. */
   readonly model?: Module;
 
@@ -438,6 +439,7 @@ export class CachedTeacher implements Teacher {
     if (teacher.features) this.features = (x, names) => teacher.features!(x, names);
     // Input derivatives beyond the cached targets (targetsAt) need the live teacher's graph.
     if (teacher.logitsWithGrad) this.logitsWithGrad = (x) => teacher.logitsWithGrad!(x);
+    if (teacher.featuresWithGrad) this.featuresWithGrad = (x, names) => teacher.featuresWithGrad!(x, names);
   }
 
   logits(x: Tensor): Tensor {
