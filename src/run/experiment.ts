@@ -14,6 +14,7 @@ import { noGrad } from '../tensor/autograd.js';
 import type { Dataset } from '../data/dataset.js';
 import { loadFashionMnist, loadMnist } from '../data/fashion-mnist.js';
 import { readCsv } from '../data/csv.js';
+import { readNpyDataset } from '../data/npy.js';
 import { filterClasses, split, take } from '../data/splits.js';
 import { DataLoader } from '../data/loader.js';
 import { randomCrop, horizontalFlip, normalize, normalizeDataset, type Augmentation } from '../data/augment.js';
@@ -149,6 +150,14 @@ export function prepareData(e: Experiment): PreparedData {
 /** The transfer set the student learns from: the training set, or a part held out of it (labels kept or dropped). */
 function withTransferSet(e: Experiment, trainSet: Dataset): { train: Dataset; transfer: Dataset; val?: Dataset } {
   const d = e.data;
+  if (d.transferFile) {
+    const f = d.transferFile;
+    const transfer = readNpyDataset({ x: f.x, ...(f.y ? { y: f.y } : {}), numClasses: trainSet.numClasses, name: `${f.x} (transfer file)` });
+    if (transfer.sampleShape.join() !== trainSet.sampleShape.join()) {
+      throw new Error(`${e.file}: 'data.transferFile.x' (${f.x}) holds samples of shape [${transfer.sampleShape.join(', ')}], the ${d.dataset} data [${trainSet.sampleShape.join(', ')}]`);
+    }
+    return { train: trainSet, transfer };
+  }
   let transfer = trainSet;
   let val: Dataset | undefined;
   if (d.heldOut > 0) {
