@@ -15,6 +15,7 @@ import type { Dataset } from '../data/dataset.js';
 import { loadFashionMnist, loadMnist } from '../data/fashion-mnist.js';
 import { readCsv } from '../data/csv.js';
 import { readNpyDataset } from '../data/npy.js';
+import { imageGridPng } from '../util/png.js';
 import { filterClasses, split, take } from '../data/splits.js';
 import { DataLoader } from '../data/loader.js';
 import { randomCrop, horizontalFlip, normalize, normalizeDataset, type Augmentation } from '../data/augment.js';
@@ -503,6 +504,14 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
   }
   // Rank 0 writes the model, result and report; the other ranks are done.
   if (!writer) return { experiment: e, result, student, teacher, summary: '' };
+  // A data-free method's synthesised inputs, as a picture in the run folder.
+  const samples = method.samples?.(100);
+  if (samples) {
+    const flat = samples.contiguous();
+    writeFileSync(join(e.output, 'samples.png'), imageGridPng(flat.data<Float32Array>(), samples.shape, 10));
+    flat.dispose();
+    samples.dispose();
+  }
   // Bias adjustment (Hinton et al. 2015 §3) changes the saved model, so it comes first; the test
   // metrics are then those of the adjusted model, with the ones before kept in its record.
   let final = result.final;

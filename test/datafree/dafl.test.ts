@@ -18,6 +18,7 @@ import { resolveParams } from '../../src/methods/method.js';
 import { getMethod } from '../../src/methods/registry.js';
 import { DaflGenerator } from '../../src/methods/dafl.js';
 import { train } from '../../src/train/trainer.js';
+import { imageGridPng } from '../../src/util/png.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const MNIST = { mean: [0.1307], std: [0.3081] };
@@ -98,4 +99,11 @@ test('dafl smoke test: 25 data-free steps lift the student above chance on real 
   // The generator spread its images over the classes: the entropy term (−H in decimal digits,
   // −1 when the 10 classes are even) is well below that of a single class (0).
   assert.ok(r.epochs[0]!.train.entropy! / 5 < -0.5, `entropy ${r.epochs[0]!.train.entropy}`);
+  // The images the run folder shows (samples.png): the generator's, of the input shape.
+  const s = method.samples!(12)!;
+  assert.deepEqual(s.shape, [12, 1, 28, 28]);
+  const png = imageGridPng(s.contiguous().data<Float32Array>(), s.shape, 6);
+  assert.deepEqual([...png.subarray(1, 4)].map((c) => String.fromCharCode(c)).join(''), 'PNG');
+  assert.equal(png.readUInt32BE(16), 6 * 30 + 2, 'grid width: 6 images of 28 px with 2 px borders');
+  s.dispose();
 });
