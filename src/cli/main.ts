@@ -13,6 +13,7 @@ import { evalCommand } from './eval.js';
 import { exportCommand, reportCommand, serveCommand } from './deliver.js';
 import { DISTRIBUTED_CLI_OPTIONS, distributedArgs, followLauncher, launch, stripLauncherFlags } from '../distributed/index.js';
 import { specialistsCommand } from './specialists.js';
+import { synthesizeCommand } from './synthesize.js';
 import { adjustBiasCommand } from './bias.js';
 import { sweepCommand } from './sweep.js';
 
@@ -51,6 +52,9 @@ Usage:
   kdistill specialists <file.yaml> [--output DIR]
                                             a generalist + specialists ensemble (Hinton 2015 §5): subsets,
                                             specialists, evaluation and a teacher bundle ({specialists: DIR})
+  kdistill synthesize <file.yaml> [--output DIR]
+                                            DeepInversion: a transfer set (x.npy, y.npy, samples.png) synthesised from a
+                                            batch-norm teacher alone; distil on it with data.transferFile (experiments/datafree)
   kdistill methods                          every method with its hyper-parameters, defaults and paper
   kdistill models                           the model zoo and each architecture's options
   kdistill --version                        versions of kdistill and libtorch
@@ -128,6 +132,8 @@ export async function run(argvIn: string[]): Promise<number> {
         return await serveCommand(rest);
       case 'specialists':
         return await specialistsCommand(rest);
+      case 'synthesize':
+        return synthesizeCommand(rest);
       case 'methods':
         process.stdout.write(describeMethods() + '\n');
         return 0;

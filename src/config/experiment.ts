@@ -53,6 +53,11 @@ export interface DataSpec {
   /** Which samples the student learns from. */
   transfer: 'train' | 'held-out' | 'unlabeled';
   /**
+   * A transfer set from files instead (a synthesised one: `kdistill synthesize` writes x.npy and
+   * y.npy in raw pixel units); the dataset still gives the test set (and the classes).
+   */
+  transferFile?: { x: string; y?: string };
+  /**
    * Samples taken out of the training set (seeded by the run's seed, stratified by class): the
    * held-out / unlabeled transfer set, or with transfer 'train' a validation split. A count, or a
    * fraction of the training set in (0, 1).
@@ -204,7 +209,7 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
   const base = dirname(resolve(file));
   const rel = (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
 
-  const d = c.object(o.data ?? {}, 'data', ['dataset', 'path', 'testPath', 'labelColumn', 'classNames', 'transfer', 'heldOut', 'excludeClasses', 'onlyClasses', 'subset', 'numClasses', 'batchSize', 'augment', 'normalize', 'text']);
+  const d = c.object(o.data ?? {}, 'data', ['dataset', 'path', 'testPath', 'labelColumn', 'classNames', 'transfer', 'heldOut', 'excludeClasses', 'onlyClasses', 'subset', 'numClasses', 'batchSize', 'augment', 'normalize', 'text', 'transferFile']);
   const transfer = c.string(d, 'transfer', 'data', { choices: ['train', 'held-out', 'unlabeled'], default: 'train' }) as DataSpec['transfer'];
   const aug = c.object(d.augment ?? {}, 'data.augment', ['crop', 'flip', 'seed']);
   const data: DataSpec = {
@@ -242,6 +247,14 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
     const ids = classIds(c, d, k, 'data');
     if (new Set(ids).size !== ids.length) c.fail(`data.${k}`, 'lists a class twice');
     data[k] = ids;
+  }
+  if (d.transferFile !== undefined) {
+    const tf = c.object(d.transferFile, 'data.transferFile', ['x', 'y']);
+    const y = c.optString(tf, 'y', 'data.transferFile');
+    data.transferFile = { x: rel(c.string(tf, 'x', 'data.transferFile')), ...(y ? { y: rel(y) } : {}) };
+    for (const k of ['transfer', 'heldOut', 'subset', 'excludeClasses', 'onlyClasses'] as const) {
+      if (d[k] !== undefined) c.fail(`data.${k}`, "does not apply with 'data.transferFile' (the transfer set is that file)");
+    }
   }
   const numClasses = c.optNumber(d, 'numClasses', 'data', { min: 2, int: true });
   if (numClasses !== undefined) data.numClasses = numClasses;

@@ -108,6 +108,22 @@ export interface Method {
    * run layer records them in result.json's `warnings` and in the summary.
    */
   warnings?(): string[];
+  /**
+   * Data-free methods: the inputs of this step, made by the method (a generator's images), which
+   * replace the batch's before any forward pass. The trainer then feeds them to student and
+   * teacher, the batch has no labels and no indices (the rows of the data source were not used),
+   * and the data source only sets the steps per epoch and the batch size. Called inside the step's
+   * scope, so what it makes is freed after the step.
+   */
+  inputs?(batch: Batch, info: StepInfo): Tensor;
+  /**
+   * The extra modules' own learning rate (absolute), when it differs from the student's (DAFL's
+   * generator: Adam 0.2 vs 2e-3): they become a second parameter group of the same optimizer, and
+   * the schedule scales both rates by the same factor.
+   */
+  extraLr?: number;
+  /** A few of the method's synthesised inputs ([n, ...inputShape], e.g. for a picture in the run folder); null before setup. */
+  samples?(n: number): Tensor | null;
 }
 
 /**

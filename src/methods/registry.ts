@@ -28,9 +28,10 @@ import { ctkd } from './ctkd.js';
 import { mlkd } from './mlkd.js';
 import { tfKdReg, tfKdSelf } from './tf-kd.js';
 import { csKd } from './cs-kd.js';
+import { dafl } from './dafl.js';
 
 export const METHODS: readonly MethodSpec[] = [scratch, kd, dkd, noisyTeacher, dml, codistill, onlineKdOneway, bss, adversarialKd, fitnet, attention, sobolev, distilbert, tinybert, multilabelKd, dist,
-  pkt, sp, rkd, cc, nst, vid, crd, reviewkd, ctkd, mlkd, tfKdReg, tfKdSelf, csKd];
+  pkt, sp, rkd, cc, nst, vid, crd, reviewkd, ctkd, mlkd, tfKdReg, tfKdSelf, csKd, dafl];
 
 /** Old names still accepted: old name → current name. */
 export const METHOD_ALIASES: Readonly<Record<string, string>> = {

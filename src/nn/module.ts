@@ -7,7 +7,8 @@ import { noGrad } from '../tensor/autograd.js';
 /** Collects the outputs of named submodules during one forward pass. */
 class FeatureCapture {
   readonly features = new Map<string, Tensor>();
-  constructor(readonly wanted: Set<string>) {}
+  readonly inputs = new Map<string, Tensor>();
+  constructor(readonly wanted: Set<string>, readonly wantedInputs: Set<string> = new Set()) {}
 }
 let capture: FeatureCapture | null = null;
 
@@ -23,6 +24,7 @@ export abstract class Module {
 
   /** Runs forward and, inside forwardWithFeatures, records this module's output if asked. */
   call(x: Tensor, ...rest: unknown[]): Tensor {
+    if (capture !== null && capture.wantedInputs.has(this.path) && !capture.inputs.has(this.path)) capture.inputs.set(this.path, x);
     const out = this.forward(x, ...rest);
     if (capture !== null && capture.wanted.has(this.path)) capture.features.set(this.path, out);
     return out;
@@ -30,8 +32,22 @@ export abstract class Module {
 
   /** Output and the outputs of the named submodules (dotted paths as in namedModules()). */
   forwardWithFeatures(x: Tensor, names: string[]): { output: Tensor; features: Record<string, Tensor> } {
+    const { output, features } = this.forwardCapturing(x, names, []);
+    return { output, features };
+  }
+
+  /**
+   * Output plus the *inputs* of the named submodules (DeepInversion matches the statistics of
+   * what enters each batch-norm layer); the first input of a module that runs twice is kept.
+   */
+  forwardWithInputs(x: Tensor, names: string[]): { output: Tensor; inputs: Record<string, Tensor> } {
+    const { output, inputs } = this.forwardCapturing(x, [], names);
+    return { output, inputs };
+  }
+
+  private forwardCapturing(x: Tensor, names: string[], inputNames: string[]): { output: Tensor; features: Record<string, Tensor>; inputs: Record<string, Tensor> } {
     const known = new Set(this.namedModules().map(([n]) => n));
-    const unknown = names.filter((n) => !known.has(n));
+    const unknown = [...names, ...inputNames].filter((n) => !known.has(n));
     if (unknown.length) {
       throw new Error(`${this.constructor.name}: no submodule named ${unknown.map((n) => `'${n}'`).join(', ')}; ` +
         `known: ${[...known].filter(Boolean).join(', ')}`);
@@ -39,7 +55,7 @@ export abstract class Module {
     // Capture matches absolute paths, so a model nested in a wrapper still answers to its own names.
     const abs = (n: string): string => (this.path ? (n ? `${this.path}.${n}` : this.path) : n);
     const prev = capture;
-    const cap = new FeatureCapture(new Set(names.map(abs)));
+    const cap = new FeatureCapture(new Set(names.map(abs)), new Set(inputNames.map(abs)));
     capture = cap;
     let output: Tensor;
     try {
@@ -53,7 +69,13 @@ export abstract class Module {
       if (!f) throw new Error(`${this.constructor.name}: submodule '${n}' did not run in forward()`);
       features[n] = f;
     }
-    return { output, features };
+    const inputs: Record<string, Tensor> = {};
+    for (const n of inputNames) {
+      const f = cap.inputs.get(abs(n));
+      if (!f) throw new Error(`${this.constructor.name}: submodule '${n}' did not run in forward()`);
+      inputs[n] = f;
+    }
+    return { output, features, inputs };
   }
 
   // ---- registration ------------------------------------------------------------------

@@ -96,7 +96,7 @@ export interface OptimizerSpec {
 }
 
 /** The optimizer an OptimizerSpec names, over `params`. */
-export function makeOptimizer(spec: OptimizerSpec, params: Tensor[]): Optimizer {
+export function makeOptimizer(spec: OptimizerSpec, params: Tensor[] | ParamGroup[]): Optimizer {
   switch (spec.name) {
     case 'sgd':
       return new SGD(params, { lr: spec.lr, momentum: spec.momentum ?? 0, nesterov: spec.nesterov ?? false, weightDecay: spec.weightDecay ?? 0 });

@@ -14,6 +14,8 @@ import { noGrad } from '../tensor/autograd.js';
 import type { Dataset } from '../data/dataset.js';
 import { loadFashionMnist, loadMnist } from '../data/fashion-mnist.js';
 import { readCsv } from '../data/csv.js';
+import { readNpyDataset } from '../data/npy.js';
+import { imageGridPng } from '../util/png.js';
 import { filterClasses, split, take } from '../data/splits.js';
 import { DataLoader } from '../data/loader.js';
 import { randomCrop, horizontalFlip, normalize, normalizeDataset, type Augmentation } from '../data/augment.js';
@@ -196,6 +198,14 @@ function loadData(e: Experiment, withTest: boolean, given?: GivenParts['data']):
 /** The transfer set the student learns from: the training set, or a part held out of it (labels kept or dropped). */
 function withTransferSet(e: Experiment, trainSet: Dataset): { train: Dataset; transfer: Dataset; val?: Dataset } {
   const d = e.data;
+  if (d.transferFile) {
+    const f = d.transferFile;
+    const transfer = readNpyDataset({ x: f.x, ...(f.y ? { y: f.y } : {}), numClasses: trainSet.numClasses, name: `${f.x} (transfer file)` });
+    if (transfer.sampleShape.join() !== trainSet.sampleShape.join()) {
+      throw new Error(`${e.file}: 'data.transferFile.x' (${f.x}) holds samples of shape [${transfer.sampleShape.join(', ')}], the ${d.dataset} data [${trainSet.sampleShape.join(', ')}]`);
+    }
+    return { train: trainSet, transfer };
+  }
   let transfer = trainSet;
   let val: Dataset | undefined;
   if (d.heldOut > 0) {
@@ -580,6 +590,14 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
   }
   // Rank 0 writes the model, result and report; the other ranks are done.
   if (!writer) return { experiment: e, result, student, teacher, summary: '' };
+  // A data-free method's synthesised inputs, as a picture in the run folder.
+  const samples = method.samples?.(100);
+  if (samples) {
+    const flat = samples.contiguous();
+    writeFileSync(join(e.output, 'samples.png'), imageGridPng(flat.data<Float32Array>(), samples.shape, 10));
+    flat.dispose();
+    samples.dispose();
+  }
   // Bias adjustment (Hinton et al. 2015 §3) changes the saved model, so it comes first; the test
   // metrics are then those of the adjusted model, with the ones before kept in its record.
   let final = result.final;

@@ -12,6 +12,7 @@ export class DelegatingTeacher implements Teacher {
   readonly numParameters: number;
   features?: Teacher['features'];
   logitsWithGrad?: Teacher['logitsWithGrad'];
+  featuresWithGrad?: Teacher['featuresWithGrad'];
   /** The live teacher's module, if it has one: methods that match its layers (DistilBERT, TinyBERT) read its spec. */
   readonly model?: Module;
 
@@ -26,6 +27,8 @@ export class DelegatingTeacher implements Teacher {
     if (teacher.features) this.features = (x, names) => teacher.features!(x, names);
     // Input derivatives beyond what a store holds (cached targets) need the live teacher's graph.
     if (teacher.logitsWithGrad) this.logitsWithGrad = (x) => teacher.logitsWithGrad!(x);
+    // Data-free methods train a generator through the frozen teacher's features.
+    if (teacher.featuresWithGrad) this.featuresWithGrad = (x, names) => teacher.featuresWithGrad!(x, names);
   }
 
   logits(x: Tensor): Tensor {

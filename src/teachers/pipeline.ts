@@ -10,6 +10,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { tensor } from '../tensor/factories.js';
 import { tidy } from '../tensor/scope.js';
 import type { Teacher } from './teacher.js';
+import { Module } from '../nn/module.js';
 
 /** (x - mean[c]) / std[c] along dim 1; one number applies to every channel. */
 export interface Normalization {
@@ -54,6 +55,7 @@ export class InputMappedTeacher implements Teacher {
   readonly checksum: string;
   readonly logitsWithGrad?: (x: Tensor) => Tensor;
   readonly features?: (x: Tensor, names: string[]) => { output: Tensor; features: Record<string, Tensor> };
+  readonly featuresWithGrad?: (x: Tensor, names: string[]) => { output: Tensor; features: Record<string, Tensor> };
 
   constructor(readonly inner: Teacher, readonly map: ChannelMap, readonly normalization: Normalization | undefined) {
     this.description = `${inner.description} (its inputs: ${describeNormalization(normalization)})`;
@@ -62,8 +64,15 @@ export class InputMappedTeacher implements Teacher {
     if (withGrad) this.logitsWithGrad = (x) => tidy(() => withGrad.call(inner, this.apply(x)));
     const features = inner.features;
     if (features) this.features = (x, names) => tidy(() => features.call(inner, this.apply(x), names));
+    const featuresWithGrad = inner.featuresWithGrad;
+    if (featuresWithGrad) this.featuresWithGrad = (x, names) => tidy(() => featuresWithGrad.call(inner, this.apply(x), names));
   }
 
+  /** The inner teacher's module, if it has one (as CachedTeacher.model: methods read its layer names). */
+  get model(): Module | undefined {
+    const m = 'model' in this.inner ? this.inner.model : undefined;
+    return m instanceof Module ? m : undefined;
+  }
   get numClasses(): number { return this.inner.numClasses; }
   get numParameters(): number { return this.inner.numParameters; }
   get classNames(): readonly string[] | undefined { return this.inner.classNames; }

@@ -33,6 +33,10 @@ export class ModuleTeacher implements Teacher {
   features(x: Tensor, names: string[]): { output: Tensor; features: Record<string, Tensor> } {
     return noGrad(() => this.model.forwardWithFeatures(x, names));
   }
+  /** The parameters are frozen, so the graph reaches only x. */
+  featuresWithGrad(x: Tensor, names: string[]): { output: Tensor; features: Record<string, Tensor> } {
+    return this.model.forwardWithFeatures(x, names);
+  }
 }
 
 /**

@@ -32,6 +32,11 @@ export interface Teacher {
   logitsAt?(indices: Int32Array, x: Tensor, epoch?: number): Tensor;
   /** Logits plus named intermediate outputs (feature-based methods). */
   features?(x: Tensor, names: string[]): { output: Tensor; features: Record<string, Tensor> };
+  /**
+   * Logits plus named intermediate outputs as differentiable functions of x (frozen weights, eval
+   * mode): data-free methods train a generator through the teacher (DAFL).
+   */
+  featuresWithGrad?(x: Tensor, names: string[]): { output: Tensor; features: Record<string, Tensor> };
 }
 
 /**

@@ -122,7 +122,14 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const extras = o.method.extraModules?.() ?? [];
   const trainable = [o.student, ...extras];
   const params = trainable.flatMap((m) => m.parameters());
-  const optimizer = makeOptimizer(o.optimizer, params);
+  // Extra modules with a learning rate of their own form a second parameter group.
+  const extraLr = extras.length && o.method.extraLr !== undefined ? o.method.extraLr : undefined;
+  const optimizer = extraLr === undefined ? makeOptimizer(o.optimizer, params)
+    : makeOptimizer(o.optimizer, [{ params: o.student.parameters() }, { params: extras.flatMap((m) => m.parameters()), lr: extraLr }]);
+  const setLr = (factor: number): void => {
+    optimizer.setLr(o.optimizer.lr * factor, extraLr === undefined ? undefined : 0);
+    if (extraLr !== undefined) optimizer.setLr(extraLr * factor, 1);
+  };
   const maxNormed = o.optimizer.maxNorm !== undefined ? constrainedWeights(o.student) : [];
   const schedule = makeSchedule(o.schedule ?? { name: 'constant' }, o.epochs);
   const perEpoch = o.train.batchesPerEpoch;
@@ -188,8 +195,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     // the epoch record) runs no step here, and its record must still carry that lr.
     let lr = o.optimizer.lr * schedule(state.epoch + Math.max(0, state.batch - 1) / perEpoch);
     for await (const batch of o.train.batches(state.epoch, state.batch)) {
-      lr = o.optimizer.lr * schedule(state.epoch + state.batch / perEpoch);
-      optimizer.setLr(lr);
+      const factor = schedule(state.epoch + state.batch / perEpoch);
+      lr = o.optimizer.lr * factor;
+      setLr(factor);
       const info: StepInfo = { epoch: state.epoch, epochs: o.epochs, step: state.step, numClasses: o.numClasses };
       const out = tidy(() => step(o, optimizer, batch, info, state.batch, params, sfeat, tfeat, maxNormed));
       batch.x.dispose();
@@ -270,8 +278,10 @@ function allFinite(ts: Tensor[]): boolean {
  * Non-finite losses, teacher outputs and gradients stop the run naming the step, batch and term,
  * before the optimizer touches the weights, so the last checkpoint and the weights stay good.
  */
-function step(o: TrainOptions, optimizer: Optimizer, batch: TrainBatch, info: StepInfo, batchIndex: number,
+function step(o: TrainOptions, optimizer: Optimizer, loaded: TrainBatch, info: StepInfo, batchIndex: number,
   params: Tensor[], sfeat: string[], tfeat: string[], maxNormed: Tensor[]): Record<string, number> | string {
+  // A data-free method's own inputs replace the loaded batch, which then only counted the step.
+  const batch: TrainBatch = o.method.inputs ? { x: o.method.inputs({ x: loaded.x, y: loaded.y }, info), y: null } : loaded;
   const where = `epoch ${info.epoch + 1}, step ${info.step}, batch ${batchIndex}`;
   const fail = (what: string): string => {
     if (o.onNonFinite === 'skip') return what;

@@ -84,6 +84,7 @@ const LENET_INFO: ModelInfo = {
   options: {
     numClasses: NUM_CLASSES, inChannels: { ...IN_CHANNELS, default: 1 }, inputSize: { ...INPUT_SIZE, default: [28, 28] }, inputShape: INPUT_SHAPE_CONV,
     activation: { type: ACTIVATIONS.join(' | '), default: 'relu', description: 'activation after every layer but the last' },
+    width: { type: 'number > 0', default: 1, description: "multiplies every layer's width (6, 16, 120, 84); 0.5 = DAFL's LeNet-5-half" },
   },
   features: ['act1', 'act2', 'act3', 'act4'], embedding: 'act4', head: 'fc3',
   featureNotes: 'act1/act2 = conv outputs after activation (pool1/pool2 after pooling); act3/act4 = hidden linear outputs',
@@ -273,7 +274,8 @@ export function createModel(spec: unknown): ZooModel {
     case 'lenet': {
       const img = r.image(1, [28, 28]);
       if (!lenetGeometry(img.inputSize)) throw new TypeError(`model spec (arch 'lenet5'): 'inputSize' must be at least 12×12, got ${JSON.stringify(img.inputSize)}`);
-      return new LeNet5({ arch: 'lenet5', numClasses, ...img, activation: r.activation('activation') });
+      const width = r.has('width') ? r.positive('width') : 1;
+      return new LeNet5({ arch: 'lenet5', numClasses, ...img, activation: r.activation('activation'), ...(width !== 1 ? { width } : {}) });
     }
     case 'cnn': {
       const img = r.image(1, [28, 28]);

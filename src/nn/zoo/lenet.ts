@@ -12,6 +12,11 @@ export interface LeNetSpec extends ModelSpec {
   inChannels: number;
   inputSize: [number, number];
   activation: ActivationName;
+  /**
+   * Multiplies every layer's width (6, 16, 120, 84); 0.5 is DAFL's LeNet-5-half (3, 8, 60, 42).
+   * Absent: 1 (specs of models saved before it keep loading unchanged).
+   */
+  width?: number;
 }
 
 /** Spatial size after conv1(5, pad) → pool2 → conv2(5) → pool2, or null when too small. */
@@ -37,18 +42,19 @@ export class LeNet5 extends ZooModel {
     const g = lenetGeometry(spec.inputSize);
     if (!g) throw new RangeError(`lenet5: inputSize [${spec.inputSize.join(', ')}] is too small (needs at least 12×12)`);
     const add = (name: string, m: Module): void => { this.#order.push(this.registerModule(name, m)); };
-    add('conv1', new Conv2d(spec.inChannels, 6, 5, { padding: g.padding }));
+    const w = (n: number): number => Math.max(1, Math.round(n * (spec.width ?? 1)));
+    add('conv1', new Conv2d(spec.inChannels, w(6), 5, { padding: g.padding }));
     add('act1', activation(spec.activation));
     add('pool1', new MaxPool2d(2));
-    add('conv2', new Conv2d(6, 16, 5));
+    add('conv2', new Conv2d(w(6), w(16), 5));
     add('act2', activation(spec.activation));
     add('pool2', new MaxPool2d(2));
     add('flatten', new Flatten());
-    add('fc1', new Linear(16 * g.out[0] * g.out[1], 120));
+    add('fc1', new Linear(w(16) * g.out[0] * g.out[1], w(120)));
     add('act3', activation(spec.activation));
-    add('fc2', new Linear(120, 84));
+    add('fc2', new Linear(w(120), w(84)));
     add('act4', activation(spec.activation));
-    add('fc3', new Linear(84, spec.numClasses));
+    add('fc3', new Linear(w(84), spec.numClasses));
   }
 
   forward(x: Tensor): Tensor {
