@@ -83,6 +83,10 @@ export interface NativeAddon {
   distBarrier(pg: Handle): void;
   /** Linux: have the kernel send `signal` when the parent process dies; false elsewhere. */
   setParentDeathSignal(signal: number): boolean;
+  // libtorch's autograd profiler (native/profiler.cc), on the calling thread.
+  profilerStart(): void;
+  /** Operators by name in first-seen order (microseconds), and the span from the first event to the last. */
+  profilerStop(): { ops: { name: string; calls: number; selfUs: number; totalUs: number }[]; spanUs: number };
 }
 
 /** The package root: where package.json and build/ live (dist/src/tensor -> three levels up). */
