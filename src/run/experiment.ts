@@ -41,6 +41,7 @@ import { atomicWrite, ensureDir } from '../util/fs.js';
 import { lockFolder } from '../util/lock.js';
 import { checkResumable, runSettings, type RecordedInputs } from '../train/resume.js';
 import { train, type BatchSource, type TrainResult } from '../train/trainer.js';
+import { writeProfile, type ProfileWindow, type StepsProfile } from '../train/profile.js';
 import { formatTable } from '../train/table.js';
 import { classificationMetrics, type Predictions } from '../train/metrics.js';
 import { DataParallel, ProcessGroup, parallelCacheOptions, shardedSource, type DistributedOptions } from '../distributed/index.js';
@@ -57,6 +58,8 @@ export interface RunOptions {
    * runExperiment pass src/report's writeRunReport (report.html); without it no report is written.
    */
   report?: (run: FinishedRun) => unknown;
+  /** Profile libtorch's operators over these steps (rank 0); written to profile.json/.txt in the run folder. */
+  profile?: ProfileWindow;
 }
 
 /** A finished run as its report needs it (src/report's writeRunReport takes this). */
@@ -79,6 +82,8 @@ export interface ExperimentResult {
   student: ZooModel;
   teacher: Teacher | null;
   summary: string;
+  /** RunOptions.profile's result (rank 0). */
+  profile?: StepsProfile;
 }
 
 export interface PreparedData {
@@ -477,6 +482,11 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
   const source = data.multiLabel ? new MultiLabelBatches(data.transfer as MultiLabelDataset, e.data.batchSize, e.seed) : loaderSource(loader);
   const setupRows = data.multiLabel ? tensor(data.train.x.subarray(0, 2 * sampleShape[0]!), { shape: [2, ...sampleShape] }) : null;
   let result: TrainResult;
+  let profile: StepsProfile | undefined;
+  const onProfile = (p: StepsProfile): void => {
+    profile = p;
+    writeProfile(e.output, p);
+  };
   try {
     result = await train({
       student, teacher: trainTeacher, method, train: pg ? shardedSource(source, pg.rank, pg.size) : source, numClasses: data.numClasses,
@@ -484,7 +494,7 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
       ...(setupRows ? { sample: setupRows } : { evalSet: data.test }),
       epochs: e.epochs, optimizer: e.optimizer, schedule: e.schedule, outDir: e.output, resume: o.resume ?? true,
       checkpointEvery: e.checkpointEvery, onNonFinite: e.onNonFinite, checkGradients: e.checkGradients, label: e.name,
-      ...(pg ? { parallel: new DataParallel(pg) } : {}),
+      ...(pg ? { parallel: new DataParallel(pg) } : {}), ...(o.profile && writer ? { profile: { ...o.profile, onProfile } } : {}),
     });
   } finally {
     setupRows?.dispose();
@@ -555,7 +565,7 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
         ...(teacherTest ? [['teacher', '–', String(teacher?.numParameters ?? '–'), pct(teacherTest.accuracy), num(teacherTest.nll), num(teacherTest.ece), '–']] : []),
       ],
     )) + `\noutputs: ${e.output}` + warnings.map((w) => `\nwarning: ${w}`).join('');
-  return { experiment: e, result, student, teacher, summary };
+  return { experiment: e, result, student, teacher, summary, ...(profile ? { profile } : {}) };
 }
 
 /** Batch-1 inference latency in eval mode (batch norm on one sample needs its running statistics); the mode is restored. */
