@@ -15,6 +15,19 @@ export const root = (() => {
   throw new Error('bench: cannot find the package root above ' + here);
 })();
 
+/**
+ * A worker-or-orchestrator benchmark's entry: when `url` is the script node runs, calls
+ * `worker(args)` under --worker and `orchestrate(args)` otherwise; exits 1 with the error's stack.
+ */
+export function runBenchmark(url: string, worker: (args: Map<string, string>) => Promise<void>, orchestrate: (args: Map<string, string>) => Promise<void>): void {
+  if (!process.argv[1] || resolve(process.argv[1]) !== fileURLToPath(url)) return;
+  const args = parseArgs(process.argv.slice(2));
+  (args.has('worker') ? worker(args) : orchestrate(args)).catch((e: unknown) => {
+    console.error(e instanceof Error ? e.stack ?? e.message : e);
+    process.exit(1);
+  });
+}
+
 /** --key value, --key=value and bare --flag (= 'true'). */
 export function parseArgs(argv: string[]): Map<string, string> {
   const m = new Map<string, string>();

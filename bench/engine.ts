@@ -18,7 +18,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus, loadavg } from 'node:os';
-import { root, parseArgs, median, baselines, baselineEnv, baselineNote, BASELINE_LABEL, Worker, type Baseline, type WorkerHello } from './_common.js';
+import { root, median, baselines, baselineEnv, baselineNote, BASELINE_LABEL, Worker, runBenchmark, type Baseline, type WorkerHello } from './_common.js';
 
 export const benchmark = { name: 'engine', description: 'training-step time of an MLP and a small CNN vs PyTorch' };
 
@@ -281,11 +281,4 @@ async function orchestrate(args: Map<string, string>): Promise<void> {
   console.log(`results written to ${out}`);
 }
 
-const argv = process.argv.slice(2);
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const args = parseArgs(argv);
-  (args.has('worker') ? worker() : orchestrate(args)).catch((e: unknown) => {
-    console.error(e instanceof Error ? e.stack ?? e.message : e);
-    process.exit(1);
-  });
-}
+runBenchmark(import.meta.url, worker, orchestrate);

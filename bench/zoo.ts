@@ -19,7 +19,7 @@ import { createInterface } from 'node:readline';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus, loadavg } from 'node:os';
-import { root, parseArgs, median, baselines, baselineEnv, baselineNote, BASELINE_LABEL, Worker, type Baseline, type WorkerHello } from './_common.js';
+import { root, median, baselines, baselineEnv, baselineNote, BASELINE_LABEL, Worker, runBenchmark, type Baseline, type WorkerHello } from './_common.js';
 
 export const benchmark = { name: 'zoo', description: 'ResNet/WRN and Hinton-MLP training steps vs PyTorch' };
 
@@ -33,7 +33,7 @@ interface Row {
   batch: number;
   loss: { kind: 'kd'; T: number; alpha: number } | { kind: 'ce' };
   optim: { lr: number; momentum: number; nesterov?: boolean; weightDecay?: number; maxNorm?: number };
-  /** Steps per run: enough to average over, few enough to keep the whole bench near 10 minutes. */
+  /** Warm-up steps (first run only) and timed steps per run: enough to average over, few enough to keep the whole bench near 10 minutes. */
   warmup: number;
   steps: number;
 }
@@ -175,8 +175,10 @@ async function orchestrate(args: Map<string, string>): Promise<void> {
       for (let r = 0; r < repeats; r++) {
         const k = (r + i) % sides.length;
         for (const [s, w] of [...sides.slice(k), ...sides.slice(0, k)]) {
-          // the first run of a row also builds its model; its warm-up absorbs that
-          const rep = await w.run<Reply>({ row, threads, warmup: row.warmup, steps: row.steps });
+          // The first run of a row builds the model and warms up. Later runs need none: the
+          // worker keeps the model, its buffers and oneDNN's primitives; what the other sides'
+          // runs disturb in between is the CPU caches, refilled in the first ms of a 30 ms–10 s step.
+          const rep = await w.run<Reply>({ row, threads, warmup: r === 0 ? row.warmup : 0, steps: row.steps });
           runs.get(s)!.push(rep.msPerStep);
           counts.set(s, [rep.params, rep.teacherParams]);
         }
@@ -224,10 +226,4 @@ async function orchestrate(args: Map<string, string>): Promise<void> {
   console.log(`results written to ${out}`);
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const args = parseArgs(process.argv.slice(2));
-  (args.has('worker') ? worker() : orchestrate(args)).catch((e: unknown) => {
-    console.error(e instanceof Error ? e.stack ?? e.message : e);
-    process.exit(1);
-  });
-}
+runBenchmark(import.meta.url, worker, orchestrate);
