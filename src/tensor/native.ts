@@ -131,6 +131,6 @@ export interface NativeMemory {
   reserved: number;
   /** Tensor buffers of 64 KiB and more in use (their own page mappings). */
   tensorInUse: number;
-  /** Freed tensor buffers kept for reuse (up to KDISTILL_TENSOR_CACHE_MB, default 512). */
+  /** Freed tensor buffers kept for reuse (up to 512 MiB or the peak in use, whichever is more; KDISTILL_TENSOR_CACHE_MB fixes the bound). */
   tensorCached: number;
 }
