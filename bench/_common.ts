@@ -24,6 +24,19 @@ export function runJson<T = Record<string, unknown>>(label: string, cmd: string,
   return JSON.parse(line) as T;
 }
 
+/**
+ * A worker-or-orchestrator benchmark's entry: when `url` is the script node runs, calls
+ * `worker(args)` under --worker and `orchestrate(args)` otherwise; exits 1 with the error's stack.
+ */
+export function runBenchmark(url: string, worker: (args: Map<string, string>) => Promise<void>, orchestrate: (args: Map<string, string>) => Promise<void>): void {
+  if (!process.argv[1] || resolve(process.argv[1]) !== fileURLToPath(url)) return;
+  const args = parseArgs(process.argv.slice(2));
+  (args.has('worker') ? worker(args) : orchestrate(args)).catch((e: unknown) => {
+    console.error(e instanceof Error ? e.stack ?? e.message : e);
+    process.exit(1);
+  });
+}
+
 /** --key value, --key=value and bare --flag (= 'true'). */
 export function parseArgs(argv: string[]): Map<string, string> {
   const m = new Map<string, string>();
@@ -86,7 +99,8 @@ export function median(xs: number[]): number {
 // way, from /proc/self/status (VmRSS = current, VmHWM = peak resident set size).
 // ---------------------------------------------------------------------------------------
 import { readFileSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createInterface, type Interface } from 'node:readline';
 
 /** Resident set size of this process in MiB (VmRSS from /proc/self/status = statm's resident pages × page size). */
 export function rssMiB(): number {
@@ -166,4 +180,52 @@ export function memoryMarks(kd: MemorySide, py: MemorySide): string {
     out.push(`${String(s.step).padEnd(9)} ${s.rss.toFixed(1).padStart(12)} ${(p === undefined ? '—' : p.toFixed(1)).padStart(13)}`);
   }
   return out.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------
+// Long-lived benchmark workers (engine, zoo): one process per side and environment, speaking one
+// JSON object per line. The first line a worker prints is {"hello": {...}}; then one reply per
+// request; {"quit": true} ends it. Non-JSON lines are passed through to stderr, labelled.
+// ---------------------------------------------------------------------------------------
+export interface WorkerHello { OPENBLAS_NUM_THREADS?: string | null; defaultThreads: number; [k: string]: unknown }
+
+export class Worker {
+  readonly proc: ChildProcessWithoutNullStreams;
+  readonly lines: AsyncIterator<string>;
+  readonly rl: Interface;
+  stderr = '';
+  hello!: WorkerHello;
+
+  constructor(readonly label: string, cmd: string, args: string[], env: NodeJS.ProcessEnv) {
+    this.proc = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.proc.stderr.on('data', (d: Buffer) => { this.stderr += d.toString(); });
+    this.rl = createInterface({ input: this.proc.stdout });
+    this.lines = this.rl[Symbol.asyncIterator]();
+  }
+  private async next(): Promise<unknown> {
+    for (;;) {
+      const r = await this.lines.next();
+      if (r.done) throw new Error(`${this.label} worker exited unexpectedly:\n${this.stderr}`);
+      const s = r.value.trim();
+      if (s.startsWith('{')) return JSON.parse(s);
+      if (s) process.stderr.write(`[${this.label}] ${s}\n`);
+    }
+  }
+  async start(): Promise<this> {
+    this.hello = ((await this.next()) as { hello: WorkerHello }).hello;
+    return this;
+  }
+  async run<Reply = unknown>(req: object): Promise<Reply> {
+    this.proc.stdin.write(JSON.stringify(req) + '\n');
+    return (await this.next()) as Reply;
+  }
+  async stop(): Promise<void> {
+    this.proc.stdin.write(JSON.stringify({ quit: true }) + '\n');
+    this.proc.stdin.end();
+    await new Promise<void>((res) => {
+      if (this.proc.exitCode !== null) res();
+      else this.proc.on('exit', () => res());
+    });
+    this.rl.close();
+  }
 }

@@ -16,7 +16,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { root, parseArgs, runJson, median } from './_common.js';
+import { root, median, runBenchmark, runJson } from './_common.js';
 
 export const benchmark = { name: 'cache', description: 'E-epoch KD with the teacher-output cache vs without, and vs PyTorch recomputing the teacher' };
 
@@ -206,10 +206,4 @@ async function orchestrate(args: Map<string, string>): Promise<void> {
   }
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const args = parseArgs(process.argv.slice(2));
-  (args.has('worker') ? worker(args) : orchestrate(args)).catch((e: unknown) => {
-    console.error(e instanceof Error ? e.stack ?? e.message : e);
-    process.exit(1);
-  });
-}
+runBenchmark(import.meta.url, worker, orchestrate);

@@ -13,13 +13,12 @@
 //   --sweep also compares OPENBLAS_NUM_THREADS = unset, 1, 2 (for both sides).
 //   --baseline: PyTorch with stock glibc malloc, glibc-tuned, or both (default; bench/_common.ts),
 //   each in its own worker, each with its own ratio column.
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { createInterface, type Interface } from 'node:readline';
+import { createInterface } from 'node:readline';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus, loadavg } from 'node:os';
-import { root, parseArgs, median, baselines, baselineEnv, baselineNote, BASELINE_LABEL, type Baseline } from './_common.js';
+import { root, median, baselines, baselineEnv, baselineNote, BASELINE_LABEL, Worker, runBenchmark, type Baseline, type WorkerHello } from './_common.js';
 
 export const benchmark = { name: 'engine', description: 'training-step time of an MLP and a small CNN vs PyTorch' };
 
@@ -34,7 +33,6 @@ type ModelName = 'mlp' | 'cnn';
 type LossKind = 'kd' | 'ce';
 interface Request { model: ModelName; threads: number; warmup: number; steps: number; loss: LossKind }
 interface Reply { ms: number[]; msPerStep: number; loss: number }
-interface Hello { OPENBLAS_NUM_THREADS?: string | null; defaultThreads: number; [k: string]: unknown }
 
 
 // ---------------------------------------------------------------------------------------
@@ -112,7 +110,7 @@ async function worker(): Promise<void> {
 
   const models = new Map<ModelName, Built>();
   const defaultThreads = getNumThreads();
-  const hello: Hello = {
+  const hello: WorkerHello = {
     torch: torch.version,
     defaultThreads,
     OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? null,
@@ -146,47 +144,6 @@ async function worker(): Promise<void> {
 // ---------------------------------------------------------------------------------------
 // Orchestrator
 // ---------------------------------------------------------------------------------------
-class Worker {
-  readonly proc: ChildProcessWithoutNullStreams;
-  readonly lines: AsyncIterator<string>;
-  readonly rl: Interface;
-  stderr = '';
-  hello!: Hello;
-
-  constructor(readonly label: string, cmd: string, args: string[], env: NodeJS.ProcessEnv) {
-    this.proc = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    this.proc.stderr.on('data', (d: Buffer) => { this.stderr += d.toString(); });
-    this.rl = createInterface({ input: this.proc.stdout });
-    this.lines = this.rl[Symbol.asyncIterator]();
-  }
-  private async next(): Promise<unknown> {
-    for (;;) {
-      const r = await this.lines.next();
-      if (r.done) throw new Error(`${this.label} worker exited unexpectedly:\n${this.stderr}`);
-      const s = r.value.trim();
-      if (s.startsWith('{')) return JSON.parse(s);
-      if (s) process.stderr.write(`[${this.label}] ${s}\n`);
-    }
-  }
-  async start(): Promise<this> {
-    this.hello = ((await this.next()) as { hello: Hello }).hello;
-    return this;
-  }
-  async run(req: Request): Promise<Reply> {
-    this.proc.stdin.write(JSON.stringify(req) + '\n');
-    return (await this.next()) as Reply;
-  }
-  async stop(): Promise<void> {
-    this.proc.stdin.write(JSON.stringify({ quit: true }) + '\n');
-    this.proc.stdin.end();
-    await new Promise<void>((res) => {
-      if (this.proc.exitCode !== null) res();
-      else this.proc.on('exit', () => res());
-    });
-    this.rl.close();
-  }
-}
-
 /** OPENBLAS_NUM_THREADS setting: 'default' = what kdistill picks (the Python side gets the same value); '' = unset. */
 type BlasSetting = 'default' | 'unset' | string;
 
@@ -267,7 +224,7 @@ async function orchestrate(args: Map<string, string>): Promise<void> {
         for (const [i, c] of cells.entries()) {
           // rotate who goes first, so slow drift of the machine's load hits every side alike
           const k = (r + i) % sides.length;
-          for (const [name, w] of [...sides.slice(k), ...sides.slice(0, k)]) res.get(c)!.get(name)!.push((await w.run(c)).msPerStep);
+          for (const [name, w] of [...sides.slice(k), ...sides.slice(0, k)]) res.get(c)!.get(name)!.push((await w.run<Reply>(c)).msPerStep);
         }
         process.stderr.write(`  [blas ${blasLabel}] run ${r + 1}/${repeats} done\n`);
       }
@@ -324,11 +281,4 @@ async function orchestrate(args: Map<string, string>): Promise<void> {
   console.log(`results written to ${out}`);
 }
 
-const argv = process.argv.slice(2);
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const args = parseArgs(argv);
-  (args.has('worker') ? worker() : orchestrate(args)).catch((e: unknown) => {
-    console.error(e instanceof Error ? e.stack ?? e.message : e);
-    process.exit(1);
-  });
-}
+runBenchmark(import.meta.url, worker, orchestrate);

@@ -18,7 +18,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus, loadavg } from 'node:os';
-import { root, parseArgs, baselines, baselineEnv, baselineNote, BASELINE_LABEL, type Baseline } from './_common.js';
+import { root, baselines, baselineEnv, baselineNote, BASELINE_LABEL, runBenchmark, type Baseline } from './_common.js';
 
 export const benchmark = { name: 'sobolev', description: 'extra step time of order-1/order-2 Sobolev training vs a KD step, vs PyTorch' };
 
@@ -199,10 +199,4 @@ async function orchestrate(args: Map<string, string>): Promise<void> {
 }
 
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const args = parseArgs(process.argv.slice(2));
-  (args.has('worker') ? worker() : orchestrate(args)).catch((e: unknown) => {
-    console.error(e instanceof Error ? e.stack ?? e.message : e);
-    process.exit(1);
-  });
-}
+runBenchmark(import.meta.url, worker, orchestrate);

@@ -88,6 +88,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   initOptim(env, exports);
   initJit(env, exports);
   initDistributed(env, exports);
+  initProfiler(env, exports);
   return exports;
 }
 

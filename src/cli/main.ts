@@ -16,6 +16,7 @@ import { specialistsCommand } from './specialists.js';
 import { synthesizeCommand } from './synthesize.js';
 import { adjustBiasCommand } from './bias.js';
 import { sweepCommand } from './sweep.js';
+import { DEFAULT_PROFILE_WINDOW, describeProfile, type ProfileWindow } from '../train/profile.js';
 
 const USAGE = `kdistill — knowledge distillation on libtorch
 
@@ -66,6 +67,9 @@ Options for train/distill:
   --seed S            override the seed
   --output DIR        override the output folder
   --threads N         libtorch threads (default: the experiment's, else 1)
+  --profile           profile libtorch's operators over steps 10–29 of the run (forward, backward, optimizer);
+                      prints the top operators by self CPU time and writes profile.json/profile.txt to the run folder
+  --profile-steps A-B profile steps A to B instead (counted from 0 in this process; implies --profile)
   --nproc N           data-parallel: N worker processes on this machine, each training on its shard of every batch
   --world-size W --rank R --master HOST:PORT
                       join a group of W processes across machines (rank 0 listens on HOST:PORT); see docs/distributed.md
@@ -179,6 +183,8 @@ async function trainCommand(cmd: 'train' | 'distill', argv: string[]): Promise<n
       seed: { type: 'string' },
       output: { type: 'string' },
       threads: { type: 'string' },
+      profile: { type: 'boolean' },
+      'profile-steps': { type: 'string' },
       ...DISTRIBUTED_CLI_OPTIONS,
     },
   });
@@ -201,10 +207,23 @@ async function trainCommand(cmd: 'train' | 'distill', argv: string[]): Promise<n
     return launch({ nproc, worldSize, firstRank, ...(masterAddr ? { masterAddr } : {}), ...(masterPort ? { masterPort } : {}), args: [cmd, ...stripLauncherFlags(argv)] });
   }
   if (dist.kind === 'worker') followLauncher();
-  const result = await runExperimentFile(positionals[0]!, { mode: cmd, overrides, resume: !values['no-resume'], ...(dist.kind === 'worker' ? { distributed: dist.options } : {}) });
+  const profile = profileWindow(values.profile, values['profile-steps']);
+  const result = await runExperimentFile(positionals[0]!, {
+    mode: cmd, overrides, resume: !values['no-resume'], ...(dist.kind === 'worker' ? { distributed: dist.options } : {}), ...(profile ? { profile } : {}),
+  });
   // Only rank 0 reports (the other ranks' summary is empty).
   if (result.summary) process.stdout.write(result.summary + '\n');
+  if (result.profile) process.stdout.write(`\n${describeProfile(result.profile)}\n(all operators: ${join(result.experiment.output, 'profile.json')})\n`);
+  else if (profile && result.summary) process.stdout.write(`\nno profile: the run took no step in ${profile.from}–${profile.from + profile.steps - 1} (--profile-steps picks others)\n`);
   return 0;
+}
+
+/** --profile / --profile-steps A-B as a window of steps, or null. */
+function profileWindow(flag: boolean | undefined, steps: string | undefined): ProfileWindow | null {
+  if (steps === undefined) return flag ? DEFAULT_PROFILE_WINDOW : null;
+  const m = /^(\d+)-(\d+)$/.exec(steps);
+  if (!m || Number(m[2]) < Number(m[1])) throw new Error(`--profile-steps must be A-B with 0 ≤ A ≤ B (steps counted from 0), got '${steps}'`);
+  return { from: Number(m[1]), steps: Number(m[2]) - Number(m[1]) + 1 };
 }
 
 async function compareCommand(argv: string[]): Promise<number> {

@@ -47,6 +47,7 @@ import { atomicWrite, ensureDir } from '../util/fs.js';
 import { lockFolder } from '../util/lock.js';
 import { checkResumable, runSettings, type RecordedInputs } from '../train/resume.js';
 import { train, type BatchSource, type EpochRecord, type TrainResult } from '../train/trainer.js';
+import { writeProfile, type ProfileWindow, type StepsProfile } from '../train/profile.js';
 import { formatTable } from '../train/table.js';
 import { classificationMetrics, type Predictions } from '../train/metrics.js';
 import { DataParallel, ProcessGroup, parallelCacheOptions, shardedSource, type DistributedOptions } from '../distributed/index.js';
@@ -72,6 +73,8 @@ export interface RunOptions {
   onEpoch?: (r: EpochRecord) => void;
   /** Parts given as objects (the library API: distill, fit) in place of what the experiment names. */
   given?: GivenParts;
+  /** Profile libtorch's operators over these steps (rank 0); written to profile.json/.txt in the run folder. */
+  profile?: ProfileWindow;
 }
 
 /**
@@ -107,6 +110,8 @@ export interface ExperimentResult {
   student: Module;
   teacher: Teacher | null;
   summary: string;
+  /** RunOptions.profile's result (rank 0). */
+  profile?: StepsProfile;
 }
 
 export interface PreparedData {
@@ -572,16 +577,26 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
   const loader = new DataLoader(data.transfer, { batchSize: e.data.batchSize, seed: e.seed, shuffle: true, augment, ...(e.data.augment.seed !== undefined ? { augmentSeed: e.data.augment.seed } : {}) });
   const source = data.multiLabel ? new MultiLabelBatches(data.transfer as MultiLabelDataset, e.data.batchSize, e.seed) : loaderSource(loader);
   const setupRows = data.multiLabel ? tensor(data.train.x.subarray(0, 2 * sampleShape[0]!), { shape: [2, ...sampleShape] }) : null;
+  // After each epoch: quantization switched on at its start epoch, then the caller's hook (a sweep's
+  // early stopping, which may throw to end the run).
+  const switchQuantization = quantize && quantize.startEpoch > 0 ? (r: EpochRecord): void => { if (r.epoch + 1 === quantize.startEpoch) setQuantization(student, true); } : undefined;
+  const onEpoch = switchQuantization && o.onEpoch ? (r: EpochRecord): void => { switchQuantization(r); o.onEpoch!(r); } : switchQuantization ?? o.onEpoch;
   let result: TrainResult;
+  let profile: StepsProfile | undefined;
+  const onProfile = (p: StepsProfile): void => {
+    profile = p;
+    writeProfile(e.output, p);
+  };
   try {
     result = await train({
       student, teacher: trainTeacher, method, train: pg ? shardedSource(source, pg.rank, pg.size) : source, numClasses: data.numClasses,
       // Per-epoch test metrics are single-label ones; multi-label runs are scored once at the end.
       ...(setupRows ? { sample: setupRows } : { evalSet }),
-      epochs: e.epochs, optimizer: e.optimizer, schedule: e.schedule, outDir: e.output, resume: o.resume ?? true, ...(o.onEpoch ? { onEpoch: o.onEpoch } : {}),
+      epochs: e.epochs, optimizer: e.optimizer, schedule: e.schedule, outDir: e.output, resume: o.resume ?? true,
       checkpointEvery: e.checkpointEvery, onNonFinite: e.onNonFinite, checkGradients: e.checkGradients, label: e.name,
-      ...(quantize && quantize.startEpoch > 0 ? { onEpoch: (r: EpochRecord) => { if (r.epoch + 1 === quantize.startEpoch) setQuantization(student, true); } } : {}),
+      ...(onEpoch ? { onEpoch } : {}),
       ...(pg ? { parallel: new DataParallel(pg) } : {}),
+      ...(o.profile && writer ? { profile: { ...o.profile, onProfile } } : {}),
     });
   } finally {
     setupRows?.dispose();
@@ -661,7 +676,7 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
         ...(teacherTest ? [['teacher', '–', String(teacher?.numParameters ?? '–'), pct(teacherTest.accuracy), num(teacherTest.nll), num(teacherTest.ece), '–']] : []),
       ],
     )) + `\noutputs: ${e.output}` + warnings.map((w) => `\nwarning: ${w}`).join('');
-  return { experiment: e, result, student, teacher, summary };
+  return { experiment: e, result, student, teacher, summary, ...(profile ? { profile } : {}) };
 }
 
 /** Batch-1 inference latency in eval mode (batch norm on one sample needs its running statistics); the mode is restored. */

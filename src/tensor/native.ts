@@ -86,6 +86,10 @@ export interface NativeAddon {
   distBarrier(pg: Handle): void;
   /** Linux: have the kernel send `signal` when the parent process dies; false elsewhere. */
   setParentDeathSignal(signal: number): boolean;
+  // libtorch's autograd profiler (native/profiler.cc), on the calling thread.
+  profilerStart(): void;
+  /** Operators by name in first-seen order (microseconds), and the span from the first event to the last. */
+  profilerStop(): { ops: { name: string; calls: number; selfUs: number; totalUs: number }[]; spanUs: number };
 }
 
 /** The package root: where package.json and build/ live (dist/src/tensor -> three levels up). */
@@ -130,6 +134,6 @@ export interface NativeMemory {
   reserved: number;
   /** Tensor buffers of 64 KiB and more in use (their own page mappings). */
   tensorInUse: number;
-  /** Freed tensor buffers kept for reuse (up to KDISTILL_TENSOR_CACHE_MB, default 512). */
+  /** Freed tensor buffers kept for reuse (up to 512 MiB or the peak in use, whichever is more; KDISTILL_TENSOR_CACHE_MB fixes the bound). */
   tensorCached: number;
 }

@@ -23,6 +23,7 @@ import { ProgressBar } from '../util/progress.js';
 import { JsonlLog, type EpochRecord } from './log.js';
 import { loadCheckpoint, saveCheckpoint, type TrainState } from './checkpoint.js';
 import { DivergenceWatch } from './divergence.js';
+import { StepProfiler, type ProfileWindow, type StepsProfile } from './profile.js';
 
 export type { BatchSource, TrainBatch } from '../data/source.js';
 export type { EpochRecord } from './log.js';
@@ -67,6 +68,8 @@ export interface TrainOptions {
    * rank 0 alone evaluates and writes the log and checkpoints.
    */
   parallel?: TrainParallel;
+  /** Profile libtorch's operators over a window of this process's steps (src/train/profile.ts); `onProfile` gets the result. */
+  profile?: ProfileWindow & { onProfile: (p: StepsProfile) => void };
 }
 
 /** Data-parallel hooks (src/distributed/data-parallel.ts); every rank calls them at the same points. */
@@ -184,6 +187,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 
   let stepsThisRun = 0;
   let interrupted = false;
+  const profiler = o.profile ? new StepProfiler(o.profile, o.profile.onProfile) : null;
   try {
   outer: for (; state.epoch < o.epochs; state.epoch++, state.batch = 0) {
     const t0 = Date.now();
@@ -199,7 +203,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       lr = o.optimizer.lr * factor;
       setLr(factor);
       const info: StepInfo = { epoch: state.epoch, epochs: o.epochs, step: state.step, numClasses: o.numClasses };
-      const out = tidy(() => step(o, optimizer, batch, info, state.batch, params, sfeat, tfeat, maxNormed));
+      const run = (): Record<string, number> | string => tidy(() => step(o, optimizer, batch, info, state.batch, params, sfeat, tfeat, maxNormed));
+      const out = profiler ? profiler.around(stepsThisRun, run) : run();
       batch.x.dispose();
       batch.y?.dispose();
       const values = typeof out === 'string' ? null : out;
@@ -258,6 +263,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   }
   } finally {
     for (const s of signals) process.off(s, onSignal);
+    profiler?.finish();
   }
   return {
     epochs, final: epochs[epochs.length - 1]?.eval, steps: state.step, interrupted,

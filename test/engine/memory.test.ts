@@ -173,6 +173,27 @@ test('tensor buffers of 64 KiB and more are cached by size and reused; emptyCach
   assert.equal(torch.nativeMemory().tensorInUse, start.tensorInUse);
 });
 
+test('the cache keeps a working set larger than 512 MiB (up to twice the peak in use), so such a step does not fault it in again', () => {
+  // torch.empty of a large buffer maps address space and touches only its header page, so
+  // the ~860 MiB here cost a few KiB of memory.
+  torch.emptyCache();
+  const before = torch.nativeMemory().tensorInUse;
+  const big = (): ReturnType<typeof torch.empty> => torch.empty([64 << 20]); // 256 MiB of float32
+  const held = [big(), big(), big()];
+  const inUse = torch.nativeMemory().tensorInUse;
+  const each = (inUse - before) / 3;
+  assert.ok(3 * each > 512 * 2 ** 20, `three buffers of ${each} bytes exceed 512 MiB`);
+  torch.dispose(held);
+  // a fixed 512 MiB bound would have evicted one of the three
+  assert.equal(torch.nativeMemory().tensorCached, 3 * each, 'all three kept');
+  const again = [big(), big(), big()];
+  assert.equal(torch.nativeMemory().tensorCached, 0, 'and all three reused');
+  assert.equal(torch.nativeMemory().tensorInUse, inUse);
+  torch.dispose(again);
+  torch.emptyCache();
+  assert.equal(torch.nativeMemory().tensorCached, 0);
+});
+
 test('KDISTILL_SYSTEM_ALLOCATOR=1 keeps libtorch\'s own allocator', () => {
   const src = `import { torch } from ${JSON.stringify(new URL('../../src/index.js', import.meta.url).href)};
     const t = torch.ones([512, 512]); const s = t.sum().item();
