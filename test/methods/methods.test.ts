@@ -208,7 +208,8 @@ test('methods leave only their returned terms alive', () => {
   for (const spec of METHODS) {
     const m = spec.create(resolveParams(spec, {}));
     // Feature maps and input derivatives need image networks: test/features checks those methods' leaks.
-    if (m.features || m.inputGrad) continue;
+    // Data-free methods (inputs) generate images for image networks: test/datafree runs them.
+    if (m.features || m.inputGrad || m.inputs) continue;
     const ctx = context({ student: s, teacher: spec.needsTeacher ? t : null, y, epoch: 3, step: 5 });
     // Methods with their own parts (peers, a discriminator) or input gradients need real networks:
     // the batch's inputs are the logits tensor itself, so MLPs over C features fit.
