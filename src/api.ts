@@ -10,6 +10,7 @@ import type { Dataset } from './data/dataset.js';
 import { Module } from './nn/module.js';
 import type { Params } from './methods/method.js';
 import type { Teacher } from './teachers/teacher.js';
+import { teacherKindOf } from './teachers/from-file.js';
 import type { ScheduleSpec } from './optim/schedules.js';
 import type { TrainResult } from './train/trainer.js';
 import type { OptimizerSpec } from './optim/optimizer.js';
@@ -77,7 +78,8 @@ async function run(fn: 'distill' | 'fit', o: FitOptions, teacherArg: DistillOpti
     given.student = o.student;
     raw.student = { arch: 'module', class: o.student.constructor.name, parameters: o.student.numParameters() };
   } else raw.student = o.student;
-  if (typeof teacherArg === 'string') raw.teacher = { [teacherFileKind(teacherArg)]: teacherArg };
+  // A name without a model extension (e.g. a Hugging Face folder) is a checkpoint, as in an experiment file.
+  if (typeof teacherArg === 'string') raw.teacher = { [teacherKindOf(teacherArg) ?? 'checkpoint']: teacherArg };
   else if (teacherArg) given.teacher = teacherArg;
   const dir = o.outDir ?? mkdtempSync(join(tmpdir(), 'kdistill-'));
   raw.output = resolve(dir);
@@ -88,12 +90,6 @@ async function run(fn: 'distill' | 'fit', o: FitOptions, teacherArg: DistillOpti
   } finally {
     if (!o.outDir) rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** The experiment file's teacher key for a model file, by its extension. */
-function teacherFileKind(path: string): 'onnx' | 'torchscript' | 'checkpoint' {
-  if (path.endsWith('.onnx')) return 'onnx';
-  return path.endsWith('.pt') || path.endsWith('.pth') ? 'torchscript' : 'checkpoint';
 }
 
 /** Runs an experiment (src/run/experiment.ts) and writes its report.html, as `kdistill train|distill` does; `report: undefined` writes none. */

@@ -6,9 +6,17 @@ import type { Teacher } from './teacher.js';
 import { checkpointTeacher, TorchScriptTeacher } from './sources.js';
 import { OnnxTeacher } from './onnx.js';
 
-export function loadTeacherFile(path: string, numClasses: number): Teacher {
+/** The experiment file's teacher key for a model file known by its extension; undefined for any other name. */
+export function teacherKindOf(path: string): 'onnx' | 'checkpoint' | 'torchscript' | undefined {
   const ext = extname(path).toLowerCase();
-  if (ext === '.onnx') return new OnnxTeacher(path, { numClasses });
-  if (ext === '.safetensors') return checkpointTeacher(path);
+  if (ext === '.onnx') return 'onnx';
+  if (ext === '.safetensors') return 'checkpoint';
+  return ext === '.pt' || ext === '.pth' ? 'torchscript' : undefined;
+}
+
+export function loadTeacherFile(path: string, numClasses: number): Teacher {
+  const kind = teacherKindOf(path);
+  if (kind === 'onnx') return new OnnxTeacher(path, { numClasses });
+  if (kind === 'checkpoint') return checkpointTeacher(path);
   return new TorchScriptTeacher(path, numClasses);
 }
