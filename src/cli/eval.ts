@@ -11,12 +11,12 @@ import { loadFashionMnist, loadMnist } from '../data/fashion-mnist.js';
 import { predict } from '../train/evaluate.js';
 import { classificationMetrics } from '../train/metrics.js';
 import { recordedTraining } from '../teachers/sources.js';
-import { loadTeacherFile } from '../teachers/from-file.js';
+import { loadTeacherFile, teacherKindOf } from '../teachers/from-file.js';
 import { withInputPipeline, type Normalization } from '../teachers/pipeline.js';
 import { normalizeDataset } from '../data/augment.js';
 import type { Teacher } from '../teachers/teacher.js';
 import { formatTable } from '../train/table.js';
-import { loadTeachers, pct, num, prepareData } from '../run/experiment.js';
+import { loadTeachers, onnxTeacher, pct, num, prepareData } from '../run/experiment.js';
 import { inferenceMsPerSample } from '../train/timing.js';
 import { evaluateMultiLabel } from '../train/multilabel-metrics.js';
 import { runExperimentOf } from '../report/data.js';
@@ -35,7 +35,9 @@ function runData(dir: string, teacherFile: string | undefined): EvalData {
   const e = runExperimentOf(dir);
   if (!e) throw new Error(`${dir}: no experiment.yaml or run.json, so its data is unknown; evaluate the model file with --data`);
   const data = prepareData({ ...e, output: dir });
-  const teacher = teacherFile ? teacherFromFile(teacherFile, e.data.normalize, data.numClasses) : loadTeachers(e, data.numClasses);
+  // An ONNX text teacher reads the texts through its own tokenizer, as in a run.
+  const teacher = teacherFile && data.tokenizer && teacherKindOf(teacherFile) === 'onnx' ? onnxTeacher({ onnx: teacherFile, numClasses: data.numClasses }, { tokenizer: data.tokenizer })
+    : teacherFile ? teacherFromFile(teacherFile, e.data.normalize, data.numClasses) : loadTeachers(e, data.numClasses, undefined, data);
   return { test: data.test, ...(data.val ? { val: data.val } : {}), multiLabel: data.multiLabel === true, teacher };
 }
 

@@ -251,7 +251,7 @@ export async function buildRunReport(dir: string, o: { evaluate?: boolean } = {}
   setNumThreads(e.threads);
   let teacher: Teacher | null = null;
   try {
-    teacher = loadTeachers(e, data.numClasses);
+    teacher = loadTeachers(e, data.numClasses, undefined, data);
   } catch (err) {
     // The report still shows the student when the teacher's file has moved since the run.
     process.stderr.write(`report: ${name}: teacher not loaded (${(err as Error).message}); the table shows the student only\n`);

@@ -27,6 +27,7 @@ import { prepareTextData } from '../text/prepare.js';
 import { pretrainMlm } from '../text/pretrain.js';
 import { MultiLabelBatches, type MultiLabelDataset } from '../text/data.js';
 import type { WordPieceTokenizer } from '../text/tokenizer.js';
+import { findTeacherTokenizer, onnxClassNames, teacherTokens, type RowTexts, type StudentText } from '../text/teacher-text.js';
 import { evaluateMultiLabelPerLabel, type MultiLabelEvaluation } from '../train/multilabel-metrics.js';
 import { biasAdjustRun, type BiasAdjustmentRecord } from '../train/bias.js';
 import { inferenceMsPerSample } from '../train/timing.js';
@@ -126,6 +127,8 @@ export interface PreparedData {
   /** Text datasets: per-label targets (debtags) instead of one class per sample. */
   multiLabel?: boolean;
   tokenizer?: WordPieceTokenizer;
+  /** Text datasets with an ONNX teacher: each row's raw text, which the teacher tokenizes itself. */
+  texts?: RowTexts;
   /** What the data is, in a line (text datasets). */
   describe?: string;
 }
@@ -134,10 +137,11 @@ function prepareTextExperiment(e: Experiment, dataset: TextDatasetName): Prepare
   const t0 = e.teachers[0];
   const p = prepareTextData(dataset, e.data.text!, {
     runDir: e.output, ...(e.data.path ? { path: e.data.path } : {}), ...(t0 && 'checkpoint' in t0 ? { teacherCheckpoint: t0.checkpoint } : {}),
+    keepTexts: e.teachers.some((t) => 'onnx' in t),
   });
   const numClasses = e.data.numClasses ?? p.numClasses;
   if (numClasses !== p.numClasses) throw new Error(`${e.file}: 'data.numClasses' is ${numClasses} but ${e.data.dataset} has ${p.numClasses} classes`);
-  const base = { test: p.test, val: p.val, numClasses, multiLabel: p.multiLabel, tokenizer: p.tokenizer, describe: p.describe };
+  const base = { test: p.test, val: p.val, numClasses, multiLabel: p.multiLabel, tokenizer: p.tokenizer, describe: p.describe, ...(p.texts ? { texts: p.texts } : {}) };
   if (p.multiLabel) {
     if (e.data.heldOut > 0) throw new Error(`${e.file}: 'data.heldOut' does not apply to multi-label '${e.data.dataset}' (its transfer set is the training split)`);
     return { ...base, train: p.train, transfer: p.train };
@@ -318,11 +322,12 @@ function augmentations(e: Experiment): Augmentation[] {
  * `dataClasses` (the data's class names; undefined for plain ids 0..n-1), a teacher that records
  * its class order must have the same one.
  */
-export function loadTeachers(e: Experiment, numClasses: number, check?: { dataClasses: readonly string[] | undefined }): Teacher | null {
+export function loadTeachers(e: Experiment, numClasses: number, check?: { dataClasses: readonly string[] | undefined }, data?: Pick<PreparedData, 'tokenizer' | 'texts'>): Teacher | null {
   if (e.teachers.length === 0) return null;
+  const text = data?.tokenizer ? { tokenizer: data.tokenizer, ...(data.texts ? { texts: data.texts } : {}) } : undefined;
   const members = e.teachers.map((t, i) => {
     const where = `${e.file}: '${e.teachers.length > 1 ? `teachers.${i}` : 'teacher'}'`;
-    const member = loadTeacher(t, numClasses, where);
+    const member = loadTeacher(t, numClasses, where, text);
     if (check) checkTeacherClasses(member, check.dataClasses, numClasses, where);
     try {
       return withInputPipeline(member, e.data.normalize, t.normalize ?? member.inputNormalization);
@@ -334,20 +339,39 @@ export function loadTeachers(e: Experiment, numClasses: number, check?: { dataCl
   return new EnsembleTeacher(members, { combine: e.combine, ...(e.teacherWeights ? { weights: e.teacherWeights } : {}) });
 }
 
-function loadTeacher(t: TeacherSpec, numClasses: number, where: string): Teacher {
+function loadTeacher(t: TeacherSpec, numClasses: number, where: string, text: StudentText | undefined): Teacher {
   try {
     if ('checkpoint' in t) return checkpointTeacher(t.checkpoint);
     if ('specialists' in t) return loadSpecialistBundle(t.specialists, t.topN !== undefined ? { topN: t.topN } : {});
-    if ('onnx' in t) {
-      return new OnnxTeacher(t.onnx, {
-        ...(t.numClasses !== undefined ? { numClasses: t.numClasses } : {}),
-        ...(t.input !== undefined ? { input: t.input } : {}), ...(t.output !== undefined ? { output: t.output } : {}),
-      });
-    }
+    if ('onnx' in t) return onnxTeacher(t, text);
     return new TorchScriptTeacher(t.torchscript, t.numClasses ?? numClasses, t.output ?? 0);
   } catch (err) {
     throw new Error(`${where}: ${(err as Error).message}`);
   }
+}
+
+/**
+ * An ONNX teacher. On text data, a text model (Optimum's inputs) reads the raw text through its
+ * own tokenizer (tokenizer.json or vocab.txt in its model folder), whatever the student's is.
+ */
+export function onnxTeacher(t: { onnx: string; numClasses?: number; input?: string; output?: string }, text: StudentText | undefined): OnnxTeacher {
+  const tokFile = text && t.input === undefined ? findTeacherTokenizer(t.onnx) : null;
+  const tokens = tokFile ? teacherTokens(tokFile, text!) : null;
+  const classNames = onnxClassNames(t.onnx);
+  const teacher = new OnnxTeacher(t.onnx, {
+    ...(t.numClasses !== undefined ? { numClasses: t.numClasses } : {}),
+    ...(t.input !== undefined ? { input: t.input } : {}), ...(t.output !== undefined ? { output: t.output } : {}),
+    ...(tokens ? { tokens: tokens.feed, feedChecksum: tokens.checksum } : {}), ...(classNames ? { classNames } : {}),
+  });
+  if (teacher.textInputs) {
+    const problem = !text ? 'the data is not text (use data.dataset spam-assassin or debtags)'
+      : !tokens ? `it has no tokenizer: put its tokenizer.json (or vocab.txt) beside it, or in the model folder above onnx/` : null;
+    if (problem) {
+      teacher.dispose();
+      throw new Error(`${t.onnx} is a text model (inputs ${teacher.textInputs.join(', ')}), but ${problem}`);
+    }
+  }
+  return teacher;
 }
 
 function givenTeacher(t: Teacher | Module, numClasses: number): Teacher {
@@ -521,7 +545,7 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
   }
   // Bias adjustment finds the output layer through the zoo's description of the model.
   if (e.biasAdjust && !(student instanceof ZooModel)) throw new Error(`${e.file}: 'biasAdjust' needs a student from the model zoo (kdistill models)`);
-  const teacher = o.given?.teacher ? givenTeacher(o.given.teacher, data.numClasses) : loadTeachers(e, data.numClasses, { dataClasses: classNames(data.train) });
+  const teacher = o.given?.teacher ? givenTeacher(o.given.teacher, data.numClasses) : loadTeachers(e, data.numClasses, { dataClasses: classNames(data.train) }, data);
   if (e.init) initStudent(e, student, teacher);
   // Fit checks before training: the student and teacher must take this data's samples and
   // predict its number of classes.

@@ -29,7 +29,7 @@ interface OrtTensor {
   readonly data: unknown;
 }
 interface OrtTensorCtor {
-  new (type: string, data: Float32Array | Float64Array, dims: readonly number[]): OrtTensor;
+  new (type: string, data: Float32Array | Float64Array | BigInt64Array | Int32Array, dims: readonly number[]): OrtTensor;
 }
 interface ValueMetadata {
   name: string;
@@ -54,7 +54,43 @@ interface Runtime {
 
 // onnxruntime's element type codes (ONNXTensorElementDataType) for the types handled here.
 const ORT_FLOAT = 1;
+const ORT_INT32 = 6;
+const ORT_INT64 = 7;
 const ORT_DOUBLE = 11;
+
+/** The inputs of a text model that kdistill fills, as Optimum exports BERT-family classifiers. */
+export const TEXT_INPUTS = ['input_ids', 'attention_mask', 'token_type_ids'] as const;
+
+/**
+ * A batch of token rows for a text model, each [batch, length] row-major: the teacher's own token
+ * ids, 1 for real tokens and 0 for padding, and each token's segment (0 for a single text).
+ */
+export interface TokenFeed {
+  batch: number;
+  length: number;
+  inputIds: BigInt64Array;
+  attentionMask: BigInt64Array;
+  tokenTypeIds: BigInt64Array;
+}
+
+/**
+ * The rows of x ([batch, length] token ids, any numeric dtype, right-padded with id 0) as the
+ * model's own ids: the attention mask marks ids ≠ 0, every token is segment 0. Right when the
+ * student's tokenizer is the teacher's; otherwise the teacher needs `tokens` (src/text/teacher-text.ts).
+ */
+export function idsFeed(x: Tensor): TokenFeed {
+  if (x.shape.length !== 2) throw new Error(`a text model takes token ids [batch, length], got shape [${x.shape.join(', ')}]`);
+  const [batch, length] = x.shape as [number, number];
+  const ids = x.to('float64').contiguous();
+  const d = ids.data<Float64Array>();
+  ids.dispose();
+  const inputIds = new BigInt64Array(d.length), attentionMask = new BigInt64Array(d.length);
+  for (let i = 0; i < d.length; i++) {
+    inputIds[i] = BigInt(d[i]!);
+    attentionMask[i] = d[i] !== 0 ? 1n : 0n;
+  }
+  return { batch, length, inputIds, attentionMask, tokenTypeIds: new BigInt64Array(d.length) };
+}
 
 let runtime: Runtime | null = null;
 
@@ -104,6 +140,15 @@ export interface OnnxTeacherOptions {
   numClasses?: number;
   /** onnxruntime intra-op threads (default: libtorch's thread count, so the two do not oversubscribe). */
   threads?: number;
+  /**
+   * For a text model (inputs input_ids and optionally attention_mask, token_type_ids): its
+   * token rows for a batch of the student's inputs. Default idsFeed: the inputs are its own ids.
+   */
+  tokens?: (x: Tensor) => TokenFeed;
+  /** What else the outputs depend on (e.g. the hash of the teacher's tokenizer behind `tokens`); part of the checksum. */
+  feedChecksum?: string;
+  /** The class order of its outputs, when known (e.g. config.json's id2label beside it). */
+  classNames?: readonly string[];
 }
 
 /** A frozen ONNX model as a teacher. Its logits feed every logit-based method and the cache. */
@@ -113,13 +158,18 @@ export class OnnxTeacher implements Teacher {
   readonly checksum: string;
   readonly numClasses: number;
   readonly numParameters: number;
+  readonly classNames?: readonly string[];
   readonly inputName: string;
+  /** A text model's inputs (a subset of TEXT_INPUTS, in the model's order); null for a model of one float input. */
+  readonly textInputs: readonly string[] | null;
   readonly outputName: string;
   /** Sample shape the model declares (symbolic dimensions as -1), without the batch dimension. */
   readonly inputShape: number[];
   readonly #session: NativeSession;
   readonly #rt: Runtime;
   readonly #inputType: number;
+  readonly #textTypes = new Map<string, number>();
+  readonly #tokens: (x: Tensor) => TokenFeed;
   readonly #sessionOptions: Record<string, unknown>;
   /** Sessions whose model returns extra intermediate values, by their JSON-encoded names. */
   readonly #featureSessions = new Map<string, NativeSession>();
@@ -146,15 +196,31 @@ export class OnnxTeacher implements Teacher {
       }
       return list[0]!;
     };
-    if (o.input === undefined && ins.length !== 1) {
-      throw new Error(`${path}: the model has ${ins.length} inputs (${ins.map((v) => v.name).join(', ')}); set teacher.input to the one that takes the images`);
+    // A text model (Optimum's export of a BERT-family classifier): its inputs are taken by name.
+    const text = o.input === undefined && ins.some((v) => v.name === 'input_ids');
+    if (text) {
+      const unknown = ins.filter((v) => !(TEXT_INPUTS as readonly string[]).includes(v.name));
+      if (unknown.length) {
+        throw new Error(`${path}: the model's inputs are ${ins.map((v) => `'${v.name}'`).join(', ')}; kdistill feeds a text model ${TEXT_INPUTS.join(', ')} ` +
+          `(as Optimum exports BERT-family classifiers) and does not know what to give ${unknown.map((v) => `'${v.name}'`).join(', ')}`);
+      }
+      for (const v of ins) {
+        if (!v.isTensor || (v.type !== ORT_INT64 && v.type !== ORT_INT32)) throw new Error(`${path}: input '${v.name}' of the text model is not an int64/int32 tensor`);
+        if (v.shape.length !== 2) throw new Error(`${path}: input '${v.name}' has rank ${v.shape.length}; a text model's inputs are [batch, sequence]`);
+        this.#textTypes.set(v.name, v.type);
+      }
+    } else if (o.input === undefined && ins.length !== 1) {
+      throw new Error(`${path}: the model has ${ins.length} inputs (${ins.map((v) => v.name).join(', ')}); set teacher.input to the one that takes the images ` +
+        `(a text model's are ${TEXT_INPUTS.join(', ')})`);
     }
     if (outs.length === 0) throw new Error(`${path}: the model has no outputs`);
-    const inp = pick(ins, o.input, 'input');
+    const inp = text ? ins.find((v) => v.name === 'input_ids')! : pick(ins, o.input, 'input');
     const out = pick(outs, o.output, 'output');
-    if (!inp.isTensor || (inp.type !== ORT_FLOAT && inp.type !== ORT_DOUBLE)) throw new Error(`${path}: input '${inp.name}' is not a float32/float64 tensor`);
+    if (!text && (!inp.isTensor || (inp.type !== ORT_FLOAT && inp.type !== ORT_DOUBLE))) throw new Error(`${path}: input '${inp.name}' is not a float32/float64 tensor`);
     if (!out.isTensor || (out.type !== ORT_FLOAT && out.type !== ORT_DOUBLE)) throw new Error(`${path}: output '${out.name}' is not a float32/float64 tensor of logits`);
     this.inputName = inp.name;
+    this.textInputs = text ? ins.map((v) => v.name) : null;
+    this.#tokens = o.tokens ?? idsFeed;
     this.outputName = out.name;
     this.#inputType = inp.type;
     this.inputShape = inp.shape.slice(1).map((d) => (d >= 0 ? d : -1));
@@ -166,9 +232,11 @@ export class OnnxTeacher implements Teacher {
     this.numClasses = nc;
     const sha = fileSha256(path);
     // Another output of the same file gives other soft targets, so it must key the cache apart.
-    this.checksum = o.output === undefined || out.name === outs[0]!.name ? sha : createHash('sha256').update(`${sha}:${out.name}`).digest('hex');
+    const outSha = o.output === undefined || out.name === outs[0]!.name ? sha : createHash('sha256').update(`${sha}:${out.name}`).digest('hex');
+    this.checksum = o.feedChecksum === undefined ? outSha : createHash('sha256').update(`${outSha}:${o.feedChecksum}`).digest('hex');
+    if (o.classNames) this.classNames = o.classNames;
     this.numParameters = countInitializerElements(readFileSync(path));
-    this.description = `ONNX ${path}`;
+    this.description = `ONNX ${text ? 'text model ' : ''}${path}`;
   }
 
   logits(x: Tensor): Tensor {
@@ -220,9 +288,29 @@ export class OnnxTeacher implements Teacher {
     return session;
   }
 
+  /** A text model's feeds for x: its token rows, each input in its declared integer type. */
+  #textFeeds(x: Tensor): { feeds: Record<string, OrtTensor>; shape: number[] } {
+    const f = this.#tokens(x);
+    const n = f.batch * f.length;
+    for (const [k, v] of [['input_ids', f.inputIds], ['attention_mask', f.attentionMask], ['token_type_ids', f.tokenTypeIds]] as const) {
+      if (v.length !== n) throw new Error(`${this.path}: ${k} has ${v.length} values for [${f.batch}, ${f.length}]`);
+    }
+    const values = { input_ids: f.inputIds, attention_mask: f.attentionMask, token_type_ids: f.tokenTypeIds };
+    const feeds: Record<string, OrtTensor> = {};
+    for (const [name, type] of this.#textTypes) {
+      const v = values[name as keyof typeof values];
+      feeds[name] = type === ORT_INT64 ? new this.#rt.Tensor('int64', v, [f.batch, f.length]) : new this.#rt.Tensor('int32', Int32Array.from(v, Number), [f.batch, f.length]);
+    }
+    return { feeds, shape: [f.batch, f.length] };
+  }
+
   /** Runs a session on x and returns the fetched values as float32 tensors, in the order of `fetches`. */
   #run(session: NativeSession, x: Tensor, fetches: readonly string[]): Tensor[] {
     // Inference only: nothing here is recorded by autograd, as for the other teachers.
+    if (this.textInputs) {
+      const { feeds, shape } = this.#textFeeds(x);
+      return this.#fetch(session, feeds, shape, fetches);
+    }
     const shape = x.shape;
     const src = x.dtype === 'float32' || x.dtype === 'float64' ? x : x.to('float32');
     const dense = src.contiguous();
@@ -232,9 +320,13 @@ export class OnnxTeacher implements Teacher {
     if (this.#inputType === ORT_DOUBLE && data instanceof Float32Array) data = Float64Array.from(data);
     if (this.#inputType === ORT_FLOAT && data instanceof Float64Array) data = Float32Array.from(data);
     const feed = new this.#rt.Tensor(this.#inputType === ORT_DOUBLE ? 'float64' : 'float32', data, shape);
+    return this.#fetch(session, { [this.inputName]: feed }, shape, fetches);
+  }
+
+  #fetch(session: NativeSession, feeds: Record<string, OrtTensor>, shape: readonly number[], fetches: readonly string[]): Tensor[] {
     let res: Record<string, OrtTensor>;
     try {
-      res = session.run({ [this.inputName]: feed }, Object.fromEntries(fetches.map((n) => [n, null])), {});
+      res = session.run(feeds, Object.fromEntries(fetches.map((n) => [n, null])), {});
     } catch (e) {
       throw new Error(`${this.path}: onnxruntime failed on an input of shape [${shape.join(', ')}]: ${(e as Error).message.split('\n')[0]}`);
     }

@@ -9,6 +9,7 @@ import type { TextDatasetName, TextSpec } from '../config/experiment.js';
 import { findPackagesLists, readDebtags, readSpamAssassin } from './corpora.js';
 import { WordPieceTokenizer } from './tokenizer.js';
 import { multiLabelDataset, multiLabelSubset, textDataset, type MultiLabelDataset } from './data.js';
+import { RowTexts } from './teacher-text.js';
 
 export interface PreparedText {
   train: Dataset | MultiLabelDataset;
@@ -19,6 +20,8 @@ export interface PreparedText {
   tokenizer: WordPieceTokenizer;
   /** Where the tokenizer came from: a file, or 'trained'. */
   tokenizerSource: string;
+  /** The raw text of every row, when asked for (keepTexts: a teacher with its own tokenizer reads it). */
+  texts?: RowTexts;
   describe: string;
 }
 
@@ -57,17 +60,22 @@ function tokenizerFor(t: TextSpec, trainTexts: () => string[], fallback: string 
  * evaluated, keeps the ids it trained with), else the teacher checkpoint's run's (teacher and
  * student see the same ids), else one trained on the training split.
  */
-export function prepareTextData(dataset: TextDatasetName, t: TextSpec, o: { path?: string; runDir?: string; teacherCheckpoint?: string } = {}): PreparedText {
+export function prepareTextData(dataset: TextDatasetName, t: TextSpec, o: { path?: string; runDir?: string; teacherCheckpoint?: string; keepTexts?: boolean } = {}): PreparedText {
   const fallback = (o.runDir ? runTokenizer(o.runDir) : null) ?? (o.teacherCheckpoint ? runTokenizer(o.teacherCheckpoint) : null);
   if (dataset === 'spam-assassin') {
     const ex = subsample(readSpamAssassin(o.path), t.maxExamples, t.splitSeed);
     const s = splitIndices(ex.length, t);
     const { tok, source } = tokenizerFor(t, () => s.train.map((i) => ex[i]!.text), fallback);
-    const mk = (idx: number[], part: string): Dataset => textDataset(tok, idx.map((i) => ex[i]!.text), idx.map((i) => ex[i]!.label),
-      { maxLen: t.maxLen, numClasses: 2, name: `spam-assassin/${part}`, classNames: ['ham', 'spam'] });
+    const texts = o.keepTexts ? new RowTexts() : undefined;
+    const mk = (idx: number[], part: string): Dataset => {
+      const ds = textDataset(tok, idx.map((i) => ex[i]!.text), idx.map((i) => ex[i]!.label),
+        { maxLen: t.maxLen, numClasses: 2, name: `spam-assassin/${part}`, classNames: ['ham', 'spam'] });
+      texts?.add(ds, idx.map((i) => ex[i]!.text));
+      return ds;
+    };
     const spam = ex.filter((e) => e.label === 1).length;
     return {
-      train: mk(s.train, 'train'), val: mk(s.val, 'val'), test: mk(s.test, 'test'), numClasses: 2, multiLabel: false, tokenizer: tok, tokenizerSource: source,
+      train: mk(s.train, 'train'), val: mk(s.val, 'val'), test: mk(s.test, 'test'), numClasses: 2, multiLabel: false, tokenizer: tok, tokenizerSource: source, ...(texts ? { texts } : {}),
       describe: `SpamAssassin, ${ex.length} mails (${spam} spam), ${s.train.length}/${s.val.length}/${s.test.length} train/val/test, vocabulary ${tok.vocabSize}`,
     };
   }
@@ -81,7 +89,7 @@ export function prepareTextData(dataset: TextDatasetName, t: TextSpec, o: { path
   const card = ex.reduce((a, e) => a + e.labels.length, 0) / ex.length;
   return {
     train: multiLabelSubset(all, s.train, 'debtags/train'), val: multiLabelSubset(all, s.val, 'debtags/val'), test: multiLabelSubset(all, s.test, 'debtags/test'),
-    numClasses: corpus.labelNames.length, multiLabel: true, tokenizer: tok, tokenizerSource: source,
+    numClasses: corpus.labelNames.length, multiLabel: true, tokenizer: tok, tokenizerSource: source, ...(o.keepTexts ? { texts: new RowTexts().add(all, ex.map((e) => e.text)) } : {}),
     describe: `debtags: ${corpus.examples.length} tagged packages, ${ex.length} used, ${corpus.labelNames.length} labels (${corpus.labelNames.join(', ')}), ` +
       `${card.toFixed(2)} labels per package, ${s.train.length}/${s.val.length}/${s.test.length} train/val/test, vocabulary ${tok.vocabSize}`,
   };
