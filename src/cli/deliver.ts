@@ -22,19 +22,23 @@ export async function exportCommand(argv: string[]): Promise<number> {
     opset = Number(values.opset);
     if (!Number.isInteger(opset)) throw new Error(`--opset must be an integer, got '${values.opset}'`);
   }
-  if (formats.includes('hf' as ExportFormat)) {
-    // The Hugging Face folder is a layout of its own (onnx/model.onnx with Hugging Face's inputs), not an extra file.
-    if (values.quantize !== undefined) throw new Error('--quantize writes model.int8.onnx beside the float export; the Hugging Face folder (--format hf) does not take it yet');
-    if (formats.length > 1) throw new Error(`--format hf writes a whole Hugging Face model folder; give it alone, got '${values.format}'`);
-    const h = exportHf(positionals[0]!, { ...(values.out ? { out: values.out } : {}), ...(opset !== undefined ? { opset } : {}) });
-    process.stdout.write(`exported a Hugging Face model folder (${h.labels.length} labels) to ${h.dir}:\n${h.files.map((f) => `  ${f}`).join('\n')}\n`);
-    return 0;
-  }
   if (values.quantize !== undefined && values.quantize !== 'int8') throw new Error(`--quantize takes int8, got '${values.quantize}'`);
   let calibrate: number | undefined;
   if (values.calibrate !== undefined) {
     calibrate = Number(values.calibrate);
     if (!Number.isInteger(calibrate) || calibrate < 1) throw new Error(`--calibrate must be a number of training samples (an integer ≥ 1), got '${values.calibrate}'`);
+  }
+  if (formats.includes('hf' as ExportFormat)) {
+    // The Hugging Face folder is a layout of its own (onnx/model.onnx with Hugging Face's inputs,
+    // onnx/model_quantized.onnx with --quantize int8), not an extra file.
+    if (formats.length > 1) throw new Error(`--format hf writes a whole Hugging Face model folder; give it alone, got '${values.format}'`);
+    const h = await exportHf(positionals[0]!, {
+      ...(values.out ? { out: values.out } : {}), ...(opset !== undefined ? { opset } : {}), verify: !values['no-verify'],
+      ...(values.quantize ? { quantize: 'int8' as const } : {}), ...(calibrate !== undefined ? { calibrate } : {}),
+    });
+    process.stdout.write(`exported a Hugging Face model folder (${h.labels.length} labels) to ${h.dir}:\n${h.files.map((f) => `  ${f}`).join('\n')}\n`);
+    if (h.int8) process.stdout.write(int8Summary(h.int8));
+    return 0;
   }
   const r = await exportStudent(positionals[0]!, {
     formats, ...(values.out ? { out: values.out } : {}), ...(opset !== undefined ? { opset } : {}), verify: !values['no-verify'],

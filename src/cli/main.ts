@@ -48,6 +48,7 @@ Usage:
                                             against kdistill, with size and batch-1 latency vs float
                                             [--quantize int8 --calibrate N]: post-training quantization of a float
                                             run, its activation ranges from N training samples
+                                            (--format hf: onnx/model_quantized.onnx, transformers.js's dtype 'q8')
   kdistill report <run-dir...> [--out FILE] an HTML report (one run, or several side by side; or a sweep folder)
   kdistill serve <run-dir...> [--port P]    the report live in the browser while the run trains (127.0.0.1 only)
   kdistill specialists <file.yaml> [--output DIR]

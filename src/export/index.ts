@@ -230,9 +230,9 @@ export async function exportStudent(source: string, o: ExportOptions = {}): Prom
  * model.int8.onnx: a QAT model as trained, or a float model calibrated on `calibrate` training
  * samples (min-max observers, eval mode); then checked on test samples and timed against model.onnx.
  */
-async function exportInt8(model: ZooModel, e: Experiment, runDir: string, out: string, opset: number, meta: { name: string; classes: string[] },
-  o: ExportOptions, qat: boolean): Promise<Int8Report> {
-  if (model instanceof BertEncoder) throw new Error('export: --quantize int8 covers image and feature models (int64 token ids feed an Embedding, which is not quantized)');
+export async function exportInt8(model: ZooModel, e: Experiment, runDir: string, out: string, opset: number, meta: { name: string; classes: string[] },
+  o: ExportOptions, qat: boolean, layout: { file: string; huggingfaceInputs?: boolean; floatFile: string } = { file: 'model.int8.onnx', floatFile: 'model.onnx' }): Promise<Int8Report> {
+  // A BERT's Linear layers are quantized; its token ids feed an Embedding, which stays float (as its attention products).
   const data = prepareData({ ...e, output: runDir });
   if (qat && o.calibrate !== undefined) throw new Error(`export: ${runDir} trained with quantize: (quantization-aware), so its observers already hold the ranges; drop --calibrate`);
   if (!qat) {
@@ -245,18 +245,21 @@ async function exportInt8(model: ZooModel, e: Experiment, runDir: string, out: s
     calibrate(() => predict((x) => model.call(x), calib));
   }
   try {
-    const file = join(out, 'model.int8.onnx');
-    atomicWrite(file, exportOnnx(model, { opset, quantize: true, metadata: { classes: JSON.stringify(meta.classes), name: meta.name, quantization: qat ? 'qat' : 'ptq' } }));
+    const file = join(out, layout.file);
+    const floatFile = join(out, layout.floatFile);
+    atomicWrite(file, exportOnnx(model, {
+      opset, quantize: true, ...(layout.huggingfaceInputs ? { huggingfaceInputs: true } : {}),
+      metadata: { classes: JSON.stringify(meta.classes), name: meta.name, quantization: qat ? 'qat' : 'ptq' },
+    }));
     const report: Int8Report = {
       file, method: qat ? 'qat' : 'ptq', calibrationSamples: qat ? null : o.calibrate!,
-      bytes: { float: existsSync(join(out, 'model.onnx')) ? statSync(join(out, 'model.onnx')).size : 0, int8: statSync(file).size }, latencyMs: null, check: null,
+      bytes: { float: existsSync(floatFile) ? statSync(floatFile).size : 0, int8: statSync(file).size }, latencyMs: null, check: null,
     };
     if (o.verify ?? true) {
       try {
         const test = data.test.size > (o.verifySamples ?? 1000) ? take(data.test, o.verifySamples ?? 1000, e.seed) : data.test;
         report.check = await checkInt8(model, file, test);
         const sample = test.x.subarray(0, test.sampleShape.reduce((a, b) => a * b, 1));
-        const floatFile = join(out, 'model.onnx');
         report.latencyMs = existsSync(floatFile) ? { float: await ortLatency(floatFile, sample, [1, ...test.sampleShape]), int8: await ortLatency(file, sample, [1, ...test.sampleShape]) } : null;
       } catch (err) {
         report.note = `not verified: ${(err as Error).message.split('\n')[0]}`;
@@ -318,13 +321,31 @@ async function ortLogits(file: string, d: Dataset, level: 'disabled' | 'all'): P
     const parts: Float32Array[] = [];
     for (let i = 0; i < d.size; i += 250) {
       const n = Math.min(250, d.size - i);
-      const r = await s.run({ [s.inputNames[0]!]: new ort.Tensor('float32', Float32Array.from(d.x.subarray(i * per, (i + n) * per)), [n, ...d.sampleShape]) });
+      const r = await s.run(sessionFeeds(ort, s, d.x.subarray(i * per, (i + n) * per), [n, ...d.sampleShape]));
       parts.push(Float32Array.from(r[s.outputNames[0]!]!.data as Float32Array));
     }
     return concat(parts);
   } finally {
     await s.release();
   }
+}
+
+/**
+ * A session's inputs for rows x: float32 as they are, or (a BERT student) token ids as int64 with,
+ * for Hugging Face's inputs, attention_mask 1 where the id is not [PAD] (0) and token_type_ids 0.
+ */
+function sessionFeeds(ort: typeof import('onnxruntime-node'), s: import('onnxruntime-node').InferenceSession, x: Float32Array, dims: number[]): Record<string, import('onnxruntime-node').Tensor> {
+  const feeds: Record<string, import('onnxruntime-node').Tensor> = {};
+  for (const m of s.inputMetadata) {
+    if (!m.isTensor || m.type !== 'int64') {
+      feeds[m.name] = new ort.Tensor('float32', Float32Array.from(x), dims);
+      continue;
+    }
+    const v = m.name === 'attention_mask' ? BigInt64Array.from(x, (id) => (id !== PAD_ID ? 1n : 0n))
+      : m.name === 'token_type_ids' ? new BigInt64Array(x.length) : BigInt64Array.from(x, (id) => BigInt(id));
+    feeds[m.name] = new ort.Tensor('int64', v, dims);
+  }
+  return feeds;
 }
 
 function concat(parts: Float32Array[]): Float32Array {
@@ -361,7 +382,7 @@ export async function ortLatency(file: string, sample: Float32Array, dims: numbe
   const ort = await ortModule();
   const s = await ort.InferenceSession.create(readFileSync(file), { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
   try {
-    const feed = { [s.inputNames[0]!]: new ort.Tensor('float32', Float32Array.from(sample), dims) };
+    const feed = sessionFeeds(ort, s, sample, dims);
     for (let i = 0; i < 20; i++) await s.run(feed);
     const times: number[] = [];
     for (let i = 0; i < runs; i++) {

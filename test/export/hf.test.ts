@@ -67,7 +67,7 @@ test('transformers.js loads the exported folder offline: same token ids, same to
       const { dir, model, tok } = fakeRun(root, `${r.name}-run`, r.spec, r.classes);
       try {
         const out = join(root, r.name);
-        const res = exportHf(dir, { out });
+        const res = await exportHf(dir, { out });
         assert.deepEqual(res.labels, r.classes);
         const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as { model_type: string; id2label: Record<string, string>; label2id: Record<string, number>; problem_type: string };
         assert.equal(cfg.model_type, 'bert');
@@ -111,17 +111,17 @@ test('transformers.js loads the exported folder offline: same token ids, same to
   }
 });
 
-test('export --format hf refuses image students and runs without a tokenizer, naming the fix', () => {
+test('export --format hf refuses image students and runs without a tokenizer, naming the fix', async () => {
   const root = mkdtempSync(join(tmpdir(), 'kd-hfexp-'));
   try {
     const cnn = createModel({ arch: 'mlp', inputShape: [4], hidden: [3], numClasses: 2 });
     saveModel(join(root, 'model.safetensors'), cnn);
     cnn.dispose();
-    assert.throws(() => exportHf(root), /is a mlp model; the Hugging Face layout is written for text classifiers.*--format onnx/);
+    await assert.rejects(exportHf(root), /is a mlp model; the Hugging Face layout is written for text classifiers.*--format onnx/);
     const bert = createModel({ arch: 'bert', vocabSize: 10, maxLen: 8, layers: 1, hidden: 8, heads: 2, ffn: 8, numClasses: 2 });
     saveModel(join(root, 'model.safetensors'), bert);
     bert.dispose();
-    assert.throws(() => exportHf(root), /has no tokenizer\.json: the token ids mean nothing without it/);
+    await assert.rejects(exportHf(root), /has no tokenizer\.json: the token ids mean nothing without it/);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
