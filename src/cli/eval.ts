@@ -34,9 +34,10 @@ function teacherFromFile(file: string, studentInputs: Normalization | undefined,
 function runData(dir: string, teacherFile: string | undefined): EvalData {
   const e = runExperimentOf(dir);
   if (!e) throw new Error(`${dir}: no experiment.yaml or run.json, so its data is unknown; evaluate the model file with --data`);
-  const data = prepareData({ ...e, output: dir });
-  // An ONNX text teacher reads the texts through its own tokenizer, as in a run.
-  const teacher = teacherFile && data.tokenizer && teacherKindOf(teacherFile) === 'onnx' ? onnxTeacher({ onnx: teacherFile, numClasses: data.numClasses }, { tokenizer: data.tokenizer })
+  // An ONNX --teacher on text reads the texts through its own tokenizer, as in a run (the data keeps them for it).
+  const onnx = teacherFile !== undefined && teacherKindOf(teacherFile) === 'onnx';
+  const data = prepareData({ ...e, output: dir, ...(onnx ? { teachers: [{ onnx: teacherFile }] } : {}) });
+  const teacher = onnx && data.tokenizer ? onnxTeacher({ onnx: teacherFile, numClasses: data.numClasses }, data.texts ? { tokenizer: data.tokenizer, texts: data.texts } : { tokenizer: data.tokenizer })
     : teacherFile ? teacherFromFile(teacherFile, e.data.normalize, data.numClasses) : loadTeachers(e, data.numClasses, undefined, data);
   return { test: data.test, ...(data.val ? { val: data.val } : {}), multiLabel: data.multiLabel === true, teacher };
 }

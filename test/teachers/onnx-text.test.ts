@@ -19,6 +19,7 @@ import { findTeacherTokenizer, onnxClassNames, RowTexts, teacherMaxLength, teach
 import { onnxTeacher } from '../../src/run/experiment.js';
 import { parseExperiment } from '../../src/config/experiment.js';
 import { runExperiment } from '../../src/api.js';
+import { evalCommand } from '../../src/cli/eval.js';
 
 setNumThreads(1);
 const DIR = resolve('test', 'fixtures', 'hf-bert-onnx');
@@ -150,6 +151,18 @@ test('a short distillation from the ONNX text teacher runs on debtags (the stude
       const studentVocab = (JSON.parse(readFileSync(join(root, 'run', 'tokenizer.json'), 'utf8')) as { model: { vocab: Record<string, number> } }).model.vocab;
       assert.ok(Object.keys(studentVocab).length > 40);
       assert.match(r.teacher!.description, /ONNX text model/);
+      // kdistill eval scores the teacher beside the student the same way: the run's own, and --teacher FILE.
+      for (const args of [[join(root, 'run')], [join(root, 'run'), '--teacher', join(teacherDir, 'onnx', 'model.onnx')]]) {
+        let printed = '';
+        const write = process.stdout.write.bind(process.stdout);
+        process.stdout.write = ((chunk: string) => { printed += chunk; return true; }) as typeof process.stdout.write;
+        try {
+          assert.equal(evalCommand(args), 0);
+        } finally {
+          process.stdout.write = write;
+        }
+        assert.match(printed, /teacher: ONNX text model/, printed);
+      }
     } finally {
       r.student.dispose();
     }
