@@ -23,16 +23,16 @@ import { createModel, ZooModel } from '../nn/zoo/index.js';
 import { Module } from '../nn/module.js';
 import { BertEncoder, initStudentFromTeacher } from '../nn/zoo/transformer.js';
 import { initStudentFromHf } from '../nn/huggingface.js';
-import { prepareTextData } from '../text/prepare.js';
+import { prepareTextData, runTokenizer } from '../text/prepare.js';
 import { pretrainMlm } from '../text/pretrain.js';
 import { mlmAugment, teacherScorer, type AugmentStats } from '../text/augment.js';
 import { ProgressBar } from '../util/progress.js';
 import { MultiLabelBatches, type MultiLabelDataset } from '../text/data.js';
-import type { WordPieceTokenizer } from '../text/tokenizer.js';
+import { WordPieceTokenizer } from '../text/tokenizer.js';
 import { evaluateMultiLabelPerLabel, type MultiLabelEvaluation } from '../train/multilabel-metrics.js';
 import { biasAdjustRun, type BiasAdjustmentRecord } from '../train/bias.js';
 import { inferenceMsPerSample } from '../train/timing.js';
-import { loadSafetensors, saveModel } from '../nn/safetensors.js';
+import { loadModel, loadSafetensors, saveModel } from '../nn/safetensors.js';
 import { prepareQuantization, setQuantization } from '../nn/quantize.js';
 import { getMethod } from '../methods/registry.js';
 import { resolveParams, type CachedTarget, type MethodSpec, type Params } from '../methods/method.js';
@@ -687,10 +687,24 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
  * TinyBERT's data augmentation (data.text.augment): the transfer set becomes the originals and
  * their copies with words replaced by the teacher's masked-LM predictions. Returns what it did.
  */
-function augmentTransferSet(e: Experiment, data: RunData, teacher: Teacher | null): AugmentStats {
-  const model = teacher instanceof ModuleTeacher ? teacher.model : null;
+function augmentTransferSet(e: Experiment, data: RunData, teacher: Teacher | null): AugmentStats & { model: string } {
+  const spec = e.data.text!.augment!;
+  const where = `${e.file}: 'data.text.augment${spec.model ? '.model' : ''}'`;
+  let model: Module | null = teacher instanceof ModuleTeacher ? teacher.model : null, source = teacher?.description ?? 'no teacher';
+  if (spec.model) {
+    try {
+      model = loadModel(spec.model).model;
+    } catch (err) {
+      throw new Error(`${where}: ${(err as Error).message}`);
+    }
+    source = spec.model;
+  }
   if (!(model instanceof BertEncoder) || !model.mlmHead || !data.tokenizer) {
-    throw new Error(`${e.file}: 'data.text.augment' replaces words with the teacher's masked-LM predictions, but the teacher (${teacher?.description ?? 'none'}) is not a BERT with an MLM head: train it with mlm: (kdistill keeps the head in its model file)`);
+    throw new Error(`${where} replaces words with masked-LM predictions, but ${spec.model ? `${spec.model} is` : `the teacher (${source}) is`} not a BERT with an MLM head: train it with mlm: (kdistill keeps the head in its model file)`);
+  }
+  const vocab = data.tokenizer.vocab, own = spec.model ? runTokenizer(spec.model) : null;
+  if (model.spec.vocabSize !== vocab.length || (own && WordPieceTokenizer.load(own).vocab.join('\n') !== vocab.join('\n'))) {
+    throw new Error(`${where}: ${source} was trained on another vocabulary (${own ?? `${model.spec.vocabSize} tokens`}) than the data's (${data.tokenizer.vocabSize} tokens): its predicted ids would be other words`);
   }
   const quiet = process.env.KDISTILL_QUIET === '1';
   let bar: ProgressBar | null = null;
@@ -700,7 +714,7 @@ function augmentTransferSet(e: Experiment, data: RunData, teacher: Teacher | nul
   (bar as ProgressBar | null)?.done();
   if (!quiet) process.stderr.write(`${e.name}: augmented ${stats.examples} examples to ${stats.rows} rows (${stats.duplicates} duplicate copies dropped; ${(100 * stats.changedPieceShare).toFixed(1)}% of the copies' pieces replaced) in ${stats.seconds.toFixed(1)} s\n`);
   data.transfer = augmented;
-  return stats;
+  return { ...stats, model: source };
 }
 
 /** Batch-1 inference latency in eval mode (batch norm on one sample needs its running statistics); the mode is restored. */

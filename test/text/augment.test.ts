@@ -17,6 +17,7 @@ import type { Dataset } from '../../src/data/dataset.js';
 import type { MultiLabelDataset } from '../../src/text/data.js';
 import { parseExperiment } from '../../src/config/experiment.js';
 import { runExperiment } from '../../src/api.js';
+import { saveModel } from '../../src/nn/safetensors.js';
 
 interface Case { name: string; copies: number; prob: number; topK: number; queries: [number, number][]; logits: number[][]; draws: number[][]; candidates: number[][][]; expected: number[][][] }
 const fx = JSON.parse(readFileSync(join(packageRoot, 'test', 'fixtures', 'text', 'tinybert-augment.json'), 'utf8')) as { vocab: string[]; maxLen: number; rows: number[][]; cases: Case[] };
@@ -156,9 +157,19 @@ test('data.text.augment: the paper\'s defaults, checked against its teacher, and
     // A teacher without an MLM head cannot propose words: the run says so before training.
     const plainRun = join(root, 'plain');
     await runExperiment(parseExperiment({ ...teacherRaw, output: plainRun }, join(root, 'p.yaml')), { mode: 'train', resume: false });
-    const noHead = { ...student(join(root, 's2'), {}), teacher: { checkpoint: join(plainRun, 'model.safetensors') } };
-    await assert.rejects(runExperiment(parseExperiment(noHead, join(root, 's2.yaml')), { mode: 'distill', resume: false }), /s2\.yaml: 'data\.text\.augment' replaces words with the teacher's masked-LM predictions, but the teacher \(checkpoint .*\) is not a BERT with an MLM head/);
+    const plain = { checkpoint: join(plainRun, 'model.safetensors') };
+    await assert.rejects(runExperiment(parseExperiment({ ...student(join(root, 's2'), {}), teacher: plain }, join(root, 's2.yaml')), { mode: 'distill', resume: false }),
+      /s2\.yaml: 'data\.text\.augment' replaces words with masked-LM predictions, but the teacher \(checkpoint .*\) is not a BERT with an MLM head/);
     assert.ok(!existsSync(join(root, 's2', 'model.safetensors')));
+    // ... but another MLM model of the same vocabulary can (the paper's pre-trained BERT beside the fine-tuned teacher).
+    const mlmFile = join(teacherRun, 'model.safetensors');
+    await runExperiment(parseExperiment({ ...student(join(root, 's3'), { copies: 1, model: mlmFile }), teacher: plain, epochs: 1 }, join(root, 's3.yaml')), { mode: 'distill', resume: false });
+    assert.equal(JSON.parse(readFileSync(join(root, 's3', 'result.json'), 'utf8')).textAugment.model, mlmFile);
+    // One of another vocabulary would propose other words.
+    const other = join(root, 'other.safetensors');
+    saveModel(other, new BertEncoder({ arch: 'bert', vocabSize: 50, maxLen: 24, hidden: 8, layers: 1, heads: 2, ffn: 16, numClasses: 2, dropout: 0, multiLabel: false, mlm: true }));
+    await assert.rejects(runExperiment(parseExperiment({ ...student(join(root, 's4'), { model: other }), teacher: plain }, join(root, 's4.yaml')), { mode: 'distill', resume: false }),
+      /s4\.yaml: 'data\.text\.augment\.model': .*other\.safetensors was trained on another vocabulary \(50 tokens\) than the data's/);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
