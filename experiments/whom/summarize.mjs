@@ -1,19 +1,20 @@
 // Collects the runs of experiments/whom/run.sh into results/: per run its result.json, run.json,
 // the epoch records of its log and its console output; and results/table.md with the mean ± std
-// over seeds of the final student's test metrics. Usage: node summarize.mjs <runs folder>
+// over seeds of the final student's test metrics. Usage: node summarize.mjs <runs folder> [<results folder>]
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const runs = process.argv[2] ?? 'runs/whom';
 const here = dirname(fileURLToPath(import.meta.url));
-const dest = join(here, 'results');
+// A second argument collects a partial re-run (e.g. the DML schedules) into its own folder.
+const dest = process.argv[3] ?? join(here, 'results');
 mkdirSync(dest, { recursive: true });
 
-const ORDER = ['scratch', 'kd', 'ta-chain', 'dml', 'online-kd', 'bss', 'bss-noattack', 'adversarial-kd'];
+const ORDER = ['scratch', 'kd', 'ta-chain', 'dml', 'dml-sequential', 'online-kd', 'bss', 'bss-noattack', 'adversarial-kd'];
 const LABEL = {
   scratch: 'scratch (labels only)', kd: 'KD (CNN → MLP[32])', 'ta-chain': 'TA chain (CNN → MLP[256] → MLP[32])',
-  dml: 'DML (2 × MLP[32], no teacher)', 'online-kd': 'online KD (MLP[256] trained jointly)', bss: 'BSS', 'bss-noattack': 'BSS weights, no attack (ablation)', 'adversarial-kd': 'adversarial KD',
+  dml: 'DML (2 × MLP[32], no teacher)', 'dml-sequential': 'DML, sequential updates (Algorithm 1)', 'online-kd': 'online KD (MLP[256] trained jointly)', bss: 'BSS', 'bss-noattack': 'BSS weights, no attack (ablation)', 'adversarial-kd': 'adversarial KD',
 };
 /** Folders holding the final student's run (the chain's is its last stage). */
 function finalRun(dir) {

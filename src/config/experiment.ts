@@ -39,6 +39,25 @@ export interface TextSpec {
   excludeTags: string[];
   /** Use at most this many examples (seeded subsample). */
   maxExamples?: number;
+  /** TinyBERT's data augmentation of the transfer set with the teacher's masked-LM head (src/text/augment.ts). */
+  augment?: MlmAugmentSpec;
+}
+
+/** `data.text.augment`: TinyBERT's word replacement with the teacher's masked-LM predictions. */
+export interface MlmAugmentSpec {
+  /** N_a: augmented copies per training example (the paper: 20; duplicates are not kept). */
+  copies: number;
+  /** p_t: probability that a word is replaced (the paper: 0.4). */
+  prob: number;
+  /** K: masked-LM predictions per word before ## pieces and special tokens are dropped (the paper: 15). */
+  topK: number;
+  /** Seed of the replacement draws (not the run's: every run seed distils on the same augmented set). */
+  seed: number;
+  /**
+   * A kdistill BERT model file with an MLM head, of the data's vocabulary, that proposes the words
+   * (the paper: pre-trained BERT-base, not the fine-tuned teacher). Default: the teacher.
+   */
+  model?: string;
 }
 
 export interface DataSpec {
@@ -321,6 +340,9 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
   const combine = c.string(o, 'combine', '', { choices: ['mean_logits', 'mean_probs', 'geometric_probs'], default: 'mean_logits' }) as Experiment['combine'];
   const teacherWeights = c.numberList(o, 'teacherWeights', '');
   if (teacherWeights && teacherWeights.length !== teachers.length) c.fail('teacherWeights', `has ${teacherWeights.length} weights for ${teachers.length} teachers`);
+  if (data.text?.augment && !data.text.augment.model && (teachers.length !== 1 || !('checkpoint' in teachers[0]!))) {
+    c.fail('data.text.augment', "replaces words with the teacher's masked-LM predictions: give one 'teacher' with a 'checkpoint' (a kdistill BERT trained with mlm:), or the MLM model file as 'data.text.augment.model'");
+  }
 
   if (o.student !== undefined && o.model !== undefined) c.fail('model', "give either 'student' or 'model' (they are the same), not both");
   const student = o.student ?? o.model;
@@ -427,7 +449,7 @@ function parseNormalize(c: Checker, v: unknown, path: string): { mean: number[];
 }
 
 function parseText(c: Checker, v: unknown, rel: (p: string) => string): TextSpec {
-  const t = c.object(v, 'data.text', ['tokenizer', 'vocabSize', 'maxLen', 'tokenizerChars', 'splitSeed', 'valFraction', 'testFraction', 'topTags', 'excludeTags', 'maxExamples']);
+  const t = c.object(v, 'data.text', ['tokenizer', 'vocabSize', 'maxLen', 'tokenizerChars', 'splitSeed', 'valFraction', 'testFraction', 'topTags', 'excludeTags', 'maxExamples', 'augment']);
   const spec: TextSpec = {
     vocabSize: c.number(t, 'vocabSize', 'data.text', { int: true, min: 16, max: 1 << 24, default: 3000 }),
     maxLen: c.number(t, 'maxLen', 'data.text', { int: true, min: 3, default: 64 }),
@@ -446,6 +468,18 @@ function parseText(c: Checker, v: unknown, rel: (p: string) => string): TextSpec
   }
   const maxExamples = c.optNumber(t, 'maxExamples', 'data.text', { int: true, min: 10 });
   if (maxExamples !== undefined) spec.maxExamples = maxExamples;
+  if (t.augment !== undefined) {
+    // The paper's values by default: N_a = 20, p_t = 0.4, K = 15.
+    const a = c.object(t.augment ?? {}, 'data.text.augment', ['copies', 'prob', 'topK', 'seed', 'model']);
+    spec.augment = {
+      copies: c.number(a, 'copies', 'data.text.augment', { int: true, min: 1, default: 20 }),
+      prob: c.number(a, 'prob', 'data.text.augment', { min: 0, max: 1, default: 0.4 }),
+      topK: c.number(a, 'topK', 'data.text.augment', { int: true, min: 1, default: 15 }),
+      seed: c.number(a, 'seed', 'data.text.augment', { int: true, min: 0, max: Number.MAX_SAFE_INTEGER, default: 0 }),
+    };
+    const model = c.optString(a, 'model', 'data.text.augment');
+    if (model !== undefined) spec.augment.model = rel(model);
+  }
   return spec;
 }
 

@@ -54,6 +54,8 @@ export const tinybert = defineMethod({
   name: 'tinybert',
   summary: 'TinyBERT: embedding MSE + attention-map MSE + projected hidden-state MSE over mapped layers, then prediction-layer soft cross-entropy (two stages in one run).',
   paper: 'Jiao, Yin, Shang, Jiang, Chen, Li, Wang, Liu, "TinyBERT: Distilling BERT for Natural Language Understanding", Findings of EMNLP 2020 (arXiv:1909.10351)',
+  differs: 'both stages in one run (an epoch split, intermediateFraction); the task stage\'s data augmentation is data.text.augment (teacher\'s MLM head ' +
+    'or augment.model, p_t 0.4, K 15, N_a 20) with no GloVe: words of several pieces keep themselves; general distillation is a separate run (init: {from: …})',
   needsTeacher: true,
   params: {
     mapping: struct<LayerMappingSpec>({

@@ -23,15 +23,17 @@ import { createModel, ZooModel } from '../nn/zoo/index.js';
 import { Module } from '../nn/module.js';
 import { BertEncoder, initStudentFromTeacher } from '../nn/zoo/transformer.js';
 import { initStudentFromHf } from '../nn/huggingface.js';
-import { prepareTextData } from '../text/prepare.js';
+import { prepareTextData, runTokenizer } from '../text/prepare.js';
 import { pretrainMlm } from '../text/pretrain.js';
+import { mlmAugment, teacherScorer, type AugmentStats } from '../text/augment.js';
+import { ProgressBar } from '../util/progress.js';
 import { MultiLabelBatches, type MultiLabelDataset } from '../text/data.js';
-import type { WordPieceTokenizer } from '../text/tokenizer.js';
+import { WordPieceTokenizer } from '../text/tokenizer.js';
 import { findTeacherTokenizer, onnxClassNames, teacherTokens, type RowTexts, type StudentText } from '../text/teacher-text.js';
 import { evaluateMultiLabelPerLabel, type MultiLabelEvaluation } from '../train/multilabel-metrics.js';
 import { biasAdjustRun, type BiasAdjustmentRecord } from '../train/bias.js';
 import { inferenceMsPerSample } from '../train/timing.js';
-import { loadSafetensors, saveModel } from '../nn/safetensors.js';
+import { loadModel, loadSafetensors, saveModel } from '../nn/safetensors.js';
 import { prepareQuantization, setQuantization } from '../nn/quantize.js';
 import { getMethod } from '../methods/registry.js';
 import { resolveParams, type CachedTarget, type MethodSpec, type Params } from '../methods/method.js';
@@ -585,6 +587,8 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
   // Not silenced by KDISTILL_QUIET: this run would otherwise end with wrong numbers and exit 0.
   if (teacherWarning && (o.distributed?.rank ?? 0) === 0) process.stderr.write(`warning: ${e.file}: ${teacherWarning}\n`);
 
+  // After the teacher's check on the original examples; before the run record, which names the augmented set and its size.
+  const textAugment = e.data.text?.augment ? augmentTransferSet(e, data, teacher) : null;
   // Before anything in the folder is rewritten: a checkpoint there must be this experiment's.
   if ((o.distributed?.rank ?? 0) === 0 && (o.resume ?? true)) checkResumable(e, runInputs(data, teacher));
   const method = spec.create(params);
@@ -666,7 +670,7 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
   const resultRec = {
     name: e.name, method: e.method.name, seed: e.seed, epochs: e.epochs, steps: result.steps,
     studentParameters: nParams, teacherParameters: teacher?.numParameters ?? null, test: o.validationOnly ? null : multi ?? final ?? null, msPerSample,
-    ...(data.describe ? { data: data.describe } : {}), ...(mlmLosses ? { mlmLosses } : {}),
+    ...(data.describe ? { data: data.describe } : {}), ...(mlmLosses ? { mlmLosses } : {}), ...(textAugment ? { textAugment } : {}),
     ...(classNames(evalSet) ? { classNames: classNames(evalSet) } : {}),
     ...(warnings.length ? { warnings } : {}),
     ...(biasAdjustment ? { biasAdjustment } : {}),
@@ -701,6 +705,40 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
       ],
     )) + `\noutputs: ${e.output}` + warnings.map((w) => `\nwarning: ${w}`).join('');
   return { experiment: e, result, student, teacher, summary, ...(profile ? { profile } : {}) };
+}
+
+/**
+ * TinyBERT's data augmentation (data.text.augment): the transfer set becomes the originals and
+ * their copies with words replaced by the teacher's masked-LM predictions. Returns what it did.
+ */
+function augmentTransferSet(e: Experiment, data: RunData, teacher: Teacher | null): AugmentStats & { model: string } {
+  const spec = e.data.text!.augment!;
+  const where = `${e.file}: 'data.text.augment${spec.model ? '.model' : ''}'`;
+  let model: Module | null = teacher instanceof ModuleTeacher ? teacher.model : null, source = teacher?.description ?? 'no teacher';
+  if (spec.model) {
+    try {
+      model = loadModel(spec.model).model;
+    } catch (err) {
+      throw new Error(`${where}: ${(err as Error).message}`);
+    }
+    source = spec.model;
+  }
+  if (!(model instanceof BertEncoder) || !model.mlmHead || !data.tokenizer) {
+    throw new Error(`${where} replaces words with masked-LM predictions, but ${spec.model ? `${spec.model} is` : `the teacher (${source}) is`} not a BERT with an MLM head: train it with mlm: (kdistill keeps the head in its model file)`);
+  }
+  const vocab = data.tokenizer.vocab, own = spec.model ? runTokenizer(spec.model) : null;
+  if (model.spec.vocabSize !== vocab.length || (own && WordPieceTokenizer.load(own).vocab.join('\n') !== vocab.join('\n'))) {
+    throw new Error(`${where}: ${source} was trained on another vocabulary (${own ?? `${model.spec.vocabSize} tokens`}) than the data's (${data.tokenizer.vocabSize} tokens): its predicted ids would be other words`);
+  }
+  const quiet = process.env.KDISTILL_QUIET === '1';
+  let bar: ProgressBar | null = null;
+  const { data: augmented, stats } = mlmAugment(teacherScorer(model), data.transfer, data.tokenizer.vocab, e.data.text!.augment!, {
+    onProgress: (done, total) => { if (!quiet) (bar ??= new ProgressBar(`${e.name}: masked-LM candidates`, total)).update(done, 'words'); },
+  });
+  (bar as ProgressBar | null)?.done();
+  if (!quiet) process.stderr.write(`${e.name}: augmented ${stats.examples} examples to ${stats.rows} rows (${stats.duplicates} duplicate copies dropped; ${(100 * stats.changedPieceShare).toFixed(1)}% of the copies' pieces replaced) in ${stats.seconds.toFixed(1)} s\n`);
+  data.transfer = augmented;
+  return { ...stats, model: source };
 }
 
 /** Batch-1 inference latency in eval mode (batch norm on one sample needs its running statistics); the mode is restored. */
