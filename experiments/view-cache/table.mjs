@@ -4,11 +4,16 @@
 // (a seed fixes the training subset, the student's initialisation, the batch order and the
 // student's views, so only the teacher's signal differs) with its standard error; and whether the
 // live teacher (off) trained bit-identically to the view cache (views): the step losses, the
-// saved weights and the test metrics. Run: node experiments/view-cache/table.mjs
+// saved weights and the test metrics; and whether the views runs reproduce the benchmark table's
+// own final runs (experiments/benchmark/results/<method>/seed<N>), which used the view cache through
+// teacherCache: auto. Run: node experiments/view-cache/table.mjs [folder], the folder of the runs
+// (default runs/view-cache, where run.sh writes them; experiments/view-cache/results holds the
+// committed copies, without the weights).
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const root = new URL('../../runs/view-cache/', import.meta.url).pathname;
+const root = process.argv[2] ?? new URL('../../runs/view-cache/', import.meta.url).pathname;
+const benchmark = new URL('../benchmark/results/', import.meta.url).pathname;
 const METHODS = ['kd', 'dkd'];
 const SIGNALS = ['views', 'on', 'off'];
 const SEEDS = [1, 2, 3];
@@ -25,7 +30,7 @@ function run(m, s, seed) {
     test: JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')).test,
     steps: log.filter((e) => e.type === 'step').map((e) => e.loss),
     secPerEpoch: mean(log.filter((e) => e.type === 'epoch').map((e) => e.seconds)),
-    weights: readFileSync(join(dir, 'model.safetensors')),
+    weights: existsSync(join(dir, 'model.safetensors')) ? readFileSync(join(dir, 'model.safetensors')) : null,
   };
 }
 
@@ -43,16 +48,27 @@ for (const m of METHODS) {
   }
 }
 
-out.push('', '| method | seeds | Δ test acc views − on (points, mean ± SE) | per seed | beyond 2 SE? | Δ agreement (points) | Δ NLL | Δ ECE (points) |', '|---|---:|---:|---|:---:|---:|---:|---:|');
-for (const m of METHODS) {
+// Two-sided 95 % critical values of Student's t for n − 1 degrees of freedom: with 3 seeds "beyond
+// 2 SE" (the benchmark table's rule) is a loose test; t > t95 is the paired t-test's.
+const T95 = { 1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57 };
+out.push('', '| method | seeds | Δ test acc views − on (points, mean ± SE) | per seed | beyond 2 SE? | t (95 % needs) | Δ agreement (points) | Δ NLL, mean ± SE (t) | Δ ECE (points), mean ± SE (t) |', '|---|---:|---:|---|:---:|---:|---:|---:|---:|');
+const pairs = (m, k, scale) => {
   const v = runs[`${m}-views`], o = runs[`${m}-on`];
-  const n = Math.min(v.length, o.length);
-  if (n === 0) continue;
-  const d = (k, scale) => Array.from({ length: n }, (_, i) => (v[i].test[k] - o[i].test[k]) * scale);
+  return Array.from({ length: Math.min(v.length, o.length) }, (_, i) => (v[i].test[k] - o[i].test[k]) * scale);
+};
+for (const ms of [...METHODS.map((m) => [m]), METHODS]) {
+  const d = (k, scale) => ms.flatMap((m) => pairs(m, k, scale));
   const acc = d('accuracy', 100);
+  const n = acc.length;
+  const withT = (v, digits) => {
+    const e = sd(v) / Math.sqrt(v.length);
+    return `${signed(mean(v), digits)} ± ${e.toFixed(digits)}${v.length > 1 && e > 0 ? ` (${(Math.abs(mean(v)) / e).toFixed(1)})` : ''}`;
+  };
+  if (n === 0) continue;
   const se = sd(acc) / Math.sqrt(n);
-  out.push(`| ${m} | ${n} | ${signed(mean(acc))} ± ${se.toFixed(2)} | ${acc.map((x) => signed(x)).join(', ')} | ${n > 1 && Math.abs(mean(acc)) > 2 * se ? 'yes' : 'no'} | ` +
-    `${signed(mean(d('agreement', 100)))} | ${signed(mean(d('nll', 1)), 4)} | ${signed(mean(d('ece', 100)))} |`);
+  const t = n > 1 && se > 0 ? Math.abs(mean(acc)) / se : NaN;
+  out.push(`| ${ms.join(' + ')} | ${n} | ${signed(mean(acc))} ± ${se.toFixed(2)} | ${acc.map((x) => signed(x)).join(', ')} | ${n > 1 && Math.abs(mean(acc)) > 2 * se ? 'yes' : 'no'} | ` +
+    `${Number.isNaN(t) ? '–' : `${t.toFixed(2)} (${T95[n - 1] ?? '–'})`} | ${signed(mean(d('agreement', 100)))} | ${withT(d('nll', 1), 4)} | ${withT(d('ece', 100), 2)} |`);
 }
 
 out.push('', '| method | seed | step losses identical (views vs off) | first differing step | max \\|Δ loss\\| | weights identical | Δ test acc (points) |', '|---|---:|---:|---:|---:|:---:|---:|');
@@ -64,7 +80,17 @@ for (const m of METHODS) {
     const first = a.findIndex((x, j) => x !== b[j]);
     const maxd = Math.max(0, ...a.map((x, j) => Math.abs(x - b[j])));
     out.push(`| ${m} | ${SEEDS[i]} | ${same} of ${a.length}${a.length !== b.length ? ` (off: ${b.length})` : ''} | ${first < 0 ? '–' : first} | ${maxd.toPrecision(3)} | ` +
-      `${Buffer.compare(v[i].weights, o[i].weights) === 0 ? 'yes' : 'no'} | ${signed((v[i].test.accuracy - o[i].test.accuracy) * 100)} |`);
+      `${!v[i].weights || !o[i].weights ? '–' : Buffer.compare(v[i].weights, o[i].weights) === 0 ? 'yes' : 'no'} | ${signed((v[i].test.accuracy - o[i].test.accuracy) * 100)} |`);
   }
 }
+const same = [];
+for (const m of METHODS) {
+  runs[`${m}-views`].forEach((r, i) => {
+    const f = join(benchmark, m, `seed${SEEDS[i]}`, 'result.json');
+    if (!existsSync(f)) return;
+    const b = JSON.parse(readFileSync(f, 'utf8')).test;
+    same.push(`${m} seed ${SEEDS[i]}: ${JSON.stringify(b) === JSON.stringify(r.test) ? 'identical test metrics' : `differs (benchmark ${(b.accuracy * 100).toFixed(2)} %, here ${(r.test.accuracy * 100).toFixed(2)} %)`}`);
+  });
+}
+out.push('', `views runs against the benchmark table's final runs: ${same.join('; ')}`);
 console.log(out.join('\n'));
