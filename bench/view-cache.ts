@@ -14,6 +14,11 @@
 // cnn [32, 64]/256); the first N training images, batch 128, SGD momentum 0.9, T = 4, alpha 0.9.
 // Each trial is its own process (one heavy process at a time; the machine is shared); kdistill
 // builds batches on the main thread, as PyTorch's DataLoader(num_workers=0).
+// Size: the defaults are the sweep (5 trials × 10 epochs) on the first 5,000 images. Both
+// sides start their clock after loading the data, and the build, the training and the teacher's
+// recomputation all grow with images × epochs, so to first order the ratios do not depend on the
+// image count; 5,000 (not 60,000) keeps the 15 trials (20 with --with-live) to minutes on 2 cores.
+// bench/results/view-cache.json was run with --samples 500 on a heavily loaded machine (README).
 //
 //   node dist/bench/view-cache.js [--trials 5] [--epochs 10] [--samples 5000] [--batch 128]
 //        [--threads 1] [--with-live] [--baseline stock|tuned|both] [--out bench/results/view-cache.json]

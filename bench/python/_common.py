@@ -1,8 +1,10 @@
 """Shared by the PyTorch sides of the benchmarks (each script is run as
 `/usr/bin/python3 bench/python/<name>.py`, so this folder is on sys.path)."""
+import argparse
 import gzip
 import json
 import struct
+import time
 
 import numpy as np
 import torch
@@ -21,6 +23,15 @@ def fashion_mnist_train_uint8():
     return x, y
 
 
+def fashion_mnist_train_loader(samples, batch):
+    """The first `samples` training images in [0, 1] with their labels, shuffled into batches
+    (the order follows torch's seed)."""
+    xs, ys = fashion_mnist_train_uint8()
+    x = torch.from_numpy(xs[:samples].copy()).float().div(255)
+    y = torch.from_numpy(ys[:samples].copy())
+    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=batch, shuffle=True)
+
+
 def hinton_kd_loss(student_logits, teacher_logits, labels, T, alpha):
     """(1 - alpha)·CE + alpha·T²·KL(p_T(teacher) ‖ p_T(student)), batchmean: kdistill's `kd`."""
     kd = F.kl_div(F.log_softmax(student_logits / T, 1), F.log_softmax(teacher_logits / T, 1),
@@ -37,6 +48,48 @@ def kd_train_step(teacher, student, opt, xb, yb, T, alpha):
     loss.backward()
     opt.step()
     return loss
+
+
+def kd_bench_args(samples, epochs, add=None):
+    """The command line of the KD timing scripts (cache.py, view_cache.py): the options their
+    kdistill orchestrators pass to both sides alike, `add(parser)` for a script's own; parses
+    sys.argv and sets torch's threads and seed from it."""
+    p = argparse.ArgumentParser()
+    p.add_argument('--teacher', required=True)
+    p.add_argument('--samples', type=int, default=samples)
+    p.add_argument('--epochs', type=int, default=epochs)
+    p.add_argument('--batch', type=int, default=128)
+    p.add_argument('--threads', type=int, default=1)
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--lr', type=float, default=0.05)
+    p.add_argument('--temperature', type=float, default=4.0)
+    p.add_argument('--alpha', type=float, default=0.9)
+    if add:
+        add(p)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    return a
+
+
+def time_kd_epochs(student, loader, epochs, step):
+    """Trains `epochs` epochs calling `step(xb, yb)` (one optimizer step, returns the loss) on each
+    batch and prints the one JSON line the orchestrator reads: total and per-epoch seconds, steps,
+    the last epoch's mean loss."""
+    epoch_seconds, steps, last = [], 0, 0.0
+    t_all = time.perf_counter()
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        student.train()
+        total, count = 0.0, 0
+        for xb, yb in loader:
+            total += step(xb, yb).item()
+            count += 1
+            steps += 1
+        epoch_seconds.append(time.perf_counter() - t0)
+        last = total / max(1, count)
+    print(json.dumps({'seconds': time.perf_counter() - t_all, 'epochSeconds': epoch_seconds, 'steps': steps, 'loss': last,
+                      'torch': torch.__version__, 'threads': torch.get_num_threads()}))
 
 
 def status_mib(key):

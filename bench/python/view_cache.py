@@ -10,38 +10,17 @@ tensor ops (cheaper than torchvision's per-sample transforms, so the baseline is
         --batch B --threads T --seed S --lr LR
 Prints one JSON line: {"seconds": total, "epochSeconds": [...], "steps": n, "loss": last epoch mean}.
 """
-import argparse
-import json
-import time
-
 import torch
 import torch.nn.functional as F
 
-from _common import CNN, fashion_mnist_train_uint8, kd_train_step, load_teacher
+from _common import CNN, fashion_mnist_train_loader, kd_bench_args, kd_train_step, load_teacher, time_kd_epochs
 
-p = argparse.ArgumentParser()
-p.add_argument('--teacher', required=True)
-p.add_argument('--samples', type=int, default=5000)
-p.add_argument('--epochs', type=int, default=10)
-p.add_argument('--batch', type=int, default=128)
-p.add_argument('--threads', type=int, default=1)
-p.add_argument('--seed', type=int, default=0)
-p.add_argument('--lr', type=float, default=0.05)
-p.add_argument('--pad', type=int, default=2)
-p.add_argument('--temperature', type=float, default=4.0)
-p.add_argument('--alpha', type=float, default=0.9)
-a = p.parse_args()
-torch.set_num_threads(a.threads)
-torch.manual_seed(a.seed)
-
+a = kd_bench_args(samples=5000, epochs=10, add=lambda p: p.add_argument('--pad', type=int, default=2))
 teacher = load_teacher(a.teacher)
 student = CNN(channels=(8, 16), hidden=64)
 opt = torch.optim.SGD(student.parameters(), lr=a.lr, momentum=0.9)
 
-xs, ys = fashion_mnist_train_uint8()
-x = torch.from_numpy(xs[:a.samples].copy()).float().div(255)
-y = torch.from_numpy(ys[:a.samples].copy())
-loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=a.batch, shuffle=True)
+loader = fashion_mnist_train_loader(a.samples, a.batch)
 span = torch.arange(28)
 
 
@@ -59,18 +38,5 @@ def crop_flip(xb):
     return out
 
 
-epoch_seconds, steps, last = [], 0, 0.0
-t_all = time.perf_counter()
-for epoch in range(a.epochs):
-    t0 = time.perf_counter()
-    student.train()
-    total, count = 0.0, 0
-    for xb, yb in loader:
-        loss = kd_train_step(teacher, student, opt, crop_flip(xb), yb, a.temperature, a.alpha)  # teacher recomputed here
-        total += loss.item()
-        count += 1
-        steps += 1
-    epoch_seconds.append(time.perf_counter() - t0)
-    last = total / max(1, count)
-print(json.dumps({'seconds': time.perf_counter() - t_all, 'epochSeconds': epoch_seconds, 'steps': steps, 'loss': last,
-                  'torch': torch.__version__, 'threads': torch.get_num_threads()}))
+# The teacher is recomputed on every augmented batch (inside kd_train_step).
+time_kd_epochs(student, loader, a.epochs, lambda xb, yb: kd_train_step(teacher, student, opt, crop_flip(xb), yb, a.temperature, a.alpha))
