@@ -11,7 +11,9 @@
 //            16,384 negatives per sample from memory banks over a transfer set of 10,000 rows,
 //            momentum 0.5, T = 0.07; loss CE + 0.8·CRD (RepDistiller's -r 1 -a 0 -b 0.8).
 //            Each step takes the next 64 rows of a shuffled permutation of the 10,000, as the
-//            loader's indices are.
+//            loader's indices are. Two rows: kdistill's default scoring (auto, here v·Mᵀ picked at
+//            the indices) and the authors' gather of the bank's rows (src/methods/crd.ts
+//            CrdScoring); the PyTorch side is the authors' gather in both.
 //   reviewkd mdistiller's CIFAR ResNet levels: the three stage outputs and the pooled
 //            embedding (its zip drops the stem), ABFs with 64 mid channels, HCL, CE weight 1.
 // The kdistill side runs the methods through their contract as the trainer's step does
@@ -43,10 +45,11 @@ interface Row extends RowBase {
 const PAIR = { student: 'resnet8', teacher: 'resnet20', input: [3, 32, 32] as [number, number, number], batch: 64, datasetSize: 10000, optim: { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 } };
 const ROWS: Row[] = [
   { name: 'kd resnet20 → resnet8', ...PAIR, method: { name: 'kd', params: { temperature: 4, alpha: 0.9 } }, warmup: 3, steps: 10 },
-  {
-    name: 'crd resnet20 → resnet8, K = 16384, N = 10000', ...PAIR,
-    method: { name: 'crd', params: { featDim: 128, numNegatives: 16384, nceTemperature: 0.07, momentum: 0.5, beta: 0.8, alpha: 0 } }, warmup: 3, steps: 8,
-  },
+  // kdistill's default scoring (auto: v·Mᵀ here, N ≤ 8·(K+1)), then the authors' gather on both sides
+  ...(['auto', 'gather'] as const).map((scoring): Row => ({
+    name: `crd resnet20 → resnet8, K = 16384, N = 10000, kdistill scoring ${scoring}`, ...PAIR,
+    method: { name: 'crd', params: { featDim: 128, numNegatives: 16384, nceTemperature: 0.07, momentum: 0.5, beta: 0.8, alpha: 0, scoring } }, warmup: 2, steps: 5,
+  })),
   {
     name: 'reviewkd resnet20 → resnet8', ...PAIR,
     method: { name: 'reviewkd', params: { pairs: ['layer1', 'layer2', 'layer3'], studentLayer: 'flatten', teacherLayer: 'flatten', weight: 1, warmupEpochs: 20, ceWeight: 1 } }, warmup: 3, steps: 10,

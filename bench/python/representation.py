@@ -9,6 +9,7 @@ on a ResNet-20 teacher -> ResNet-8 student pair, written from the authors' code:
             loop also computes the KD term it weights by 0; left out here, as kdistill skips it).
             The negatives are drawn by torch.randint in the step, as kdistill draws them (the
             memory's AliasMethod over uniform weights is the same distribution, at higher cost).
+            Always the authors' gather of the bank's rows: a row's `scoring` is kdistill's only.
   ReviewKD  mdistiller (distillers/ReviewKD.py: ABF and hcl_loss, again imported from the golden
             fixture scripts/fixtures/reviewkd.py), levels = the three stage outputs and the pooled
             embedding, CE weight 1, weight * min(epoch / 20, 1) at epoch 1.
@@ -29,7 +30,7 @@ from zoo import build_model
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'scripts', 'fixtures'))
 from crd import Memory, contrast_loss  # noqa: E402
-from reviewkd import ABF, hcl_loss  # noqa: E402
+from reviewkd import ABF, fuse_levels, hcl_loss  # noqa: E402
 
 
 def with_features(model, x):
@@ -107,13 +108,7 @@ def build(row):
             logit_s, fs, pooled = with_features(student, x)
             with torch.no_grad():
                 _, ft, tpool = with_features(teacher, x)
-            feats = (fs + [pooled.unsqueeze(-1).unsqueeze(-1)])[::-1]
-            results = []
-            out, res = ab[0](feats[0], out_shape=out_shapes[0])
-            results.append(out)
-            for feat, abf, s, o in zip(feats[1:], ab[1:], shapes[1:], out_shapes[1:]):
-                out, res = abf(feat, res, s, o)
-                results.insert(0, out)
+            results = fuse_levels(ab, (fs + [pooled.unsqueeze(-1).unsqueeze(-1)])[::-1], shapes, out_shapes)
             teacher_feats = ft + [tpool.unsqueeze(-1).unsqueeze(-1)]
             return p["ceWeight"] * F.cross_entropy(logit_s, y) + p["weight"] * ramp * hcl_loss(results, teacher_feats)
     else:

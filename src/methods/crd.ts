@@ -44,7 +44,8 @@ const EPS = 1e-7;
  *    at N = 10k, 0.31 s at 50k, 0.98 s at 200k; linear in N, it crosses the gather near
  *    N ≈ 20·(K+1), so up to 8·(K+1) the product is at least ~2.5× faster.
  */
-export type CrdScoring = 'auto' | 'gather' | 'product';
+export const CRD_SCORING = ['auto', 'gather', 'product'] as const;
+export type CrdScoring = (typeof CRD_SCORING)[number];
 
 /** The two memory banks and their normalisation constants (buffers: checkpointed with the student). */
 export class ContrastMemory extends Module {
@@ -142,6 +143,7 @@ export const crd = defineMethod({
     numNegatives: int({ default: 16384, min: 1, description: 'Negatives K per sample drawn from the memory (authors: 16384; with a bank over 8·(K+1) rows each step gathers b·(K+1)·featDim values per bank, ~1 GB each in float32 at b = 128, so smaller K suits a CPU there)' }),
     nceTemperature: num({ default: 0.07, unit: 'temperature', min: 1e-3, max: 10, description: 'Temperature τ of the scores exp(v·m/τ) (authors: 0.07)' }),
     momentum: num({ default: 0.5, min: 0, max: 1, description: 'Momentum μ of the memory update m ← normalise(μ·m + (1 − μ)·v) (authors: 0.5)' }),
+    scoring: choice(CRD_SCORING, { default: 'auto', description: 'How the memory scores are computed, same values: gather (the authors\' way: the b·(K+1) rows copied out of the bank), product (v·Mᵀ against the whole bank, the K+1 picked), auto (product up to a bank of 8·(K+1) rows, where it is faster)' }),
     beta: num({ default: 0.8, unit: 'weight', min: 0, description: 'Weight of the CRD term (RepDistiller\'s CIFAR-100 script: 0.8)' }),
     ...repdistillerKdParams('CRD'),
   },
@@ -156,7 +158,7 @@ export const crd = defineMethod({
           throw new Error("method 'crd': the memory bank needs the transfer set's size, which this data source does not give; use negatives: batch");
         }
         heads = [layers.shapes.student[0]!, layers.shapes.teacher[0]!].map((s) => new EmbedHead(sizeOf(s), p.featDim, true));
-        if (p.negatives === 'memory') memory = new ContrastMemory(ctx.datasetSize!, p.featDim, p.nceTemperature, p.momentum);
+        if (p.negatives === 'memory') memory = new ContrastMemory(ctx.datasetSize!, p.featDim, p.nceTemperature, p.momentum, 'float32', p.scoring);
       },
       extras: () => [...heads, ...(memory ? [memory] : [])],
       terms(ctx, [f]) {
