@@ -109,6 +109,10 @@ test('crd: the method builds heads and an N×featDim bank per network, updates t
   const [hs, ht, mem] = m.extraModules!() as [EmbedHead, EmbedHead, ContrastMemory];
   assert.deepEqual([hs.inFeatures, hs.outFeatures, ht.inFeatures, mem.memoryS.shape, mem.memoryT.shape], [5, 3, 7, [8, 3], [8, 3]]);
   assert.equal(mem.parameters().length, 0, 'the banks are buffers: checkpointed, not optimised');
+  assert.equal(mem.scoring, 'auto');
+  const g = make('crd', { featDim: 3, numNegatives: 4, scoring: 'gather' });
+  g.setup!({ student, teacher, numClasses: 10, datasetSize: 8, sample });
+  assert.equal((g.extraModules!()[2] as ContrastMemory).scoring, 'gather', 'the scoring parameter reaches the memory');
   const ctx = (indices: Int32Array | null): LossContext => {
     const x = torch.randn([3, 6]);
     const s = student.forwardWithFeatures(x, m.features!.student), t = torch.noGrad(() => teacher.features(x, m.features!.teacher));
