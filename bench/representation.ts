@@ -48,7 +48,7 @@ const ROWS: Row[] = [
   // kdistill's default scoring (auto: v·Mᵀ here, N ≤ 8·(K+1)), then the authors' gather on both sides
   ...(['auto', 'gather'] as const).map((scoring): Row => ({
     name: `crd resnet20 → resnet8, K = 16384, N = 10000, kdistill scoring ${scoring}`, ...PAIR,
-    method: { name: 'crd', params: { featDim: 128, numNegatives: 16384, nceTemperature: 0.07, momentum: 0.5, beta: 0.8, alpha: 0, scoring } }, warmup: 2, steps: 5,
+    method: { name: 'crd', params: { featDim: 128, numNegatives: 16384, nceTemperature: 0.07, momentum: 0.5, beta: 0.8, alpha: 0, scoring } }, warmup: 1, steps: 3,
   })),
   {
     name: 'reviewkd resnet20 → resnet8', ...PAIR,
