@@ -10,7 +10,7 @@
 //   npm run bench -- --only engine --sweep (benchmark-specific flags pass through)
 //   npm run bench -- --baseline stock      (PyTorch baselines: stock | tuned | both, the default)
 //
-// Two PyTorch baselines (issue 14): engine, kd-epoch, sobolev, transformer and zoo run their PyTorch
+// Two PyTorch baselines (issue 14): engine, kd-epoch, representation, sobolev, transformer and zoo run their PyTorch
 // side twice, once with glibc's stock malloc and once glibc-tuned (MALLOC_ARENA_MAX=1
 // MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TOP_PAD_=1073741824, which keeps PyTorch's tensor
 // buffers from being mmapped and faulted in afresh every step), and print kdistill's ratio to

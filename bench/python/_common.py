@@ -3,7 +3,9 @@
 import argparse
 import gzip
 import json
+import os
 import struct
+import sys
 import time
 
 import numpy as np
@@ -146,3 +148,43 @@ def load_teacher(path, **cnn):
     for q in teacher.parameters():
         q.requires_grad_(False)
     return teacher
+
+
+def serve_rows(build):
+    """A long-lived row worker (bench/_rows.ts). Protocol, one JSON object per line:
+      stdout <- {"hello": {...}}
+      stdin  -> {"row": <row spec of the benchmark>, "threads": n, "warmup": w, "steps": s[, "profile": k]}
+      stdout <- {"ms": [...], "msPerStep": mean, "loss": last loss, "params": student parameters,
+                 "teacherParams": teacher parameters or null[, "profile": top ops by self CPU time]}
+    build(row) -> (step, params, teacher_params), step() returning the loss tensor; each row is built once."""
+    built = {}
+    print(json.dumps({"hello": {"torch": torch.__version__, "defaultThreads": torch.get_num_threads(),
+                                "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"), "pid": os.getpid()}}), flush=True)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        req = json.loads(line)
+        if req.get("quit"):
+            break
+        torch.set_num_threads(int(req["threads"]))
+        row = req["row"]
+        if row["name"] not in built:
+            built[row["name"]] = build(row)
+        step, params, tparams = built[row["name"]]
+        for _ in range(int(req["warmup"])):
+            step()
+        times = []
+        loss = float("nan")
+        for _ in range(int(req["steps"])):
+            t0 = time.perf_counter()
+            loss = step().item()
+            times.append((time.perf_counter() - t0) * 1000.0)
+        reply = {"ms": times, "msPerStep": sum(times) / len(times), "loss": loss, "params": params, "teacherParams": tparams}
+        if req.get("profile"):
+            with torch.autograd.profiler.profile() as prof:
+                for _ in range(int(req["profile"])):
+                    step().item()
+            reply["profile"] = [{"name": e.key, "calls": e.count, "selfMs": e.self_cpu_time_total / 1000.0,
+                                 "totalMs": e.cpu_time_total / 1000.0}
+                                for e in sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[:25]]
+        print(json.dumps(reply), flush=True)

@@ -2,23 +2,13 @@
 """PyTorch side of bench/zoo.ts: training steps of the zoo's CIFAR ResNets, WRNs and the Hinton
 MNIST MLPs, built as mdistiller / kdistill build them (same module structure, so the same
 parameter count, which the orchestrator checks), same loss, optimizer and batch shapes.
-
-A long-lived worker (bench/_common.ts `Worker`). Protocol, one JSON object per line:
-  stdout <- {"hello": {...}}
-  stdin  -> {"row": <row spec, see bench/zoo.ts>, "threads": n, "warmup": w, "steps": s[, "profile": k]}
-  stdout <- {"ms": [...], "msPerStep": mean, "loss": last loss, "params": student parameters,
-             "teacherParams": teacher parameters or null[, "profile": top ops by self CPU time]}
+A long-lived row worker (_common.serve_rows; rows as in bench/zoo.ts).
 """
-import json
-import os
-import sys
-import time
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from _common import hinton_kd_loss
+from _common import hinton_kd_loss, serve_rows
 
 
 class BasicBlock(nn.Module):
@@ -163,39 +153,5 @@ def build(row):
     return step, count(student), count(teacher)
 
 
-def main():
-    built = {}
-    print(json.dumps({"hello": {"torch": torch.__version__, "defaultThreads": torch.get_num_threads(),
-                                "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"), "pid": os.getpid()}}), flush=True)
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        req = json.loads(line)
-        if req.get("quit"):
-            break
-        torch.set_num_threads(int(req["threads"]))
-        row = req["row"]
-        if row["name"] not in built:
-            built[row["name"]] = build(row)
-        step, params, tparams = built[row["name"]]
-        for _ in range(int(req["warmup"])):
-            step()
-        times = []
-        loss = float("nan")
-        for _ in range(int(req["steps"])):
-            t0 = time.perf_counter()
-            loss = step().item()
-            times.append((time.perf_counter() - t0) * 1000.0)
-        reply = {"ms": times, "msPerStep": sum(times) / len(times), "loss": loss, "params": params, "teacherParams": tparams}
-        if req.get("profile"):
-            with torch.autograd.profiler.profile() as prof:
-                for _ in range(int(req["profile"])):
-                    step().item()
-            reply["profile"] = [{"name": e.key, "calls": e.count, "selfMs": e.self_cpu_time_total / 1000.0,
-                                 "totalMs": e.cpu_time_total / 1000.0}
-                                for e in sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[:25]]
-        print(json.dumps(reply), flush=True)
-
-
 if __name__ == "__main__":
-    main()
+    serve_rows(build)

@@ -6,7 +6,8 @@
 //           uniform in ±1/√(featDim/3); for row i of the batch, idx_i = (its dataset index, K negatives)
 //   scores: out_T[i, k] = exp(M_S[idx_ik]·v_T,i / τ) / Z_T,  out_S[i, k] = exp(M_T[idx_ik]·v_S,i / τ) / Z_S
 //           (each network's embedding against the other's bank); Z = N·mean(exp(·/τ)) fixed on the
-//           first batch and kept
+//           first batch and kept. The dot products are those of the authors' code, computed as
+//           v·Mᵀ picked at idx unless the bank is much larger than K (see CrdScoring)
 //   NCE:    with m = K, P_n = 1/N, ε = 1e-7:
 //           h(x) = −[Σ_i log(x_i0 / (x_i0 + m·P_n + ε)) + Σ_i Σ_{k≥1} log(m·P_n / (x_ik + m·P_n + ε))] / b
 //           crd = h(out_S) + h(out_T)
@@ -29,18 +30,41 @@ import { EmbedHead, embeddingLayers, embeddingParams, repdistillerKdParams, repr
 
 const EPS = 1e-7;
 
+/**
+ * How the scores M[idx_ik]·v_i are computed; both give the same dot products.
+ *  - gather: the authors' way: the K+1 rows of each sample gathered from the bank, [b, K+1, d]
+ *    (0.5 GB per bank at b = 64, K = 16,384, d = 128 in float32), then a batched matrix-vector
+ *    product; two passes over that copy, bound by memory bandwidth.
+ *  - product: each embedding against the whole bank, v·Mᵀ [b, N] (one matrix product, b·N·d
+ *    multiply-adds), and the K+1 wanted scores picked from it; one copy of the bank (N·d values,
+ *    which its backward reads while the update changes the bank) instead of b·(K+1)·d.
+ *  - auto: product while N ≤ 8·(K+1). Measured per bank, forward and backward, b = 64, d = 128,
+ *    K = 16,384, one core (2026-12-06, under load average 26, so the times are inflated; their
+ *    ratios are what counts): gather 1.46–1.70 s for N = 10k–200k, product (with its copy) 0.11 s
+ *    at N = 10k, 0.31 s at 50k, 0.98 s at 200k; linear in N, it crosses the gather near
+ *    N ≈ 20·(K+1), so up to 8·(K+1) the product is at least ~2.5× faster.
+ */
+export const CRD_SCORING = ['auto', 'gather', 'product'] as const;
+export type CrdScoring = (typeof CRD_SCORING)[number];
+
 /** The two memory banks and their normalisation constants (buffers: checkpointed with the student). */
 export class ContrastMemory extends Module {
   readonly memoryS: Tensor;
   readonly memoryT: Tensor;
   /** [Z_S, Z_T]; −1 until the first batch sets them. */
   readonly z: Tensor;
-  constructor(readonly size: number, readonly dim: number, readonly temperature: number, readonly momentum: number, dtype: DType = 'float32') {
+  constructor(readonly size: number, readonly dim: number, readonly temperature: number, readonly momentum: number, dtype: DType = 'float32',
+    readonly scoring: CrdScoring = 'auto') {
     super();
     const stdv = 1 / Math.sqrt(dim / 3);
     this.memoryS = this.registerBuffer('memory_s', rand([size, dim], { dtype }).mul(2 * stdv).sub(stdv));
     this.memoryT = this.registerBuffer('memory_t', rand([size, dim], { dtype }).mul(2 * stdv).sub(stdv));
     this.z = this.registerBuffer('z', tensor([-1, -1], { dtype }));
+  }
+
+  /** Whether score() computes v·Mᵀ (true) or gathers the bank's rows, for k1 = K+1 indices per sample (CrdScoring). */
+  scoresByProduct(k1: number): boolean {
+    return this.scoring === 'product' || (this.scoring === 'auto' && this.size <= 8 * k1);
   }
 
   /** No forward pass of its own: the memory is read and updated by score(). */
@@ -57,8 +81,12 @@ export class ContrastMemory extends Module {
     const [b, d] = vS.shape as [number, number];
     if (d !== this.dim || vT.shape[1] !== d) throw new RangeError(`crd: embeddings must be [b, ${this.dim}], got [${vS.shape.join(', ')}] and [${vT.shape.join(', ')}]`);
     const k1 = idx.shape[1]!;
+    const product = this.scoresByProduct(k1);
     const against = (bank: Tensor, v: Tensor): Tensor =>
-      bank.indexSelect(0, idx.reshape([-1])).reshape([b, k1, d]).bmm(v.reshape([b, d, 1])).reshape([b, k1]).div(this.temperature).exp();
+      // The product's backward reads the bank, which the update below changes in place: it gets
+      // a copy (N·d values, 1/b of the product's own reads).
+      (product ? v.mm(bank.clone().t()).gather(1, idx) : bank.indexSelect(0, idx.reshape([-1])).reshape([b, k1, d]).bmm(v.reshape([b, d, 1])).reshape([b, k1]))
+        .div(this.temperature).exp();
     let outS = against(this.memoryT, vS), outT = against(this.memoryS, vT);
     const z = this.z.toFloat64Array();
     if (z[0]! < 0 || z[1]! < 0) {
@@ -112,9 +140,10 @@ export const crd = defineMethod({
     ...embeddingParams('embedding'),
     featDim: int({ default: 128, min: 1, description: 'Width of both embedding heads and of the memory (authors: 128)' }),
     negatives: choice(CRD_NEGATIVES, { default: 'memory', description: 'memory: K negatives per sample from memory banks of size N×featDim (needs dataset indices); batch: the other samples of the batch (no bank)' }),
-    numNegatives: int({ default: 16384, min: 1, description: 'Negatives K per sample drawn from the memory (authors: 16384; each step gathers b·(K+1)·featDim values per bank, ~1 GB each in float32 at b = 128, so smaller K suits a CPU)' }),
+    numNegatives: int({ default: 16384, min: 1, description: 'Negatives K per sample drawn from the memory (authors: 16384; with a bank over 8·(K+1) rows each step gathers b·(K+1)·featDim values per bank, ~1 GB each in float32 at b = 128, so smaller K suits a CPU there)' }),
     nceTemperature: num({ default: 0.07, unit: 'temperature', min: 1e-3, max: 10, description: 'Temperature τ of the scores exp(v·m/τ) (authors: 0.07)' }),
     momentum: num({ default: 0.5, min: 0, max: 1, description: 'Momentum μ of the memory update m ← normalise(μ·m + (1 − μ)·v) (authors: 0.5)' }),
+    scoring: choice(CRD_SCORING, { default: 'auto', description: 'How the memory scores are computed, same values: gather (the authors\' way: the b·(K+1) rows copied out of the bank), product (v·Mᵀ against the whole bank, the K+1 picked), auto (product up to a bank of 8·(K+1) rows, where it is faster)' }),
     beta: num({ default: 0.8, unit: 'weight', min: 0, description: 'Weight of the CRD term (RepDistiller\'s CIFAR-100 script: 0.8)' }),
     ...repdistillerKdParams('CRD'),
   },
@@ -129,7 +158,7 @@ export const crd = defineMethod({
           throw new Error("method 'crd': the memory bank needs the transfer set's size, which this data source does not give; use negatives: batch");
         }
         heads = [layers.shapes.student[0]!, layers.shapes.teacher[0]!].map((s) => new EmbedHead(sizeOf(s), p.featDim, true));
-        if (p.negatives === 'memory') memory = new ContrastMemory(ctx.datasetSize!, p.featDim, p.nceTemperature, p.momentum);
+        if (p.negatives === 'memory') memory = new ContrastMemory(ctx.datasetSize!, p.featDim, p.nceTemperature, p.momentum, 'float32', p.scoring);
       },
       extras: () => [...heads, ...(memory ? [memory] : [])],
       terms(ctx, [f]) {

@@ -34,9 +34,11 @@ const F = JSON.parse(readFileSync(join(root, 'test', 'fixtures', 'methods', 'crd
 const RTOL = 1e-9;
 const f64 = (data: number[], shape: number[]): Tensor => torch.tensor(data, { shape, dtype: 'float64' });
 
-test('crd: two steps of memory-bank NCE match the authors\' code: loss, gradients, Z and both banks', () => {
+// Both ways of scoring (the authors' gather of the bank's rows, and v·Mᵀ picked at the indices)
+// must give the authors' numbers.
+for (const scoring of ['gather', 'product'] as const) test(`crd: two steps of memory-bank NCE (scoring: ${scoring}) match the authors' code: loss, gradients, Z and both banks`, () => {
   const { N, d } = F;
-  const mem = new ContrastMemory(N, d, F.T, F.momentum, 'float64');
+  const mem = new ContrastMemory(N, d, F.T, F.momentum, 'float64', scoring);
   torch.noGrad(() => {
     mem.memoryS.copy_(f64(F.memory_s, [N, d]));
     mem.memoryT.copy_(f64(F.memory_t, [N, d]));
@@ -59,6 +61,17 @@ test('crd: two steps of memory-bank NCE match the authors\' code: loss, gradient
   // Z was set by the first step only
   assert.deepEqual(F.steps[0]!.z, F.steps[1]!.z);
   mem.dispose();
+});
+
+test('crd: scoring auto takes the product v·Mᵀ up to a bank of 8·(K+1) rows, gathers rows beyond', () => {
+  const pick = (size: number, scoring: 'auto' | 'gather' | 'product', k1: number): boolean => {
+    const mem = new ContrastMemory(size, 2, 0.07, 0.5, 'float32', scoring);
+    const r = mem.scoresByProduct(k1);
+    mem.dispose();
+    return r;
+  };
+  assert.deepEqual([pick(32, 'auto', 4), pick(33, 'auto', 4), pick(10_000, 'auto', 16_385), pick(200_000, 'auto', 16_385)], [true, false, true, false]);
+  assert.deepEqual([pick(33, 'product', 4), pick(32, 'gather', 4)], [true, false]);
 });
 
 test('crd: the embedding head (linear + L2 norm) and the in-batch variant match PyTorch', () => {
@@ -96,6 +109,10 @@ test('crd: the method builds heads and an N×featDim bank per network, updates t
   const [hs, ht, mem] = m.extraModules!() as [EmbedHead, EmbedHead, ContrastMemory];
   assert.deepEqual([hs.inFeatures, hs.outFeatures, ht.inFeatures, mem.memoryS.shape, mem.memoryT.shape], [5, 3, 7, [8, 3], [8, 3]]);
   assert.equal(mem.parameters().length, 0, 'the banks are buffers: checkpointed, not optimised');
+  assert.equal(mem.scoring, 'auto');
+  const g = make('crd', { featDim: 3, numNegatives: 4, scoring: 'gather' });
+  g.setup!({ student, teacher, numClasses: 10, datasetSize: 8, sample });
+  assert.equal((g.extraModules!()[2] as ContrastMemory).scoring, 'gather', 'the scoring parameter reaches the memory');
   const ctx = (indices: Int32Array | null): LossContext => {
     const x = torch.randn([3, 6]);
     const s = student.forwardWithFeatures(x, m.features!.student), t = torch.noGrad(() => teacher.features(x, m.features!.teacher));
