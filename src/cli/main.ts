@@ -48,6 +48,8 @@ Usage:
                                             against kdistill, with size and batch-1 latency vs float
                                             [--quantize int8 --calibrate N]: post-training quantization of a float
                                             run, its activation ranges from N training samples
+                                            [--web]: the INT8 check and float/INT8 latency also in onnxruntime-web
+                                            (wasm, headless Chromium at KDISTILL_CHROMIUM or /usr/bin/chromium)
   kdistill report <run-dir...> [--out FILE] an HTML report (one run, or several side by side; or a sweep folder)
   kdistill serve <run-dir...> [--port P]    the report live in the browser while the run trains (127.0.0.1 only)
   kdistill specialists <file.yaml> [--output DIR]
