@@ -150,12 +150,12 @@ export class OrtWeb {
   }
 
   /**
-   * Batch-1 latency of model `name` in ms: the median over `groups` groups of 10 consecutive runs
+   * Batch-1 latency of model `name` in ms: the median over `groups` groups of 50 consecutive runs
    * of each group's mean (after 20 warm-up runs). Groups, because Chromium coarsens
-   * performance.now() to 0.1 ms on a page that is not cross-origin isolated, which is the order
-   * of one run of a small student.
+   * performance.now() to 0.1 ms on a page that is not cross-origin isolated, which is more than
+   * one run of a small student; a group's mean resolves 2 µs.
    */
-  async latency(model: string, sample: Float32Array, dims: number[], groups = 40): Promise<number> {
+  async latency(model: string, sample: Float32Array, dims: number[], groups = 30): Promise<number> {
     return this.page.evaluate(async ({ model, sample, dims, groups }) => {
       const ort = (window as unknown as { ort: OrtLike }).ort;
       const s = await ort.InferenceSession.create(`/b/${model}`, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
@@ -165,8 +165,8 @@ export class OrtWeb {
         const means: number[] = [];
         for (let g = 0; g < groups; g++) {
           const t0 = performance.now();
-          for (let i = 0; i < 10; i++) await s.run(feed);
-          means.push((performance.now() - t0) / 10);
+          for (let i = 0; i < 50; i++) await s.run(feed);
+          means.push((performance.now() - t0) / 50);
         }
         means.sort((a, b) => a - b);
         return means[means.length >> 1]!;

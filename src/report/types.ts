@@ -60,7 +60,7 @@ export interface Int8Agreement { maxAbsDiff: number; outputStep: number; agreeme
 export interface WebInt8Report {
   /** onnxruntime-web's version. */
   version: string;
-  /** Batch-1 ms: median over 40 groups of 10 runs of each group's mean (Chromium's clock is coarse). */
+  /** Batch-1 ms: median over 30 groups of 50 runs of each group's mean (Chromium's clock is coarse). */
   latencyMs: { float: number; int8: number } | null;
   /** As Int8Report.check, in the browser; float: model.onnx there against kdistill's float model. */
   check: Int8Agreement & { samples: number; optimized: Int8Agreement; float: Int8Agreement | null };
