@@ -2,11 +2,11 @@
 // `kdistill export --quantize int8` (a float run post-training-quantized with --calibrate 1000),
 // and the float and INT8 files' test accuracy is measured where they are deployed: onnxruntime-node
 // (graph optimisations on, one thread) on the full 10,000-image test set. Seed 1 of each run is
-// also checked and timed in onnxruntime-web (--web, headless Chromium). Writes results.json and
-// prints the README table.
+// also checked and timed in onnxruntime-web (--web, headless Chromium). Writes results/ (one JSON
+// file per run) and table.md, the README's table.
 //
-//   node experiments/quantize/measure.mjs [demo|bench ...]
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+//   node experiments/quantize/measure.mjs [demo|bench ...] [float-scratch|float-kd|qat-scratch|qat-kd ...]
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus, loadavg } from 'node:os';
@@ -18,8 +18,12 @@ const { runExperimentOf } = await import(join(root, 'dist', 'src', 'report', 'da
 const { prepareData } = await import(join(root, 'dist', 'src', 'run', 'experiment.js'));
 const ort = await import('onnxruntime-node');
 
-const SETTINGS = process.argv.slice(2).length ? process.argv.slice(2) : ['demo', 'bench'];
-const VARIANTS = ['float-scratch', 'float-kd', 'qat-scratch', 'qat-kd'];
+const ALL_VARIANTS = ['float-scratch', 'float-kd', 'qat-scratch', 'qat-kd'];
+const args = process.argv.slice(2);
+const SETTINGS = args.filter((a) => !ALL_VARIANTS.includes(a)).length ? args.filter((a) => !ALL_VARIANTS.includes(a)) : ['demo', 'bench'];
+// Variants named on the command line are measured (several processes may share the work); the table covers all.
+const MEASURE = args.filter((a) => ALL_VARIANTS.includes(a)).length ? args.filter((a) => ALL_VARIANTS.includes(a)) : ALL_VARIANTS;
+const VARIANTS = ALL_VARIANTS;
 const SEEDS = [1, 2, 3];
 const CALIBRATE = 1000;
 
@@ -42,16 +46,29 @@ async function ortAccuracy(file, d) {
   return right / d.size;
 }
 
-const resultsFile = join(here, 'results.json');
-const results = existsSync(resultsFile) ? JSON.parse(readFileSync(resultsFile, 'utf8')) : {};
+// One file per measured run (results/<setting>/<variant>.seed<N>.json): measuring processes never write the same file.
+const resultFile = (setting, key) => join(here, 'results', setting, `${key.replace('/', '.')}.json`);
+const results = {};
 for (const setting of SETTINGS) {
-  results[setting] ??= {};
+  results[setting] = {};
   for (const variant of VARIANTS) {
     for (const seed of SEEDS) {
+      const key = `${variant}/seed${seed}`;
+      if (existsSync(resultFile(setting, key))) results[setting][key] = JSON.parse(readFileSync(resultFile(setting, key), 'utf8'));
+    }
+  }
+}
+for (const setting of SETTINGS) {
+  for (const variant of MEASURE) {
+    for (const seed of SEEDS) {
       const run = join(root, 'runs', 'quantize', setting, variant, `seed${seed}`);
-      if (!existsSync(join(run, 'model.safetensors'))) throw new Error(`${run}: not trained yet (experiments/quantize/train.sh)`);
       const key = `${variant}/seed${seed}`;
       if (results[setting][key]) continue;
+      // Measured while train.sh still runs: a run not finished yet is left for the next call.
+      if (!existsSync(join(run, 'result.json'))) {
+        process.stdout.write(`${setting} ${key}: not trained yet (train.sh), skipped\n`);
+        continue;
+      }
       const web = seed === 1;
       const load = loadavg()[0];
       const t0 = Date.now();
@@ -67,7 +84,8 @@ for (const setting of SETTINGS) {
         check: { node: q.check, web: q.web?.check ?? null }, webVersion: q.web?.version ?? null,
         load1: load, loadAfter: loadavg()[0], cores: cpus().length, seconds: (Date.now() - t0) / 1000,
       };
-      writeFileSync(resultsFile, JSON.stringify(results, null, 1) + '\n');
+      mkdirSync(dirname(resultFile(setting, key)), { recursive: true });
+      writeFileSync(resultFile(setting, key), JSON.stringify(results[setting][key], null, 1) + '\n');
       const a = results[setting][key].accuracy;
       process.stdout.write(`${setting} ${key}: float ${(a.float * 100).toFixed(2)} %, int8 ${(a.int8 * 100).toFixed(2)} % (run's own ${(a.run * 100).toFixed(2)} %), load ${load.toFixed(2)}\n`);
     }
@@ -84,6 +102,7 @@ const f2 = (v) => v.toFixed(2), f3 = (v) => v.toFixed(3);
 const lines = [];
 for (const setting of SETTINGS) {
   const R = results[setting];
+  if (VARIANTS.some((v) => SEEDS.some((s) => !R[`${v}/seed${s}`]))) continue;
   const seeds = (v) => SEEDS.map((s) => R[`${v}/seed${s}`]);
   const ref = ms(seeds('float-kd').map((x) => x.accuracy.float * 100));
   const rows = [
