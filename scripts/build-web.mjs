@@ -3,13 +3,15 @@
 // Fashion-MNIST test images. Needs the compiled sources (npm run build) and onnxruntime-web.
 //
 //   node scripts/build-web.mjs [--student runs/demo/kd] [--teacher assets/fashion-mnist-teacher.safetensors]
-//                              [--out web/dist] [--samples 2]
+//                              [--out web/dist] [--samples 2] [--calibrate N]
+// A quantization-aware student run also gets its INT8 model (student.int8.onnx), and so does a float
+// run with --calibrate N (post-training quantization on N training images): the page switches
+// between float and INT8.
 // --student / --teacher take a run folder, a model .safetensors file or an .onnx file.
 // Serve the folder over HTTP (wasm cannot load from file://), e.g. `npx http-server web/dist`
 // or `python3 -m http.server -d web/dist`.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
@@ -27,17 +29,9 @@ export async function buildWeb(o = {}) {
   mkdirSync(out, { recursive: true });
 
   // onnxruntime-web: the ESM entry for the wasm backend and the runtime it loads next to it.
-  // Its package exports hide package.json, so resolve the entry point and step up to the folder.
-  const require = createRequire(join(root, 'package.json'));
-  let ortDir;
-  try {
-    ortDir = require.resolve('onnxruntime-web');
-    while (!existsSync(join(ortDir, 'package.json'))) ortDir = dirname(ortDir);
-    ortDir = join(ortDir, 'dist');
-  } catch {
-    throw new Error('onnxruntime-web is not installed: npm install --save-dev onnxruntime-web');
-  }
-  for (const f of ['ort.wasm.min.mjs', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm']) copyFileSync(join(ortDir, f), join(out, f));
+  const { ortWebDir, ORT_WEB_FILES } = await import(join(root, 'dist', 'src', 'export', 'web.js'));
+  const ortDir = ortWebDir();
+  for (const f of ORT_WEB_FILES) copyFileSync(join(ortDir, f), join(out, f));
   for (const f of ['index.html', 'app.js']) copyFileSync(join(root, 'web', f), join(out, f));
   log(`onnxruntime-web ${JSON.parse(readFileSync(join(ortDir, '..', 'package.json'), 'utf8')).version} copied`);
 
@@ -54,14 +48,30 @@ export async function buildWeb(o = {}) {
       models[role] = { file, name: basename(src, '.onnx'), input: 'input', output: 'logits', inputShape: [1, 28, 28], normalization: null, parameters: 0, classes: null };
     } else {
       const tmp = join(out, `.${role}-export`);
-      const r = await exportStudent(src, { out: tmp, formats: ['onnx'], verify: false });
+      const { loadModel } = await import(join(root, 'dist', 'src', 'nn', 'safetensors.js'));
+      const { quantizationOf } = await import(join(root, 'dist', 'src', 'nn', 'quantize.js'));
+      const isRun = statSync(src).isDirectory();
+      const { model } = loadModel(isRun ? join(src, 'model.safetensors') : src);
+      const parameters = model.numParameters();
+      // The student's INT8 model too (the page switches between the two): a quantization-aware run's,
+      // or a float run's post-training quantization with --calibrate N. Export reads the run's data for it.
+      const qat = quantizationOf(model) !== null;
+      const int8 = role === 'student' && isRun && (qat || o.calibrate !== undefined);
+      model.dispose();
+      const r = await exportStudent(src, {
+        out: tmp, formats: ['onnx'], verify: false,
+        ...(int8 ? { quantize: 'int8', ...(qat ? {} : { calibrate: o.calibrate }) } : {}),
+      });
       copyFileSync(join(tmp, 'model.onnx'), join(out, file));
       const c = r.config;
-      const { loadModel } = await import(join(root, 'dist', 'src', 'nn', 'safetensors.js'));
-      const modelFile = statSync(src).isDirectory() ? join(src, 'model.safetensors') : src;
-      const { model } = loadModel(modelFile);
-      models[role] = { file, name: c.name, input: c.onnx.input, output: c.onnx.output, inputShape: c.inputShape, normalization: c.normalization, parameters: model.numParameters(), classes: c.classes, arch: c.model.arch };
-      model.dispose();
+      models[role] = {
+        file, name: c.name, input: c.onnx.input, output: c.onnx.output, inputShape: c.inputShape, normalization: c.normalization, parameters, classes: c.classes, arch: c.model.arch,
+        bytes: statSync(join(out, file)).size,
+      };
+      if (r.int8) {
+        copyFileSync(r.int8.file, join(out, `${role}.int8.onnx`));
+        models[role].int8 = { file: `${role}.int8.onnx`, method: r.int8.method, bytes: r.int8.bytes.int8 };
+      }
       rmSync(tmp, { recursive: true, force: true });
     }
     log(`${role}: ${src} → ${file}`);
@@ -88,9 +98,9 @@ export async function buildWeb(o = {}) {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const { values } = parseArgs({ options: { student: { type: 'string' }, teacher: { type: 'string' }, out: { type: 'string' }, samples: { type: 'string' } } });
+  const { values } = parseArgs({ options: { student: { type: 'string' }, teacher: { type: 'string' }, out: { type: 'string' }, samples: { type: 'string' }, calibrate: { type: 'string' } } });
   try {
-    await buildWeb({ ...values, ...(values.samples ? { samples: Number(values.samples) } : {}) });
+    await buildWeb({ ...values, ...(values.samples ? { samples: Number(values.samples) } : {}), ...(values.calibrate ? { calibrate: Number(values.calibrate) } : {}) });
   } catch (e) {
     process.stderr.write(`build-web: ${e.message}\n`);
     process.exit(1);

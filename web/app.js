@@ -1,6 +1,7 @@
 // The browser demo: the exported student and teacher (ONNX) run in onnxruntime-web (wasm, one
 // thread, so no cross-origin-isolation headers are needed) on a drawn or picked 28×28 image.
-// models.json (written by scripts/build-web.mjs) says how each model wants its input.
+// models.json (written by scripts/build-web.mjs) says how each model wants its input; a student
+// with an INT8 model can be switched to it (#precision).
 import * as ort from './ort.wasm.min.mjs';
 
 ort.env.wasm.numThreads = 1;
@@ -17,15 +18,28 @@ const sessions = {};
 for (const role of ['student', 'teacher']) {
   if (models[role]) sessions[role] = await ort.InferenceSession.create(models[role].file, { executionProviders: ['wasm'] });
 }
+// The student's INT8 model (when build-web exported one): the select switches the student between the two.
+const precision = document.getElementById('precision');
+if (models.student.int8) {
+  sessions.studentInt8 = await ort.InferenceSession.create(models.student.int8.file, { executionProviders: ['wasm'] });
+  const kib = (b) => `${(b / 1024).toFixed(1)} KiB`;
+  precision.querySelector('option[value=float]').textContent = `float32 (${kib(models.student.bytes)})`;
+  precision.querySelector('option[value=int8]').textContent = `INT8, ${models.student.int8.method === 'qat' ? 'quantization-aware' : 'post-training'} (${kib(models.student.int8.bytes)})`;
+  precision.hidden = false;
+}
+let last = null;
+precision.addEventListener('change', () => { if (last) void classify(last); });
 const classes = models.classes;
 status.textContent = `student: ${models.student.name} (${models.student.parameters.toLocaleString('en-US')} parameters)` +
   (models.teacher ? ` · teacher: ${models.teacher.name} (${models.teacher.parameters.toLocaleString('en-US')} parameters)` : '') + ' · onnxruntime-web ' + ort.env.versions.web;
 
 /** pixels: 784 values in [0, 1]; each model applies its own normalisation. */
 async function classify(pixels) {
+  last = pixels;
   for (const role of ['student', 'teacher']) {
     const el = document.getElementById(`${role}-result`);
     if (!sessions[role]) { el.hidden = true; continue; }
+    const int8 = role === 'student' && precision.value === 'int8' && sessions.studentInt8;
     const m = models[role];
     const x = new Float32Array(pixels.length);
     const per = pixels.length / m.inputShape[0];
@@ -34,14 +48,15 @@ async function classify(pixels) {
       x[i] = m.normalization ? (pixels[i] - m.normalization.mean[c]) / m.normalization.std[c] : pixels[i];
     }
     const t0 = performance.now();
-    const out = await sessions[role].run({ [m.input]: new ort.Tensor('float32', x, [1, ...m.inputShape]) });
+    const out = await (int8 ? sessions.studentInt8 : sessions[role]).run({ [m.input]: new ort.Tensor('float32', x, [1, ...m.inputShape]) });
     const ms = performance.now() - t0;
     const logits = out[m.output].data;
     const mx = Math.max(...logits);
     const e = Array.from(logits, (v) => Math.exp(v - mx));
     const s = e.reduce((a, b) => a + b, 0);
     const top = e.map((v, i) => [i, v / s]).sort((a, b) => b[1] - a[1]).slice(0, 3);
-    el.querySelector('h2').textContent = `${role}: ${m.name} (${ms.toFixed(1)} ms)`;
+    el.querySelector('h2').textContent = `${role}${int8 ? ' (INT8)' : ''}: ${m.name} (${ms.toFixed(1)} ms)`;
+    el.dataset.model = int8 ? 'int8' : 'float';
     el.querySelector('.bars').innerHTML = top.map(([i, p]) =>
       `<div class="bar"><span class="name">${classes[i]}</span><div class="fill" style="width:${Math.round(p * 150)}px"></div><span class="p">${(p * 100).toFixed(1)}%</span></div>`).join('');
     el.dataset.top1 = classes[top[0][0]];

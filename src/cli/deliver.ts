@@ -1,6 +1,8 @@
 // `kdistill export`, `kdistill report` and `kdistill serve`: getting a trained student out of a
 // run folder, as files, as a report page, and as a live view while it trains.
 import { parseArgs } from 'node:util';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { isSweepFolder, writeSweepReport } from '../report/sweep.js';
 import { exportStudent, type ExportFormat, type Int8Report } from '../export/index.js';
 import { exportHf } from '../export/hf.js';
@@ -12,7 +14,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
     args: argv, allowPositionals: true,
     options: {
       out: { type: 'string' }, format: { type: 'string', default: 'onnx,safetensors' }, opset: { type: 'string' }, 'no-verify': { type: 'boolean' },
-      quantize: { type: 'string' }, calibrate: { type: 'string' },
+      quantize: { type: 'string' }, calibrate: { type: 'string' }, web: { type: 'boolean' },
     },
   });
   if (positionals.length !== 1) throw new Error('expects one run folder or model file, e.g. kdistill export runs/kd --out student/');
@@ -42,12 +44,17 @@ export async function exportCommand(argv: string[]): Promise<number> {
   }
   const r = await exportStudent(positionals[0]!, {
     formats, ...(values.out ? { out: values.out } : {}), ...(opset !== undefined ? { opset } : {}), verify: !values['no-verify'],
-    ...(values.quantize ? { quantize: 'int8' as const } : {}), ...(calibrate !== undefined ? { calibrate } : {}),
+    ...(values.quantize ? { quantize: 'int8' as const } : {}), ...(calibrate !== undefined ? { calibrate } : {}), ...(values.web ? { web: true } : {}),
   });
   process.stdout.write(`exported ${r.config.name} (${String(r.config.model.arch)}) to ${r.dir}:\n${r.files.map((f) => `  ${f}`).join('\n')}\n`);
   if (r.maxAbsDiff !== null) process.stdout.write(`onnxruntime-node vs kdistill on random inputs: max |diff| = ${r.maxAbsDiff.toExponential(2)}\n`);
   else if (r.note && r.config.onnx) process.stdout.write(`ONNX ${r.note}\n`);
-  if (r.int8) process.stdout.write(int8Summary(r.int8));
+  if (r.int8) {
+    process.stdout.write(int8Summary(r.int8));
+    // The run's report.html shows the INT8 numbers (read from export/int8.json): redraw it when that is where they went.
+    const runDir = resolve(positionals[0]!);
+    if (r.dir === join(runDir, 'export') && existsSync(join(runDir, 'report.html'))) process.stdout.write(`report: ${await writeReport([runDir], join(runDir, 'report.html'))} (with the INT8 numbers)\n`);
+  }
   return 0;
 }
 
@@ -57,12 +64,19 @@ function int8Summary(q: Int8Report): string {
   const lines = [`INT8 (${q.method === 'qat' ? 'quantization-aware training' : `post-training, calibrated on ${q.calibrationSamples} training samples`}): ${q.file}`];
   lines.push(`  size: float ${kb(q.bytes.float)}, int8 ${kb(q.bytes.int8)}${q.bytes.float ? ` (${(q.bytes.int8 / q.bytes.float * 100).toFixed(0)} %)` : ''}`);
   if (q.latencyMs) lines.push(`  batch-1 latency in onnxruntime-node (1 thread, median of 200): float ${q.latencyMs.float.toFixed(3)} ms, int8 ${q.latencyMs.int8.toFixed(3)} ms`);
+  const pct = (v: number): string => `${(v * 100).toFixed(2)} %`;
   if (q.check) {
-    const pct = (v: number): string => `${(v * 100).toFixed(2)} %`;
     lines.push(`  vs kdistill's fake-quantized model on ${q.check.samples} test samples (one output step: ${q.check.outputStep.toExponential(2)}):`);
     for (const [what, c] of [['onnxruntime, graph optimisations off', q.check], ['onnxruntime, optimisations on (deployed)', q.check.optimized]] as const) {
       lines.push(`    ${what}: top-1 agreement ${pct(c.agreement)}, samples within one step ${pct(c.withinStep)}, max |diff| ${c.maxAbsDiff.toExponential(2)}`);
     }
+  }
+  if (q.web) {
+    const w = q.web;
+    if (w.latencyMs) lines.push(`  batch-1 latency in onnxruntime-web ${w.version} (wasm, 1 thread, headless Chromium; median of 30 means of 50 runs): float ${w.latencyMs.float.toFixed(3)} ms, int8 ${w.latencyMs.int8.toFixed(3)} ms`);
+    lines.push(`    onnxruntime-web, optimisations off: top-1 agreement ${pct(w.check.agreement)}, samples within one step ${pct(w.check.withinStep)}, max |diff| ${w.check.maxAbsDiff.toExponential(2)}`);
+    lines.push(`    onnxruntime-web, optimisations on (deployed): top-1 agreement ${pct(w.check.optimized.agreement)}, max |diff| ${w.check.optimized.maxAbsDiff.toExponential(2)}`);
+    if (w.check.float) lines.push(`    float model.onnx in onnxruntime-web vs kdistill's float model: top-1 agreement ${pct(w.check.float.agreement)}, max |diff| ${w.check.float.maxAbsDiff.toExponential(2)}`);
   }
   if (q.note) lines.push(`  ${q.note}`);
   return lines.join('\n') + '\n';

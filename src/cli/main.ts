@@ -49,6 +49,8 @@ Usage:
                                             [--quantize int8 --calibrate N]: post-training quantization of a float
                                             run, its activation ranges from N training samples
                                             (--format hf: onnx/model_quantized.onnx, transformers.js's dtype 'q8')
+                                            [--web]: the INT8 check and float/INT8 latency also in onnxruntime-web
+                                            (wasm, headless Chromium at KDISTILL_CHROMIUM or /usr/bin/chromium)
   kdistill report <run-dir...> [--out FILE] an HTML report (one run, or several side by side; or a sweep folder)
   kdistill serve <run-dir...> [--port P]    the report live in the browser while the run trains (127.0.0.1 only)
   kdistill specialists <file.yaml> [--output DIR]

@@ -25,8 +25,12 @@ import { normalizeDataset } from '../data/augment.js';
 import { predict } from '../train/evaluate.js';
 import type { Dataset } from '../data/dataset.js';
 import type { Tensor } from '../tensor/tensor.js';
+import type { Int8Agreement, Int8Report, WebInt8Report } from '../report/types.js';
+import { OrtWeb } from './web.js';
 
 export { exportOnnx, registerOnnxExporter, type ExportContext, type LayerExporter, type OnnxExportOptions } from './onnx.js';
+
+export type { Int8Agreement, Int8Report, WebInt8Report } from '../report/types.js';
 
 export type ExportFormat = 'onnx' | 'safetensors';
 
@@ -75,27 +79,13 @@ export interface ExportOptions {
   calibrate?: number;
   /** Test samples the INT8 file is checked on (default 1000). */
   verifySamples?: number;
-}
-
-export interface Int8Agreement { maxAbsDiff: number; outputStep: number; agreement: number; withinStep: number }
-
-/** What `--quantize int8` measured: the INT8 file against the float one and against kdistill's fake-quantized model. */
-export interface Int8Report {
-  file: string;
-  /** 'qat': the run trained with quantize:; 'ptq': a float run calibrated on calibrationSamples training samples. */
-  method: 'qat' | 'ptq';
-  calibrationSamples: number | null;
-  bytes: { float: number; int8: number };
-  /** Median ms per batch-1 run in onnxruntime-node (one thread), or null without it. */
-  latencyMs: { float: number; int8: number } | null;
   /**
-   * On `samples` test samples, onnxruntime INT8 vs kdistill fake-quantized logits: max |diff|, one
-   * output step (kdistill's logit range / 255), top-1 agreement, the share of samples whose logits
-   * all lie within one step; with onnxruntime's graph optimisations off, and (optimized) on.
+   * Also check and time both files in onnxruntime-web (wasm, one thread) in headless Chromium
+   * (src/export/web.ts); needs playwright-core, onnxruntime-web and Chromium.
    */
-  check: (Int8Agreement & { samples: number; optimized: Int8Agreement }) | null;
-  note?: string;
+  web?: boolean;
 }
+
 export interface ExportResult {
   dir: string;
   files: string[];
@@ -152,6 +142,7 @@ export async function exportStudent(source: string, o: ExportOptions = {}): Prom
 
   if (o.calibrate !== undefined && o.quantize !== 'int8') throw new Error('export: --calibrate applies to --quantize int8');
   if (o.quantize !== undefined && o.quantize !== 'int8') throw new Error(`export: --quantize takes int8, got '${String(o.quantize)}'`);
+  if (o.web && o.quantize !== 'int8') throw new Error('export: --web checks and times the INT8 model in onnxruntime-web; it applies to --quantize int8');
   if (o.quantize && (!runDir || !e)) throw new Error(`export: --quantize int8 needs a run folder with its experiment (its data calibrates and checks the INT8 model); ${source} is not one`);
   const { model, metadata } = loadModel(modelFile);
   try {
@@ -216,7 +207,7 @@ export async function exportStudent(source: string, o: ExportOptions = {}): Prom
     let int8: Int8Report | undefined;
     if (o.quantize) {
       int8 = await exportInt8(model, e!, runDir!, out, opset, { name, classes: config.classes }, o, qat);
-      files.splice(files.length - 1, 0, int8.file);
+      files.splice(files.length - 1, 0, int8.file, join(out, 'int8.json'));
       config.onnxInt8 = { file: basename(int8.file), input: 'input', output: 'logits', opset, method: int8.method };
       atomicWrite(cf, JSON.stringify(config, null, 2) + '\n');
     }
@@ -246,25 +237,29 @@ export async function exportInt8(model: ZooModel, e: Experiment, runDir: string,
   }
   try {
     const file = join(out, layout.file);
-    const floatFile = join(out, layout.floatFile);
+    const floatPath = join(out, layout.floatFile);
+    const floatFile = existsSync(floatPath) ? floatPath : null;
     atomicWrite(file, exportOnnx(model, {
       opset, quantize: true, ...(layout.huggingfaceInputs ? { huggingfaceInputs: true } : {}),
       metadata: { classes: JSON.stringify(meta.classes), name: meta.name, quantization: qat ? 'qat' : 'ptq' },
     }));
     const report: Int8Report = {
       file, method: qat ? 'qat' : 'ptq', calibrationSamples: qat ? null : o.calibrate!,
-      bytes: { float: existsSync(floatFile) ? statSync(floatFile).size : 0, int8: statSync(file).size }, latencyMs: null, check: null,
+      bytes: { float: floatFile ? statSync(floatFile).size : 0, int8: statSync(file).size }, latencyMs: null, check: null,
     };
+    const test = data.test.size > (o.verifySamples ?? 1000) ? take(data.test, o.verifySamples ?? 1000, e.seed) : data.test;
     if (o.verify ?? true) {
       try {
-        const test = data.test.size > (o.verifySamples ?? 1000) ? take(data.test, o.verifySamples ?? 1000, e.seed) : data.test;
         report.check = await checkInt8(model, file, test);
         const sample = test.x.subarray(0, test.sampleShape.reduce((a, b) => a * b, 1));
-        report.latencyMs = existsSync(floatFile) ? { float: await ortLatency(floatFile, sample, [1, ...test.sampleShape]), int8: await ortLatency(file, sample, [1, ...test.sampleShape]) } : null;
+        report.latencyMs = floatFile ? { float: await ortLatency(floatFile, sample, [1, ...test.sampleShape]), int8: await ortLatency(file, sample, [1, ...test.sampleShape]) } : null;
       } catch (err) {
         report.note = `not verified: ${(err as Error).message.split('\n')[0]}`;
       }
     }
+    // Asked for explicitly, so a browser that cannot start is an error, not a note.
+    if (o.web) report.web = await checkInt8Web(model, file, floatFile, test);
+    atomicWrite(join(out, 'int8.json'), JSON.stringify(report, null, 2) + '\n');
     return report;
   } finally {
     // A calibrated float model goes back to float (the caller disposes it; a QAT model stays as trained).
@@ -283,6 +278,37 @@ export async function checkInt8(model: ZooModel, file: string, test: Dataset): P
   const exact = compareLogits(ours, await ortLogits(file, test, 'disabled'), test.size);
   const deployed = compareLogits(ours, await ortLogits(file, test, 'all'), test.size);
   return { samples: test.size, ...exact, optimized: deployed };
+}
+
+/**
+ * checkInt8 in onnxruntime-web (wasm, one thread) in headless Chromium, with model.onnx against
+ * kdistill's float model (the quantizers off) and both files' batch-1 latency there.
+ */
+export async function checkInt8Web(model: ZooModel, file: string, floatFile: string | null, test: Dataset): Promise<WebInt8Report> {
+  const ours = predictLogits((x) => model.call(x), test);
+  let oursFloat: Float32Array | null = null;
+  if (floatFile) {
+    setQuantization(model, false);
+    try {
+      oursFloat = predictLogits((x) => model.call(x), test);
+    } finally {
+      setQuantization(model, true);
+    }
+  }
+  const web = await OrtWeb.start();
+  try {
+    web.add('int8.onnx', readFileSync(file));
+    if (floatFile) web.add('float.onnx', readFileSync(floatFile));
+    const x = test.x.subarray(0, test.size * test.sampleShape.reduce((a, b) => a * b, 1));
+    const exact = compareLogits(ours, await web.logits('int8.onnx', x, test.sampleShape, 'disabled'), test.size);
+    const deployed = compareLogits(ours, await web.logits('int8.onnx', x, test.sampleShape, 'all'), test.size);
+    const float = floatFile && oursFloat ? compareLogits(oursFloat, await web.logits('float.onnx', x, test.sampleShape, 'all'), test.size) : null;
+    const sample = test.x.subarray(0, test.sampleShape.reduce((a, b) => a * b, 1)), dims = [1, ...test.sampleShape];
+    const latencyMs = floatFile ? { float: await web.latency('float.onnx', sample, dims), int8: await web.latency('int8.onnx', sample, dims) } : null;
+    return { version: web.version, latencyMs, check: { samples: test.size, ...exact, optimized: deployed, float } };
+  } finally {
+    await web.close();
+  }
 }
 
 function compareLogits(ours: Float32Array, theirs: Float32Array, n: number): { maxAbsDiff: number; outputStep: number; agreement: number; withinStep: number } {

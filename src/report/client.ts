@@ -203,6 +203,28 @@ export function reportClient(initial: ReportData, live: { url: string; everyMs: 
     return html ? `<h2>Multi-label metrics</h2>${html}` : '';
   }
 
+  /** `kdistill export --quantize int8`: float vs INT8 file size and batch-1 latency, and the INT8 file's agreement with kdistill, per runtime. */
+  function int8Section(runs: ReportData['runs']): string {
+    let html = '';
+    for (const r of runs) {
+      const q = r.int8;
+      if (!q) continue;
+      const ms = (v: number | undefined): string => (v === undefined ? '–' : `${v.toFixed(3)} ms`);
+      // The graph as written (optimisations off), then as deployed (onnxruntime's QDQ fusions on) when measured.
+      type Agreement = { agreement: number; withinStep: number; maxAbsDiff: number; optimized?: { agreement: number } };
+      const agree = (c: Agreement | null | undefined): string => (c ? `${pct(c.agreement)} (within one step: ${pct(c.withinStep)}; max |diff| ${c.maxAbsDiff.toExponential(2)}${c.optimized ? `; optimised graph: ${pct(c.optimized.agreement)}` : ''})` : '–');
+      const how = q.method === 'qat' ? 'quantization-aware training' : `post-training, calibrated on ${q.calibrationSamples} training samples`;
+      const row = (m: string, b: number, node: number | undefined, web: number | undefined, n: string, w: string): string =>
+        `<tr data-model="${m}"><td>${m}</td><td>${bytes(b)}</td><td>${ms(node)}</td><td>${ms(web)}</td><td>${n}</td><td>${w}</td></tr>`;
+      html += `<h3>${esc(r.name)} <small>INT8 by ${esc(how)}; ${q.check ? q.check.samples : 0} test samples; onnxruntime-node${q.web ? `, onnxruntime-web ${esc(q.web.version)} (headless Chromium)` : ''}, one thread</small></h3>` +
+        '<table><thead><tr><th>model</th><th>file size</th><th>batch-1 latency, node</th><th>batch-1 latency, web</th><th>top-1 agreement with kdistill, node</th><th>top-1 agreement with kdistill, web</th></tr></thead><tbody>' +
+        row('float', q.bytes.float, q.latencyMs?.float, q.web?.latencyMs?.float, '–', agree(q.web?.check.float)) +
+        row('int8', q.bytes.int8, q.latencyMs?.int8, q.web?.latencyMs?.int8, agree(q.check), agree(q.web?.check)) +
+        '</tbody></table>' + (q.note ? `<p class="empty">${esc(q.note)}</p>` : '');
+    }
+    return html ? `<h2>INT8 export</h2>${html}` : '';
+  }
+
   function render(data: ReportData): void {
     const runs = data.runs;
     const color = (i: number): string => COLORS[i % COLORS.length]!;
@@ -236,6 +258,7 @@ export function reportClient(initial: ReportData, live: { url: string; everyMs: 
     set('table', `<table><thead><tr><th>role</th><th>model</th><th>method</th><th>accuracy</th><th>agreement</th><th>ECE</th><th>NLL</th><th>parameters</th><th>file size</th><th>ms / sample</th></tr></thead><tbody>${rows.join('')}</tbody></table>`);
 
     set('multilabel', multiLabelSection(runs));
+    set('int8', int8Section(runs));
 
     // Curves: one chart per loss term and per metric, runs overlaid.
     const terms: string[] = [];

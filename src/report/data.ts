@@ -18,7 +18,7 @@ import { inferenceMsPerSample } from '../train/timing.js';
 import { getNumThreads, setNumThreads } from '../tensor/torch.js';
 import { parseLog } from '../train/log.js';
 import { ProgressBar } from '../util/progress.js';
-import type { Confusion, EpochCurves, ModelRow, MultiLabelReport, Reliability, RunReport, StepCurves } from './types.js';
+import type { Confusion, EpochCurves, Int8Report, ModelRow, MultiLabelReport, Reliability, RunReport, StepCurves } from './types.js';
 import { evaluateMultiLabelPerLabel, type MultiLabelEvaluation } from '../train/multilabel-metrics.js';
 import type { MultiLabelDataset } from '../text/data.js';
 import { bundleFiles } from '../teachers/specialists/teacher.js';
@@ -224,9 +224,11 @@ export async function buildRunReport(dir: string, o: { evaluate?: boolean } = {}
   const cached = readJson<RunReport>(cacheFile);
   const curves = readCurves(absDir);
   const yamlFile = join(absDir, 'experiment.yaml');
+  // `kdistill export --quantize int8` writes its measurements beside the files it exports (by default export/ in the run).
+  const int8 = readJson<Int8Report>(join(absDir, 'export', 'int8.json'));
   const base = {
     dir: absDir, status: finished ? 'finished' as const : 'running' as const, ...curves,
-    experimentYaml: existsSync(yamlFile) ? readFileSync(yamlFile, 'utf8') : '',
+    experimentYaml: existsSync(yamlFile) ? readFileSync(yamlFile, 'utf8') : '', ...(int8 ? { int8 } : {}),
   };
   const fresh = cached && finished && statSync(cacheFile).mtimeMs >= statSync(modelFile).mtimeMs && cached.models.length > 0;
   if (fresh) return { ...cached, ...base };

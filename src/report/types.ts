@@ -54,6 +54,41 @@ export interface MultiLabelReport {
   models: { model: string; threshold: number; microF1: number; macroF1: number; subsetAccuracy: number; mAP: number; f1: number[]; ap: number[] }[];
 }
 
+export interface Int8Agreement { maxAbsDiff: number; outputStep: number; agreement: number; withinStep: number }
+
+/** onnxruntime-web (wasm backend, one thread) in headless Chromium: `kdistill export --quantize int8 --web`. */
+export interface WebInt8Report {
+  /** onnxruntime-web's version. */
+  version: string;
+  /** Batch-1 ms: median over 30 groups of 50 runs of each group's mean (Chromium's clock is coarse). */
+  latencyMs: { float: number; int8: number } | null;
+  /** As Int8Report.check, in the browser; float: model.onnx there against kdistill's float model. */
+  check: Int8Agreement & { samples: number; optimized: Int8Agreement; float: Int8Agreement | null };
+}
+
+/**
+ * What `kdistill export --quantize int8` measured, the INT8 file against the float one and against
+ * kdistill's fake-quantized model (written as export/int8.json; the run's report shows it).
+ */
+export interface Int8Report {
+  file: string;
+  /** 'qat': the run trained with quantize:; 'ptq': a float run calibrated on calibrationSamples training samples. */
+  method: 'qat' | 'ptq';
+  calibrationSamples: number | null;
+  bytes: { float: number; int8: number };
+  /** Median ms per batch-1 run in onnxruntime-node (one thread), or null without it. */
+  latencyMs: { float: number; int8: number } | null;
+  /**
+   * On `samples` test samples, onnxruntime INT8 vs kdistill fake-quantized logits: max |diff|, one
+   * output step (kdistill's logit range / 255), top-1 agreement, the share of samples whose logits
+   * all lie within one step; with onnxruntime's graph optimisations off, and (optimized) on.
+   */
+  check: (Int8Agreement & { samples: number; optimized: Int8Agreement }) | null;
+  /** With --web: the same in onnxruntime-web. */
+  web?: WebInt8Report;
+  note?: string;
+}
+
 export interface RunReport {
   name: string;
   dir: string;
@@ -67,6 +102,8 @@ export interface RunReport {
   reliability: Reliability[];
   classNames: string[];
   multiLabel?: MultiLabelReport;
+  /** The INT8 export's numbers, when the run folder has export/int8.json. */
+  int8?: Int8Report;
   experimentYaml: string;
 }
 

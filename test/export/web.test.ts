@@ -1,0 +1,166 @@
+// INT8 in the browser (issue 22): a tiny quantization-aware CNN exported with --quantize int8 --web
+// runs its float and INT8 ONNX files in onnxruntime-web (wasm) in headless Chromium; the INT8
+// file agrees with kdistill's fake-quantized model, the float one with kdistill's float model.
+// The run's report then shows the sizes and latencies, and the browser demo switches its student
+// between float and INT8.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { extname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { chromium, type Browser } from 'playwright-core';
+import { parseExperiment } from '../../src/config/experiment.js';
+import { runExperiment } from '../../src/run/experiment.js';
+import { exportStudent, type Int8Report } from '../../src/export/index.js';
+import { chromiumPath } from '../../src/export/web.js';
+import { buildRunReport, writeReport } from '../../src/report/index.js';
+import { loadModel } from '../../src/nn/safetensors.js';
+import { setQuantization } from '../../src/nn/quantize.js';
+import { loadFashionMnist } from '../../src/data/fashion-mnist.js';
+import { tensor } from '../../src/tensor/factories.js';
+import { noGrad } from '../../src/tensor/autograd.js';
+import { tidy } from '../../src/tensor/scope.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'kdistill-int8-web-'));
+let runDir = '';
+let browser: Browser;
+
+before(async () => {
+  // A CNN (conv → batch norm, folded) quantized from the first step: the INT8 file differs from the float one.
+  const e = parseExperiment({
+    name: 'qat-web', epochs: 1, seed: 5, data: { subset: 300, batchSize: 50 }, student: { arch: 'cnn', channels: [4, 8], hidden: 16, dropout: 0 },
+    optimizer: { name: 'adam', lr: 0.003 }, quantize: {}, output: join(dir, 'qat-web'),
+  });
+  await runExperiment(e, { mode: 'train', resume: false });
+  runDir = e.output;
+  browser = await chromium.launch({ executablePath: chromiumPath(), args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
+});
+after(async () => {
+  await browser?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('export --quantize int8 --web: onnxruntime-web runs the INT8 model as kdistill fake-quantizes it, and the float model as kdistill computes it', async () => {
+  await assert.rejects(exportStudent(runDir, { web: true, out: join(dir, 'no-int8') }), /--web .* applies to --quantize int8/);
+  const r = await exportStudent(runDir, { quantize: 'int8', web: true, verifySamples: 300 });
+  const w = r.int8!.web!;
+  assert.ok(w, 'web measured');
+  assert.match(w.version, /^\d+\.\d+\.\d+/);
+  assert.equal(w.check.samples, 300);
+  // Graph optimisations off: wasm computes QuantizeLinear/DequantizeLinear as written, so as in
+  // onnxruntime-node (test/export/int8.test.ts) an activation can only differ by landing on the other
+  // side of a rounding boundary (division by the scale vs libtorch's multiplication by its inverse):
+  // at most one output step.
+  assert.ok(w.check.maxAbsDiff <= w.check.outputStep, `max |diff| ${w.check.maxAbsDiff} > one output step ${w.check.outputStep}`);
+  assert.ok(w.check.agreement >= 0.995 && w.check.withinStep >= 0.995, JSON.stringify(w.check));
+  // As the demo page runs it (optimisations on): top-1 agreement is the issue's bar.
+  assert.ok(w.check.optimized.agreement >= 0.995, `optimized: ${JSON.stringify(w.check.optimized)}`);
+  // The float file against kdistill's float model (quantizers off): float32 both sides, only the
+  // summation order of the wasm kernels differs, ~1e-6 relative on logits of magnitude ≤ ~20.
+  assert.ok(w.check.float, 'float model checked');
+  assert.ok(w.check.float.maxAbsDiff < 1e-4, `float max |diff| ${w.check.float.maxAbsDiff}`);
+  assert.ok(w.check.float.agreement >= 0.995);
+  assert.ok(w.latencyMs && w.latencyMs.float > 0 && w.latencyMs.int8 > 0, JSON.stringify(w.latencyMs));
+
+  // export/int8.json holds what was measured, and the run's report reads it.
+  const saved = JSON.parse(readFileSync(join(runDir, 'export', 'int8.json'), 'utf8')) as Int8Report;
+  assert.deepEqual(saved, r.int8);
+  assert.deepEqual((await buildRunReport(runDir)).int8, saved);
+  const html = await writeReport([runDir], join(dir, 'report.html'));
+  const page = await browser.newPage();
+  try {
+    await page.goto(pathToFileURL(html).href);
+    await page.waitForSelector('body[data-rendered]', { timeout: 60000 });
+    const rows = await page.$$eval('#int8 tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
+    assert.equal(rows.length, 2);
+    const [float, int8] = rows as [string[], string[]];
+    assert.equal(float[0], 'float');
+    assert.equal(int8[0], 'int8');
+    // Size and both runtimes' latencies, as measured.
+    assert.equal(int8[1], `${(saved.bytes.int8 / 1024).toFixed(1)} KiB`);
+    assert.equal(int8[2], `${saved.latencyMs!.int8.toFixed(3)} ms`);
+    assert.equal(int8[3], `${w.latencyMs.int8.toFixed(3)} ms`);
+    assert.equal(float[3], `${w.latencyMs.float.toFixed(3)} ms`);
+    assert.match(int8[5]!, new RegExp(`^${(w.check.agreement * 100).toFixed(2)}%`));
+  } finally {
+    await page.close();
+  }
+});
+
+test('the browser demo switches its student between the float and the INT8 model', async () => {
+  const out = join(dir, 'web');
+  const { buildWeb } = await import(pathToFileURL(resolve('scripts', 'build-web.mjs')).href) as {
+    buildWeb: (o: object) => Promise<{ models: { student: { int8?: { file: string; method: string } } }; samples: { index: number; label: number }[] }>;
+  };
+  const { models, samples } = await buildWeb({ student: runDir, teacher: null, out, quiet: true });
+  assert.equal(models.student.int8?.method, 'qat');
+  assert.ok(existsSync(join(out, 'student.int8.onnx')));
+
+  // kdistill's top-1 probability of each sample, fake-quantized and float; the demo is checked on the
+  // sample where the two differ most, so showing the wrong model's number would be caught.
+  const testSet = loadFashionMnist({ split: 'test' });
+  const { model } = loadModel(join(runDir, 'model.safetensors'));
+  model.eval();
+  const probs = (i: number): number[] => noGrad(() => tidy(() => Array.from(model.call(tensor(testSet.x.subarray(i * 784, (i + 1) * 784), { shape: [1, 1, 28, 28] })).softmax(1).data<Float32Array>())));
+  const fq = samples.map((s) => probs(s.index));
+  setQuantization(model, false);
+  const fl = samples.map((s) => probs(s.index));
+  model.dispose();
+  const top = (p: number[]): number => p.indexOf(Math.max(...p));
+  let k = 0;
+  for (let j = 1; j < samples.length; j++) if (Math.abs(fq[j]![top(fq[j]!)]! - fl[j]![top(fq[j]!)]!) > Math.abs(fq[k]![top(fq[k]!)]! - fl[k]![top(fq[k]!)]!)) k = j;
+
+  const { server, url } = await serve(out);
+  const page = await browser.newPage();
+  try {
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${url}index.html`);
+    await page.waitForSelector('body[data-ready]', { timeout: 60000 });
+    assert.equal(await page.isVisible('#precision'), true, 'the switch is shown when there is an INT8 model');
+    const shown = async (want: 'float' | 'int8'): Promise<{ top1: string; p: number }> => {
+      await page.waitForSelector(`#student-result[data-model="${want}"]`);
+      return page.$eval('#student-result', (el) => ({
+        top1: (el as HTMLElement).dataset.top1!,
+        p: Number.parseFloat(el.querySelector('.bar .p')!.textContent!) / 100,
+      }));
+    };
+    await page.click(`.sample[data-index="${k}"]`);
+    const f = await shown('float');
+    await page.selectOption('#precision', 'int8');
+    const q = await shown('int8');
+    assert.match((await page.textContent('#student-result h2'))!, /\(INT8\)/);
+    const names = testSet.classNames!;
+    assert.equal(f.top1, names[top(fl[k]!)]);
+    assert.equal(q.top1, names[top(fq[k]!)]);
+    // Shown to 0.1 %: float within rounding (5e-4) plus float32 noise; INT8 also within what
+    // onnxruntime's optimised QDQ graph moves a probability (≤ one logit step, here ~1e-2).
+    assert.ok(Math.abs(f.p - fl[k]![top(fl[k]!)]!) <= 1e-3, `float: page ${f.p}, kdistill ${fl[k]![top(fl[k]!)]}`);
+    assert.ok(Math.abs(q.p - fq[k]![top(fq[k]!)]!) <= 2e-2, `int8: page ${q.p}, kdistill ${fq[k]![top(fq[k]!)]}`);
+    await page.selectOption('#precision', 'float');
+    assert.deepEqual(await shown('float'), f);
+    assert.deepEqual(errors, []);
+  } finally {
+    await page.close();
+    server.close();
+    server.closeAllConnections();
+  }
+});
+
+const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json' };
+/** The demo folder over loopback HTTP (wasm does not load from file://). */
+function serve(root: string): Promise<{ server: Server; url: string }> {
+  const server = createServer((req, res) => {
+    const p = join(root, decodeURIComponent((req.url ?? '/').split('?')[0]!).replace(/^\/+/, ''));
+    if (!p.startsWith(root) || !existsSync(p)) {
+      res.writeHead(404);
+      res.end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': TYPES[extname(p)] ?? 'application/octet-stream' });
+    res.end(readFileSync(p));
+  });
+  return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}/` })));
+}
