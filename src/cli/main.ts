@@ -15,7 +15,7 @@ import { DISTRIBUTED_CLI_OPTIONS, distributedArgs, followLauncher, launch, strip
 import { specialistsCommand } from './specialists.js';
 import { synthesizeCommand } from './synthesize.js';
 import { adjustBiasCommand } from './bias.js';
-import { sweepCommand } from './sweep.js';
+import { areFolders, compareSweepsCommand, sweepCommand } from './sweep.js';
 import { DEFAULT_PROFILE_WINDOW, describeProfile, type ProfileWindow } from '../train/profile.js';
 
 const USAGE = `kdistill — knowledge distillation on libtorch
@@ -35,6 +35,9 @@ Usage:
                                             the run's validation split; records it in result.json
   kdistill compare <a.yaml> <b.yaml> ... [--seeds 1,2,3] [--out DIR]
                                             run experiments over seeds, print mean ± std (finished runs are reused)
+  kdistill compare <sweep-dir> <sweep-dir> ... [--baseline NAME]
+                                            the benchmark table of finished sweeps (their chosen settings on the final
+                                            seeds; Δ against the scratch row or NAME), nothing trained
   kdistill sweep <experiment.yaml> [--grid 'PATH=[v1,v2,…]']… [--range|--log-range|--int-range 'PATH=[a,b]' --trials N]
                                             hyper-parameter search (docs/sweep.md): trials scored on a validation split
                                             held out of the training data (--val 0.1; never the test set), best.yaml,
@@ -231,8 +234,15 @@ function profileWindow(flag: boolean | undefined, steps: string | undefined): Pr
 
 async function compareCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
-    args: argv, allowPositionals: true, options: { seeds: { type: 'string', default: '1,2,3' }, out: { type: 'string' } },
+    args: argv, allowPositionals: true, options: { seeds: { type: 'string', default: '1,2,3' }, out: { type: 'string' }, baseline: { type: 'string' } },
   });
+  if (areFolders(positionals)) {
+    if (values.out !== undefined || argv.some((a) => a.startsWith('--seeds'))) throw new Error('--seeds and --out apply to experiment files: sweep folders are tabulated as their sweeps ran them');
+    return compareSweepsCommand(positionals, values.baseline);
+  }
+  const folder = positionals.find((p) => areFolders([p]));
+  if (folder) throw new Error(`'${folder}' is a folder: compare takes either experiment files or sweep folders, not both`);
+  if (values.baseline !== undefined) throw new Error('--baseline applies to sweep folders (kdistill compare <sweep-dir>…)');
   if (positionals.length === 0) throw new Error('expects experiment files, e.g. kdistill compare scratch.yaml kd.yaml --seeds 1,2,3');
   const seeds = values.seeds!.split(',').map((s) => Number(s.trim()));
   if (seeds.some((s) => !Number.isInteger(s) || s < 0)) throw new Error(`--seeds must be a comma-separated list of integers, got '${values.seeds}'`);

@@ -1,10 +1,12 @@
 // `kdistill sweep <experiment.yaml>`: hyper-parameter search (src/run/sweep.ts, docs/sweep.md).
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
+import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseSearchFlag, SWEEP_METRICS, validationSize, type SweepMetric, type SweepParam, type SweepSpec } from '../config/sweep.js';
 import { sweep } from '../api.js';
 import { writeSweepReport } from '../report/sweep.js';
+import { benchmarkTable, readBenchmark } from '../report/benchmark.js';
 
 export async function sweepCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -56,5 +58,24 @@ export async function sweepCommand(argv: string[]): Promise<number> {
   const r = await sweep(positionals[0]!, { cli, seeds, jobs, threads, ...(values.out ? { out: resolve(values.out) } : {}) });
   const html = writeSweepReport(r.dir);
   process.stdout.write(`${r.table}\n\nsweep: ${r.dir} (sweep.json, sweep.md, ${html})\n`);
+  return 0;
+}
+
+/** True when every argument is a folder: `kdistill compare` then tabulates finished sweeps. */
+export function areFolders(args: string[]): boolean {
+  return args.length > 0 && args.every((a) => existsSync(a) && statSync(a).isDirectory());
+}
+
+/**
+ * `kdistill compare <sweep-dir>… [--baseline NAME]`: the benchmark table of finished sweeps (their
+ * chosen settings on the final seeds), nothing trained; sweeps whose final seeds have not finished
+ * are named below the table.
+ */
+export function compareSweepsCommand(dirs: string[], baseline?: string): number {
+  const { rows, unfinished } = readBenchmark(dirs.map((p) => resolve(p)));
+  if (rows.length === 0) throw new Error(`none of the sweep folders has finished its final seeds yet: ${unfinished.join(', ')}`);
+  const table = benchmarkTable(rows, baseline !== undefined ? { baseline } : {});
+  const missing = unfinished.length ? `\nnot finished (no final seeds yet): ${unfinished.join(', ')}` : '';
+  process.stdout.write(`${table}\ntest metrics: mean ± std over each sweep's final seeds; Δ ± the standard error of the difference; beyond seed noise: |Δ| > 2 SE${missing}\n`);
   return 0;
 }

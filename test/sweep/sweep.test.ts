@@ -168,6 +168,9 @@ test('trials never read the test split; parallel equals sequential; a rerun reus
     stripTiming(readFileSync(join(best.dir, 'log.jsonl'), 'utf8')).replace(/"eval":\{[^}]*\},?/g, ''), 'the same training steps');
   assert.equal(fin.record.final!.runs[0]!.accuracy, run.test.accuracy);
   assert.match(fin.table, /test acc/);
+  // sweep.md on disk ends with the same final table (the records a sweep leaves must hold it).
+  const md = readFileSync(join(base, 'par', 'sweep.md'), 'utf8');
+  assert.ok(md.includes(`The chosen setting on seeds 5, scored on the test set:\n\n${fin.record.final!.table}`), md);
   // The report: one chart per swept parameter, a point per trial.
   const html = renderSweepHtml(fin.record, fin.table);
   assert.equal((html.match(/<svg/g) ?? []).length, 1);
