@@ -5,6 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { torch } from '../../src/tensor/torch.js';
 import { manualSeed } from '../../src/tensor/torch.js';
 import { zeros } from '../../src/tensor/factories.js';
@@ -18,6 +20,8 @@ import { resolveParams } from '../../src/methods/method.js';
 import { getMethod } from '../../src/methods/registry.js';
 import { DaflGenerator } from '../../src/methods/dafl.js';
 import { train } from '../../src/train/trainer.js';
+import { parseExperiment } from '../../src/config/experiment.js';
+import { runExperiment } from '../../src/run/experiment.js';
 import { imageGridPng } from '../../src/util/png.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -106,4 +110,17 @@ test('dafl smoke test: 25 data-free steps lift the student above chance on real 
   assert.deepEqual([...png.subarray(1, 4)].map((c) => String.fromCharCode(c)).join(''), 'PNG');
   assert.equal(png.readUInt32BE(16), 6 * 30 + 2, 'grid width: 6 images of 28 px with 2 px borders');
   s.dispose();
+});
+
+test('dafl run: no teacher-output cache is built over the real transfer set, which a data-free method never reads', async () => {
+  // Regression: runExperiment built the cache (one teacher pass over every training image) before
+  // the generator replaced every batch.
+  const dir = mkdtempSync(join(tmpdir(), 'kd-dafl-cache-'));
+  const e = parseExperiment({
+    name: 'dafl-cache', seed: 0, epochs: 1, data: { dataset: 'mnist', subset: 64, batchSize: 32, normalize: { mean: [0.1307], std: [0.3081] } },
+    teacher: { checkpoint: join(root, 'assets', 'hinton-mnist-teacher.safetensors') }, model: { arch: 'lenet5', width: 0.5 },
+    method: { name: 'dafl' }, optimizer: { name: 'adam', lr: 2e-3 }, teacherCache: { mode: 'on', dir: join(dir, 'cache') }, output: join(dir, 'run'),
+  }, join(dir, 'dafl.yaml'));
+  await runExperiment(e, { mode: 'distill', resume: false });
+  assert.ok(!existsSync(join(dir, 'cache')) || readdirSync(join(dir, 'cache')).length === 0, `cache files: ${existsSync(join(dir, 'cache')) ? readdirSync(join(dir, 'cache')).join(', ') : ''}`);
 });
