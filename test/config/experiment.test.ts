@@ -38,6 +38,14 @@ test('mistakes are reported with their path and what is allowed', () => {
   assert.match(err({ ...ok, data: { augment: { flip: 'yes' } } }), /'data\.augment\.flip' must be true or false/);
 });
 
+test('distributed: the gradient exchange overlaps backward unless told otherwise; bad values name their key', () => {
+  assert.deepEqual(parseExperiment(ok, 'exp.yaml').distributed, { overlap: true, bucketMb: 25, firstBucketMb: 1 });
+  assert.deepEqual(parseExperiment({ ...ok, distributed: { overlap: false, bucketMb: 4 } }, 'exp.yaml').distributed, { overlap: false, bucketMb: 4, firstBucketMb: 1 });
+  assert.match(err({ ...ok, distributed: { overlap: 'no' } }), /'distributed\.overlap' must be true or false/);
+  assert.match(err({ ...ok, distributed: { bucketMB: 4 } }), /'distributed\.bucketMB' is not a known key \(did you mean 'bucketMb'\?\)/);
+  assert.match(err({ ...ok, distributed: { bucketMb: 0 } }), /'distributed\.bucketMb' must be >= 0\.001/);
+});
+
 test('YAML syntax errors give the line; duplicate keys are refused', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kd-cfg-'));
   const f = join(dir, 'bad.yaml');
