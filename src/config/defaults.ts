@@ -16,3 +16,16 @@ export const DEFAULT_THREADS = 1;
 export const SPECIALIST_OPTIMIZER: Readonly<OptimizerSpec> = Object.freeze({ name: 'sgd', lr: 0.01, momentum: 0.9 });
 /** Specialists' epochs over `samplesPerEpoch` samples drawn half from their subset (`subsetFraction`). */
 export const SPECIALIST_EPOCHS = 2;
+/**
+ * Data-parallel gradient exchange (`distributed:` in an experiment), DDP's defaults: each bucket's
+ * all-reduce overlaps backward; buckets of 25 MB, the first (the last layers' gradients, ready
+ * first) of 1 MB so that its exchange starts early.
+ */
+export const DEFAULT_DISTRIBUTED: Readonly<DistributedSpec> = Object.freeze({ overlap: true, bucketMb: 25, firstBucketMb: 1 });
+
+export interface DistributedSpec {
+  /** All-reduce each bucket as soon as backward has its gradients (false: all after backward). */
+  overlap: boolean;
+  bucketMb: number;
+  firstBucketMb: number;
+}

@@ -7,7 +7,7 @@ import { Checker, ConfigError, type Obj } from './validate.js';
 import { parseSweepBlock } from './sweep.js';
 import type { ScheduleSpec } from '../optim/schedules.js';
 import type { OptimizerSpec } from '../optim/optimizer.js';
-import { DEFAULT_BATCH_SIZE, DEFAULT_OPTIMIZER, DEFAULT_SEED, DEFAULT_THREADS } from './defaults.js';
+import { DEFAULT_BATCH_SIZE, DEFAULT_DISTRIBUTED, DEFAULT_OPTIMIZER, DEFAULT_SEED, DEFAULT_THREADS, type DistributedSpec } from './defaults.js';
 import { parseOptimizer, parseSchedule } from './optimizer.js';
 import { DEFAULT_QUANTIZE, quantizeSpecOf, type QuantizeSpec } from '../nn/quantize.js';
 
@@ -158,6 +158,8 @@ export interface Experiment {
   /** Check gradients (not only losses) for NaN/Inf every step. */
   checkGradients: boolean;
   teacherCache: TeacherCacheSpec;
+  /** Data-parallel runs (--nproc): how gradients are exchanged (src/distributed/buckets.ts). */
+  distributed: DistributedSpec;
   /** Masked-language-model pre-training of the model on the training texts before training (text, arch bert). */
   mlm?: { epochs: number; lr: number; maskProb: number };
   /**
@@ -181,7 +183,7 @@ export interface Experiment {
   source: string;
 }
 
-const TOP = ['name', 'seed', 'threads', 'data', 'teacher', 'teachers', 'combine', 'teacherWeights', 'student', 'model', 'method', 'optimizer', 'schedule', 'epochs', 'output', 'checkpointEvery', 'onNonFinite', 'checkGradients', 'teacherCache', 'mlm', 'init', 'biasAdjust', 'sweep', 'quantize'];
+const TOP = ['name', 'seed', 'threads', 'data', 'teacher', 'teachers', 'combine', 'teacherWeights', 'student', 'model', 'method', 'optimizer', 'schedule', 'epochs', 'output', 'checkpointEvery', 'onNonFinite', 'checkGradients', 'teacherCache', 'distributed', 'mlm', 'init', 'biasAdjust', 'sweep', 'quantize'];
 
 export function loadExperiment(file: string, overrides: Record<string, unknown> = {}): Experiment {
   const { raw, source } = readExperimentDocument(file);
@@ -428,7 +430,19 @@ export function parseExperiment(raw: unknown, file = '<experiment>', source?: st
     onNonFinite: c.string(o, 'onNonFinite', '', { choices: ['stop', 'skip'], default: 'stop' }) as 'stop' | 'skip',
     checkGradients: c.bool(o, 'checkGradients', '', true),
     teacherCache,
+    distributed: parseDistributed(c, o.distributed),
     ...extra,
+  };
+}
+
+/** `distributed: {overlap, bucketMb, firstBucketMb}`, each optional (DEFAULT_DISTRIBUTED). */
+function parseDistributed(c: Checker, v: unknown): DistributedSpec {
+  if (v === undefined) return { ...DEFAULT_DISTRIBUTED };
+  const m = c.object(v, 'distributed', ['overlap', 'bucketMb', 'firstBucketMb']);
+  return {
+    overlap: c.bool(m, 'overlap', 'distributed', DEFAULT_DISTRIBUTED.overlap),
+    bucketMb: c.number(m, 'bucketMb', 'distributed', { min: 0.001, default: DEFAULT_DISTRIBUTED.bucketMb }),
+    firstBucketMb: c.number(m, 'firstBucketMb', 'distributed', { min: 0.001, default: DEFAULT_DISTRIBUTED.firstBucketMb }),
   };
 }
 

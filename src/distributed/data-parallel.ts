@@ -1,5 +1,6 @@
 // The trainer's data-parallel hooks (TrainOptions.parallel): the same weights on every rank at
-// the start, bucketed gradient all-reduce before each optimizer step, and at each epoch's end the
+// the start, bucketed gradient all-reduce before each optimizer step (overlapping backward, or
+// after it with `overlap: false`; src/distributed/buckets.ts), and at each epoch's end the
 // loss means and batch-norm running statistics reduced across ranks.
 //
 // Batch norm: each rank normalises with its own shard's batch statistics (as DDP without
@@ -13,15 +14,30 @@ import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import type { TrainState } from '../train/checkpoint.js';
 import type { TrainBatch, TrainParallel } from '../train/trainer.js';
-import { GradientBuckets, DEFAULT_BUCKET_BYTES } from './buckets.js';
+import { GradientBuckets, OverlappedGradients, DEFAULT_BUCKET_BYTES, DEFAULT_FIRST_BUCKET_BYTES } from './buckets.js';
 import { shardWeight } from './shard.js';
 import type { ProcessGroup } from './group.js';
 
-export class DataParallel implements TrainParallel {
-  #buckets: GradientBuckets | null = null;
-  #params: Tensor[] | null = null;
+export interface DataParallelOptions {
+  /** All-reduce each bucket while backward still runs (default true; false: after backward). */
+  overlap?: boolean;
+  bucketBytes?: number;
+  /** The overlapped exchange's first bucket (the last layers' gradients). */
+  firstBucketBytes?: number;
+}
 
-  constructor(readonly pg: ProcessGroup, readonly bucketBytes = DEFAULT_BUCKET_BYTES) {}
+export class DataParallel implements TrainParallel {
+  #buckets: GradientBuckets | OverlappedGradients | null = null;
+  #params: Tensor[] | null = null;
+  readonly overlap: boolean;
+  readonly bucketBytes: number;
+  readonly firstBucketBytes: number;
+
+  constructor(readonly pg: ProcessGroup, o: DataParallelOptions = {}) {
+    this.overlap = o.overlap ?? true;
+    this.bucketBytes = o.bucketBytes ?? DEFAULT_BUCKET_BYTES;
+    this.firstBucketBytes = o.firstBucketBytes ?? DEFAULT_FIRST_BUCKET_BYTES;
+  }
 
   get rank(): number {
     return this.pg.rank;
@@ -45,12 +61,36 @@ export class DataParallel implements TrainParallel {
     return pg.rank === 0 ? shared : { ...shared, sums: {}, count: 0 };
   }
 
-  reduceGradients(params: Tensor[], batch: TrainBatch): void {
-    if (this.#params !== params) {
-      this.#buckets = new GradientBuckets(params, this.bucketBytes);
+  #bucketsFor(params: Tensor[]): GradientBuckets | OverlappedGradients {
+    if (this.#params !== params || !this.#buckets) {
+      if (this.#buckets instanceof OverlappedGradients) this.#buckets.destroy();
+      this.#buckets = this.overlap
+        ? new OverlappedGradients(this.pg, params, { bucketBytes: this.bucketBytes, firstBucketBytes: this.firstBucketBytes })
+        : new GradientBuckets(params, this.bucketBytes);
       this.#params = params;
     }
-    this.#buckets!.allreduce(this.pg, shardWeight(batch));
+    return this.#buckets;
+  }
+
+  /** Buckets whose all-reduce started during the last step's backward (0 without overlap). */
+  get overlappedBuckets(): number {
+    return this.#buckets instanceof OverlappedGradients ? this.#buckets.overlapped : 0;
+  }
+
+  /** Bucket count of the exchange (after the first step). */
+  get bucketCount(): number {
+    return this.#buckets?.buckets.length ?? 0;
+  }
+
+  beforeBackward(loss: Tensor, params: Tensor[], batch: TrainBatch): void {
+    const b = this.#bucketsFor(params);
+    if (b instanceof OverlappedGradients) b.prepare(loss, shardWeight(batch));
+  }
+
+  reduceGradients(params: Tensor[], batch: TrainBatch): void {
+    const b = this.#bucketsFor(params);
+    if (b instanceof OverlappedGradients) b.finalize();
+    else b.allreduce(this.pg, shardWeight(batch));
   }
 
   endEpoch(modules: Module[], sums: Record<string, number>, count: number): { sums: Record<string, number>; count: number } {

@@ -86,12 +86,26 @@ async function localAddressToward(host: string, port: number): Promise<string | 
   }
 }
 
+/**
+ * DDP's reducer over a process group (native/distributed.cc): all-reduces buckets of gradients
+ * from autograd hooks while backward runs (see OverlappedGradients in buckets.ts).
+ */
+export interface GradientReducer {
+  /** Before backward from `roots`: arms the hooks; this rank's gradients count `weight` times. */
+  prepare(weight: number, roots: Tensor[]): void;
+  /** After backward: waits for every bucket and writes the sums; the number of buckets that started earlier. */
+  finalize(): number;
+  destroy(): void;
+}
+
 export class ProcessGroup {
   readonly rank: number;
   readonly size: number;
   // held so the rendezvous store (rank 0 serves it) lives exactly as long as the group
   #store: Handle | null;
   #pg: Handle | null;
+  // destroyed with the group: each holds the group's sockets and hooks on parameters
+  #reducers = new Set<GradientReducer>();
 
   private constructor(rank: number, size: number, store: Handle, pg: Handle) {
     this.rank = rank;
@@ -223,8 +237,32 @@ export class ProcessGroup {
     }
   }
 
+  /** A gradient reducer for `params` (each requiring a gradient), in buckets of indices into it. */
+  createReducer(params: Tensor[], buckets: number[][]): GradientReducer {
+    const h = native.distReducerCreate(this.#handle(), params.map((p) => p.handle), buckets);
+    const r: GradientReducer = {
+      prepare: (weight, roots) => this.#run('the gradient all-reduce', () => native.distReducerPrepare(h, weight, roots.map((t) => t.handle))),
+      finalize: () => {
+        try {
+          return native.distReducerFinalize(h);
+        } catch (e) {
+          // The reducer's own complaints (e.g. a parameter given two gradients) are no peer's fault.
+          if (firstLine(e).startsWith('gradient reducer:')) throw e;
+          return this.#run('the gradient all-reduce', () => { throw e; });
+        }
+      },
+      destroy: () => {
+        native.distReducerDestroy(h);
+        this.#reducers.delete(r);
+      },
+    };
+    this.#reducers.add(r);
+    return r;
+  }
+
   /** Releases sockets and threads now (otherwise at garbage collection). */
   destroy(): void {
+    for (const r of [...this.#reducers]) r.destroy();
     if (this.#pg) native.distGroupDestroy(this.#pg);
     this.#pg = null;
     this.#store = null;

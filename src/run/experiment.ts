@@ -625,7 +625,7 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
       epochs: e.epochs, optimizer: e.optimizer, schedule: e.schedule, outDir: e.output, resume: o.resume ?? true,
       checkpointEvery: e.checkpointEvery, onNonFinite: e.onNonFinite, checkGradients: e.checkGradients, label: e.name,
       ...(onEpoch ? { onEpoch } : {}),
-      ...(pg ? { parallel: new DataParallel(pg) } : {}),
+      ...(pg ? { parallel: new DataParallel(pg, { overlap: e.distributed.overlap, bucketBytes: e.distributed.bucketMb * 2 ** 20, firstBucketBytes: e.distributed.firstBucketMb * 2 ** 20 }) } : {}),
       ...(o.profile && writer ? { profile: { ...o.profile, onProfile } } : {}),
     });
   } finally {

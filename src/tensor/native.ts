@@ -84,6 +84,16 @@ export interface NativeAddon {
   /** One tensor per rank, each shaped like `t`. */
   distAllgather(pg: Handle, t: Handle): Handle[];
   distBarrier(pg: Handle): void;
+  /**
+   * DDP's gradient reducer: autograd hooks on `params` start each bucket's all-reduce (buckets of
+   * indices into `params`, started in bucket order) as soon as backward has its gradients.
+   */
+  distReducerCreate(pg: Handle, params: Handle[], buckets: number[][]): Handle;
+  /** Arms the hooks for the next backward from `roots`; this rank's gradients count `weight` times. */
+  distReducerPrepare(r: Handle, weight: number, roots: Handle[]): void;
+  /** Starts the remaining buckets, waits for all, writes the sums; returns the buckets started before this call. */
+  distReducerFinalize(r: Handle): number;
+  distReducerDestroy(r: Handle): void;
   /** Linux: have the kernel send `signal` when the parent process dies; false elsewhere. */
   setParentDeathSignal(signal: number): boolean;
   // libtorch's autograd profiler (native/profiler.cc), on the calling thread.

@@ -13,6 +13,7 @@
 //                   `skip` after a NaN stopped it)
 //   name            a label
 //   teacherCache.dir where the teacher-output cache lives
+//   distributed     how data-parallel gradients are exchanged (the same sums, started earlier or later)
 // Everything else (data, teacher, student, method, optimizer, schedule, seed, init, ...) must match,
 // and so must the data files' and the teacher's checksums.
 import { existsSync, readFileSync } from 'node:fs';
@@ -20,7 +21,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { parseExperiment, type Experiment } from '../config/experiment.js';
 
-const MAY_CHANGE = new Set(['epochs', 'checkpointEvery', 'output', 'threads', 'onNonFinite', 'checkGradients', 'name', 'teacherCache.dir']);
+const MAY_CHANGE = new Set(['epochs', 'checkpointEvery', 'output', 'threads', 'onNonFinite', 'checkGradients', 'name', 'teacherCache.dir', 'distributed']);
 
 /** The experiment's settings that define what is trained, as plain JSON (run.json keeps them). */
 export function runSettings(e: Experiment): Record<string, unknown> {

@@ -78,6 +78,8 @@ export interface TrainParallel {
   readonly worldSize: number;
   /** After rank 0's resume: every rank takes rank 0's weights, optimizer state and loop position. */
   start(modules: Module[], optimizer: Optimizer, state: TrainState): TrainState;
+  /** Just before `loss.backward()`: e.g. arm hooks that start the gradient exchange during backward. */
+  beforeBackward?(loss: Tensor, params: Tensor[], batch: TrainBatch): void;
   /** After backward, before the non-finite check and the optimizer step: the global batch's gradient. */
   reduceGradients(params: Tensor[], batch: TrainBatch): void;
   /** At an epoch's end, before evaluation and the checkpoint: loss sums across ranks; batch-norm statistics. */
@@ -347,6 +349,7 @@ function step(o: TrainOptions, optimizer: Optimizer, loaded: TrainBatch, info: S
     }
     optimizer.zeroGrad();
     // The graph is kept only so that a bad gradient can be traced to its term below.
+    o.parallel?.beforeBackward?.(total, params, batch);
     total.backward(undefined, { retainGraph: checkGrads && names.length > 1 });
     o.parallel?.reduceGradients(params, batch);
     if (checkGrads && !allFinite(grads(params))) {

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadExperiment, parseExperiment } from '../../src/config/experiment.js';
 import { makeSchedule } from '../../src/optim/schedules.js';
+import { checkResumable, runSettings } from '../../src/train/resume.js';
 
 const ok = { epochs: 2, student: { arch: 'mlp', hidden: [8] }, optimizer: { name: 'sgd', lr: 0.1 } };
 
@@ -36,6 +37,27 @@ test('mistakes are reported with their path and what is allowed', () => {
   assert.match(err({ ...ok, teacher: { checkpoint: 'a', torchscript: 'b' } }), /'teacher' needs exactly one of/);
   assert.match(err({ ...ok, epochs: 1.5 }), /'epochs' must be an integer/);
   assert.match(err({ ...ok, data: { augment: { flip: 'yes' } } }), /'data\.augment\.flip' must be true or false/);
+});
+
+test('distributed: the gradient exchange overlaps backward unless told otherwise; bad values name their key', () => {
+  assert.deepEqual(parseExperiment(ok, 'exp.yaml').distributed, { overlap: true, bucketMb: 25, firstBucketMb: 1 });
+  assert.deepEqual(parseExperiment({ ...ok, distributed: { overlap: false, bucketMb: 4 } }, 'exp.yaml').distributed, { overlap: false, bucketMb: 4, firstBucketMb: 1 });
+  assert.match(err({ ...ok, distributed: { overlap: 'no' } }), /'distributed\.overlap' must be true or false/);
+  assert.match(err({ ...ok, distributed: { bucketMB: 4 } }), /'distributed\.bucketMB' is not a known key \(did you mean 'bucketMb'\?\)/);
+  assert.match(err({ ...ok, distributed: { bucketMb: 0 } }), /'distributed\.bucketMb' must be >= 0\.001/);
+});
+
+test('a run recorded before the distributed: settings existed still resumes; they may change on resume', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kd-cfg-'));
+  const e = parseExperiment({ ...ok, output: dir }, join(dir, 'exp.yaml'));
+  const now = { data: { sizes: {}, sources: [], testSources: [] }, teacher: null };
+  const { distributed: _, ...before } = runSettings(e);
+  writeFileSync(join(dir, 'checkpoint.safetensors'), '');
+  writeFileSync(join(dir, 'run.json'), JSON.stringify({ ...now, settings: before }));
+  checkResumable(e, now);
+  checkResumable({ ...e, distributed: { ...e.distributed, overlap: false } }, now);
+  // What a step computes may not change.
+  assert.throws(() => checkResumable({ ...e, seed: 3 }, now), /seed: 0 → 3/);
 });
 
 test('YAML syntax errors give the line; duplicate keys are refused', () => {
