@@ -603,7 +603,7 @@ async function runLocked(e: Experiment, o: RunOptions): Promise<ExperimentResult
   const augment = augmentations(e);
   // A data-free method makes every batch's inputs itself (method.inputs), so a cache of the
   // teacher's outputs on the real transfer set would be built and never read.
-  const trainTeacher = teacher && method.inputs ? teacher : teacher ? await withTeacherCache(e, teacher, data.transfer, augment, method.features?.teacher ?? [], pg, method.cachedTargets) : null;
+  const trainTeacher = teacher && !method.inputs ? await withTeacherCache(e, teacher, data.transfer, augment, method.features?.teacher ?? [], pg, method.cachedTargets) : teacher;
   const loader = new DataLoader(data.transfer, { batchSize: e.data.batchSize, seed: e.seed, shuffle: true, augment, ...(e.data.augment.seed !== undefined ? { augmentSeed: e.data.augment.seed } : {}) });
   const source = data.multiLabel ? new MultiLabelBatches(data.transfer as MultiLabelDataset, e.data.batchSize, e.seed) : loaderSource(loader);
   const setupRows = data.multiLabel ? tensor(data.train.x.subarray(0, 2 * sampleShape[0]!), { shape: [2, ...sampleShape] }) : null;
