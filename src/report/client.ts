@@ -225,6 +225,17 @@ export function reportClient(initial: ReportData, live: { url: string; everyMs: 
     return html ? `<h2>INT8 export</h2>${html}` : '';
   }
 
+  /** Data-free runs: the images the student learned from, as the PNGs the run saved. */
+  function imagesSection(runs: ReportData['runs']): string {
+    let html = '';
+    for (const r of runs) {
+      for (const im of r.images ?? []) {
+        html += `<figure><img alt="${esc(im.title)}" src="data:image/png;base64,${im.pngBase64}" style="image-rendering:pixelated;width:280px;border:1px solid #eee"><figcaption>${esc(r.name)}: ${esc(im.title)}<div class="src">${esc(im.file)}</div></figcaption></figure>`;
+      }
+    }
+    return html ? `<h2>Synthesised images</h2><div class="grid">${html}</div>` : '';
+  }
+
   function render(data: ReportData): void {
     const runs = data.runs;
     const color = (i: number): string => COLORS[i % COLORS.length]!;
@@ -259,6 +270,7 @@ export function reportClient(initial: ReportData, live: { url: string; everyMs: 
 
     set('multilabel', multiLabelSection(runs));
     set('int8', int8Section(runs));
+    set('images', imagesSection(runs));
 
     // Curves: one chart per loss term and per metric, runs overlaid.
     const terms: string[] = [];

@@ -3,7 +3,7 @@
 // latency, confusion matrices and reliability bins. The evaluation is the slow part, so it is
 // cached in the run folder as report.json and reused while model.safetensors is unchanged.
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Module } from '../nn/module.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -18,7 +18,7 @@ import { inferenceMsPerSample } from '../train/timing.js';
 import { getNumThreads, setNumThreads } from '../tensor/torch.js';
 import { parseLog } from '../train/log.js';
 import { ProgressBar } from '../util/progress.js';
-import type { Confusion, EpochCurves, Int8Report, ModelRow, MultiLabelReport, Reliability, RunReport, StepCurves } from './types.js';
+import type { Confusion, EpochCurves, Int8Report, ModelRow, MultiLabelReport, Reliability, ReportImage, RunReport, StepCurves } from './types.js';
 import { evaluateMultiLabelPerLabel, type MultiLabelEvaluation } from '../train/multilabel-metrics.js';
 import type { MultiLabelDataset } from '../text/data.js';
 import { bundleFiles } from '../teachers/specialists/teacher.js';
@@ -214,6 +214,18 @@ export function runExperimentOf(dir: string): Experiment | null {
   return parseExperiment(parseYaml(source), run?.file ?? yamlFile, source);
 }
 
+/**
+ * The images a run learned from instead of real data, as pictures: the generator samples a
+ * data-free method (DAFL) saved in the run folder, and the grid `kdistill synthesize` saved beside
+ * a synthesised transfer set the run read (`data.transferFile`).
+ */
+export function runImages(dir: string, e: Experiment | null): ReportImage[] {
+  const found: { title: string; file: string }[] = [{ title: 'generator samples at the end of training (100 images, each scaled to its own range)', file: join(dir, 'samples.png') }];
+  const tf = e?.data.transferFile;
+  if (tf) found.push({ title: `the synthesised transfer set it was trained on (first images, ${tf.x})`, file: join(dirname(tf.x), 'samples.png') });
+  return found.filter((f) => existsSync(f.file)).map((f) => ({ ...f, pngBase64: readFileSync(f.file).toString('base64') }));
+}
+
 /** Assembles a run's report, evaluating the model only if report.json is missing or older than it. */
 export async function buildRunReport(dir: string, o: { evaluate?: boolean } = {}): Promise<RunReport> {
   const absDir = resolve(dir);
@@ -230,15 +242,19 @@ export async function buildRunReport(dir: string, o: { evaluate?: boolean } = {}
     dir: absDir, status: finished ? 'finished' as const : 'running' as const, ...curves,
     experimentYaml: existsSync(yamlFile) ? readFileSync(yamlFile, 'utf8') : '', ...(int8 ? { int8 } : {}),
   };
-  const fresh = cached && finished && statSync(cacheFile).mtimeMs >= statSync(modelFile).mtimeMs && cached.models.length > 0;
-  if (fresh) return { ...cached, ...base };
   let e: Experiment | null = null;
+  let unusable: string | null = null;
   try {
     e = runExperimentOf(absDir);
   } catch (err) {
-    // Curves still show without a readable experiment copy; only the evaluation needs it.
-    if (finished && o.evaluate !== false) process.stderr.write(`report: ${absDir}: experiment copy not usable (${(err as Error).message.split('\n')[0]}); no evaluation\n`);
+    unusable = (err as Error).message.split('\n')[0]!;
   }
+  const images = runImages(absDir, e);
+  if (images.length) Object.assign(base, { images });
+  const fresh = cached && finished && statSync(cacheFile).mtimeMs >= statSync(modelFile).mtimeMs && cached.models.length > 0;
+  if (fresh) return { ...cached, ...base };
+  // Curves still show without a readable experiment copy; only the evaluation needs it.
+  if (unusable !== null && finished && o.evaluate !== false) process.stderr.write(`report: ${absDir}: experiment copy not usable (${unusable}); no evaluation\n`);
   const name = e?.name ?? (readJson<RunJson>(join(absDir, 'run.json'))?.experiment ?? absDir.split('/').pop()!);
   const report: RunReport = { name, method: e?.method.name ?? '?', models: [], confusion: [], reliability: [], classNames: [], ...base };
   if (!finished || o.evaluate === false || !e) return report;

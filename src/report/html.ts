@@ -33,6 +33,7 @@ export function renderReportHtml(data: ReportData, o: { live?: { url: string; ev
 <h2>Teacher vs student</h2><div id="table"></div>
 <div id="multilabel"></div>
 <div id="int8"></div>
+<div id="images"></div>
 <h2>Training curves</h2><div id="curves" class="grid"></div>
 <h2>Confusion matrices <small>(test set; rows: true class, columns: predicted class)</small></h2><div id="confusion" class="grid"></div>
 <h2>Calibration</h2><div id="reliability" class="grid"></div>

@@ -104,7 +104,16 @@ export interface RunReport {
   multiLabel?: MultiLabelReport;
   /** The INT8 export's numbers, when the run folder has export/int8.json. */
   int8?: Int8Report;
+  /** Images the run learned from instead of real data: a data-free method's generator samples, a synthesised transfer set. */
+  images?: ReportImage[];
   experimentYaml: string;
+}
+
+/** A PNG shown as it is (e.g. `samples.png` of a DAFL run or of `kdistill synthesize`), embedded so the page stays one file. */
+export interface ReportImage {
+  title: string;
+  file: string;
+  pngBase64: string;
 }
 
 export interface ReportData {

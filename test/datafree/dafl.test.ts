@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { torch } from '../../src/tensor/torch.js';
 import { manualSeed } from '../../src/tensor/torch.js';
@@ -23,6 +23,7 @@ import { train } from '../../src/train/trainer.js';
 import { parseExperiment } from '../../src/config/experiment.js';
 import { runExperiment } from '../../src/run/experiment.js';
 import { imageGridPng } from '../../src/util/png.js';
+import { buildRunReport } from '../../src/report/data.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const MNIST = { mean: [0.1307], std: [0.3081] };
@@ -123,4 +124,7 @@ test('dafl run: no teacher-output cache is built over the real transfer set, whi
   }, join(dir, 'dafl.yaml'));
   await runExperiment(e, { mode: 'distill', resume: false });
   assert.ok(!existsSync(join(dir, 'cache')) || readdirSync(join(dir, 'cache')).length === 0, `cache files: ${existsSync(join(dir, 'cache')) ? readdirSync(join(dir, 'cache')).join(', ') : ''}`);
+  // The run's report shows the generator's samples it saved (issue 20: the picture in the report).
+  const rep = await buildRunReport(join(dir, 'run'), { evaluate: false });
+  assert.deepEqual(rep.images?.map((i) => i.pngBase64), [readFileSync(join(dir, 'run', 'samples.png')).toString('base64')]);
 });

@@ -10,6 +10,7 @@ import { parseExperiment } from '../../src/config/experiment.js';
 import { runExperiment } from '../../src/run/experiment.js';
 import { parseSynthesisConfig, synthesize } from '../../src/run/synthesize.js';
 import { readNpy } from '../../src/data/npy.js';
+import { buildRunReport } from '../../src/report/data.js';
 
 const NORMALIZE = { mean: [0.1307], std: [0.3081] };
 
@@ -51,4 +52,8 @@ test('deepinversion smoke test: a student distilled only on images synthesised f
   // points, so 15 % cannot be luck. A weak assertion: this budget (100 images, 100 synthesis
   // steps, 32 student steps) reaches ~23 %; the experiment files run the real budget.
   assert.ok(r.result.final!.accuracy > 0.15, `student test accuracy ${r.result.final!.accuracy}`);
+  // The student's report shows the synthesised images it learned from (issue 20: the picture in the report).
+  const rep = await buildRunReport(join(dir, 'student'), { evaluate: false });
+  assert.equal(rep.images?.length, 1);
+  assert.equal(rep.images![0]!.pngBase64, readFileSync(s.png).toString('base64'));
 });

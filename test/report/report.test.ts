@@ -4,7 +4,7 @@
 // `kdistill serve` redraws as log.jsonl grows; the web demo classifies a known image correctly.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { extname, join, resolve } from 'node:path';
@@ -25,6 +25,7 @@ import { MultiLabelBatches, type MultiLabelDataset } from '../../src/text/data.j
 import { writeReport } from '../../src/report/index.js';
 import { serveRuns } from '../../src/report/serve.js';
 import { loadFashionMnist } from '../../src/data/fashion-mnist.js';
+import { imageGridPng } from '../../src/util/png.js';
 
 setNumThreads(1);
 const ART = resolve('test-artifacts');
@@ -219,6 +220,25 @@ test('every run writes a self-contained report.html whose charts render in headl
   const data = JSON.parse(readFileSync(join(root, 'kd', 'report.json'), 'utf8'));
   assert.equal(data.models[1].accuracy, kdRun.result.final!.accuracy);
   assert.equal(data.models[1].parameters, kdRun.student.numParameters());
+  await page.close();
+});
+
+test('report: a run that learned from synthesised images shows them (samples.png in the run folder)', async () => {
+  // A copy of the kd run with the picture a data-free run (DAFL) saves beside its model.
+  const dir = join(root, 'kd-images');
+  cpSync(join(root, 'kd'), dir, { recursive: true });
+  const px = Float32Array.from({ length: 4 * 28 * 28 }, (_, i) => (i % 28) / 27);
+  writeFileSync(join(dir, 'samples.png'), imageGridPng(px, [4, 1, 28, 28], 2));
+  const out = join(root, 'images.html');
+  await writeReport([dir], out);
+  const errors: string[] = [];
+  const page = await openPage(pathToFileURL(out).href, errors);
+  assert.deepEqual(errors, []);
+  // Decoded by the browser: a broken embedding gives naturalWidth 0. Two 28-pixel tiles in a row (plus padding).
+  const widths = await page.$$eval('#images img', (imgs) => imgs.map((i) => (i as HTMLImageElement).naturalWidth));
+  assert.equal(widths.length, 1);
+  assert.ok(widths[0]! >= 56, `image width ${widths[0]}`);
+  assert.match(await page.$eval('#images', (e) => e.textContent ?? ''), /generator samples/);
   await page.close();
 });
 
