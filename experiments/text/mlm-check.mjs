@@ -1,9 +1,10 @@
 // Is a text teacher's masked-LM head usable for TinyBERT's augmentation after the teacher was
-// fine-tuned on labels? On the validation split it masks 15 % of the word pieces (always [MASK],
-// fixed seed) and scores the teacher's MLM head against the unigram frequencies of the training
-// split: cross-entropy, top-1 accuracy, and how often the masked piece is among the top 15 (the
-// paper's K). Then shows the candidates of one example, as data.text.augment would draw them.
+// fine-tuned on labels, or a separate MLM model (data.text.augment.model)? On the validation split
+// it masks 15 % of the word pieces (always [MASK], fixed seed) and scores the model's MLM head
+// against the unigram frequencies of the training split: cross-entropy, top-1 accuracy, and how
+// often the masked piece is among the top 15 (the paper's K). Then shows the candidates of one example, as data.text.augment would draw them.
 //   node experiments/text/mlm-check.mjs runs/text/spam-teacher/model.safetensors experiments/text/spam-teacher.yaml
+//   node experiments/text/mlm-check.mjs runs/text/spam-mlm/model.safetensors experiments/text/spam-mlm.yaml
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { loadModel, loadExperiment, torch } from '../../dist/src/index.js';
@@ -52,7 +53,7 @@ for (let s = 0; s < data.val.size; s += 64) {
 }
 const pct = (x) => `${(100 * x / n).toFixed(1)} %`;
 console.log(`${modelFile}: ${n} masked pieces of the validation split (${data.val.size} texts)`);
-console.log(`  teacher MLM head: cross-entropy ${(ceModel / n).toFixed(3)} nats, top-1 ${pct(top1Model)}, masked piece in the top 15 ${pct(top15Model)}`);
+console.log(`  MLM head of the model: cross-entropy ${(ceModel / n).toFixed(3)} nats, top-1 ${pct(top1Model)}, masked piece in the top 15 ${pct(top15Model)}`);
 console.log(`  unigram frequency: cross-entropy ${(ceUni / n).toFixed(3)} nats, top-1 ${pct(top1Uni)}, masked piece in the top 15 ${pct(top15Uni)}`);
 
 // One training example's candidates, as data.text.augment computes them.
