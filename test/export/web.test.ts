@@ -11,7 +11,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { parseExperiment } from '../../src/config/experiment.js';
 import { runExperiment } from '../../src/run/experiment.js';
 import { exportStudent, type Int8Report } from '../../src/export/index.js';
@@ -142,13 +142,7 @@ test('the browser demo switches its student between the float and the INT8 model
   let k = 0;
   for (let j = 1; j < samples.length; j++) if (Math.abs(fq[j]![top(fq[j]!)]! - fl[j]![top(fq[j]!)]!) > Math.abs(fq[k]![top(fq[k]!)]! - fl[k]![top(fq[k]!)]!)) k = j;
 
-  const { server, url } = await serve(out);
-  const page = await browser.newPage();
-  try {
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${url}index.html`);
-    await page.waitForSelector('body[data-ready]', { timeout: 60000 });
+  await onDemoPage(out, async (page) => {
     assert.equal(await page.isVisible('#precision'), true, 'the switch is shown when there is an INT8 model');
     const shown = async (want: 'float' | 'int8'): Promise<{ top1: string; p: number }> => {
       await page.waitForSelector(`#student-result[data-model="${want}"]`);
@@ -171,13 +165,26 @@ test('the browser demo switches its student between the float and the INT8 model
     assert.ok(Math.abs(q.p - fq[k]![top(fq[k]!)]!) <= 2e-2, `int8: page ${q.p}, kdistill ${fq[k]![top(fq[k]!)]}`);
     await page.selectOption('#precision', 'float');
     assert.deepEqual(await shown('float'), f);
+  });
+});
+
+/** Opens the built demo folder `out` in Chromium, waits for its models to load, runs `fn`; the page must raise no error. */
+async function onDemoPage(out: string, fn: (page: Page) => Promise<void>): Promise<void> {
+  const { server, url } = await serve(out);
+  const page = await browser.newPage();
+  try {
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${url}index.html`);
+    await page.waitForSelector('body[data-ready]', { timeout: 60000 });
+    await fn(page);
     assert.deepEqual(errors, []);
   } finally {
     await page.close();
     server.close();
     server.closeAllConnections();
   }
-});
+}
 
 const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json' };
 /** The demo folder over loopback HTTP (wasm does not load from file://). */
@@ -227,23 +234,12 @@ test("the browser demo of `kdistill demo`'s float student: build-web --calibrate
   const z = (await session.run({ input: new ort.Tensor('float32', x, [1, 1, 28, 28]) })).logits!.data as Float32Array;
   await session.release();
   const want = testSet.classNames![z.indexOf(Math.max(...z))];
-  const { server, url } = await serve(out);
-  const page = await browser.newPage();
-  try {
-    const errors: string[] = [];
-    page.on('pageerror', (err) => errors.push(err.message));
-    await page.goto(`${url}index.html`);
-    await page.waitForSelector('body[data-ready]', { timeout: 60000 });
+  await onDemoPage(out, async (page) => {
     assert.match((await page.textContent('#precision option[value=int8]'))!, /post-training/);
     await page.click('.sample[data-index="0"]'); // data-index: the position in samples.json; samples[0].index is its test-set index
     await page.waitForSelector('#student-result[data-model="float"]');
     await page.selectOption('#precision', 'int8');
     await page.waitForSelector('#student-result[data-model="int8"]');
     assert.equal(await page.$eval('#student-result', (el) => (el as HTMLElement).dataset.top1), want);
-    assert.deepEqual(errors, []);
-  } finally {
-    await page.close();
-    server.close();
-    server.closeAllConnections();
-  }
+  });
 });
