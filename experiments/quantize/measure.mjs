@@ -99,6 +99,16 @@ const ms = (xs) => {
   return { m, s };
 };
 const f2 = (v) => v.toFixed(2), f3 = (v) => v.toFixed(3);
+// Latency columns: latency.mjs's re-measurement on a quiet machine (cross-origin-isolated page,
+// single timed runs) when it exists, else the per-run numbers measured above under load.
+const latencyFile = join(here, 'results', 'latency.json');
+const quiet = existsSync(latencyFile) ? JSON.parse(readFileSync(latencyFile, 'utf8')) : null;
+const quietCell = (setting, label, rt) => {
+  const f = quiet.files.find((x) => x.setting === setting && label.startsWith(x.label));
+  if (!f) throw new Error(`${latencyFile}: no ${setting} row '${label}'`);
+  const m = (k) => { const v = f[rt].map((x) => x[k]).sort((a, b) => a - b); return v[(v.length - 1) >> 1]; };
+  return `${f3(m('median'))} (p90 ${f3(m('p90'))})`;
+};
 const lines = [];
 for (const setting of SETTINGS) {
   const R = results[setting];
@@ -110,18 +120,24 @@ for (const setting of SETTINGS) {
     [`PTQ INT8 of the scratch student (calibrate ${CALIBRATE})`, 'float-scratch', 'int8'], [`PTQ INT8 of the KD student (calibrate ${CALIBRATE})`, 'float-kd', 'int8'],
     ['QAT INT8, no KD (scratch)', 'qat-scratch', 'int8'], ['QAT INT8 with KD', 'qat-kd', 'int8'],
   ];
-  lines.push(`### ${setting}`, '', '| model | test acc % (deployed file, onnxruntime-node) | Δ vs float KD (points) | size | batch-1 ms, node | batch-1 ms, web | top-1 agreement with kdistill, node / web | load (1-min avg) |', '|---|---:|---:|---:|---:|---:|---:|---:|');
+  const latHead = quiet ? 'batch-1 ms, node: median (p90) | batch-1 ms, web: median (p90)' : 'batch-1 ms, node | batch-1 ms, web';
+  lines.push(`### ${setting}`, '', `| model | test acc % (deployed file, onnxruntime-node) | Δ vs float KD (points) | size | ${latHead} | top-1 agreement with kdistill, node / web | load (1-min avg) of the accuracy runs |`, '|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const [label, v, which] of rows) {
     const rs = seeds(v);
     const acc = ms(rs.map((x) => x.accuracy[which] * 100));
     // Difference of means; its standard error from both rows' seed spreads.
     const d = acc.m - ref.m, se = Math.sqrt((acc.s ** 2 + ref.s ** 2) / SEEDS.length);
-    const lat = (rt) => { const xs = rs.map((x) => x.latencyMs[rt]?.[which]).filter((x) => x !== undefined && x !== null); return xs.length ? (xs.length > 1 ? `${f3(ms(xs).m)} ± ${f3(ms(xs).s)}` : f3(xs[0])) : '–'; };
+    const lat = (rt) => quiet ? quietCell(setting, label, rt) : latUnderLoad(rt);
+    const latUnderLoad = (rt) => { const xs = rs.map((x) => x.latencyMs[rt]?.[which]).filter((x) => x !== undefined && x !== null); return xs.length ? (xs.length > 1 ? `${f3(ms(xs).m)} ± ${f3(ms(xs).s)}` : f3(xs[0])) : '–'; };
     const agree = which === 'int8' ? `${f2(ms(rs.map((x) => x.check.node.optimized.agreement * 100)).m)} / ${rs[0].check.web ? f2(rs[0].check.web.optimized.agreement * 100) : '–'}` : `– / ${rs[0].check.web?.float ? f2(rs[0].check.web.float.agreement * 100) : '–'}`;
     const loads = rs.map((x) => x.load1);
     lines.push(`| ${label} | ${f2(acc.m)} ± ${f2(acc.s)} | ${v === 'float-kd' && which === 'float' ? '–' : `${d >= 0 ? '+' : ''}${f2(d)} ± ${f2(se)}`} | ${(rs[0].bytes[which] / 1024).toFixed(1)} KiB | ${lat('node')} | ${lat('web')} | ${agree} | ${f2(Math.min(...loads))}–${f2(Math.max(...loads))} |`);
   }
   lines.push('');
+}
+if (quiet) {
+  lines.push(`Latency: \`latency.mjs\` (seed 1's files), median over ${quiet.rounds} rounds of each round's median (p90) of ${quiet.runs} single batch-1 runs after ${quiet.warmup} warm-up, ` +
+    `one thread in both runtimes; web page cross-origin isolated: ${quiet.web.crossOriginIsolated}; 1-min load ${quiet.load.before[0].toFixed(2)}–${quiet.load.after[0].toFixed(2)} on ${quiet.cores} cores (quiet-bench).`, '');
 }
 const table = lines.join('\n');
 writeFileSync(join(here, 'table.md'), table + '\n');

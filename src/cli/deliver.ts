@@ -63,7 +63,11 @@ function int8Summary(q: Int8Report): string {
   const kb = (b: number): string => `${(b / 1024).toFixed(1)} KB`;
   const lines = [`INT8 (${q.method === 'qat' ? 'quantization-aware training' : `post-training, calibrated on ${q.calibrationSamples} training samples`}): ${q.file}`];
   lines.push(`  size: float ${kb(q.bytes.float)}, int8 ${kb(q.bytes.int8)}${q.bytes.float ? ` (${(q.bytes.int8 / q.bytes.float * 100).toFixed(0)} %)` : ''}`);
-  if (q.latencyMs) lines.push(`  batch-1 latency in onnxruntime-node (1 thread, median of 200): float ${q.latencyMs.float.toFixed(3)} ms, int8 ${q.latencyMs.int8.toFixed(3)} ms`);
+  // Median (p90) of single timed runs after a warm-up; files written before p90 was recorded show the median only.
+  const lat = (m: { float: number; int8: number }, p90: { float: number; int8: number } | null | undefined, which: 'float' | 'int8'): string =>
+    `${m[which].toFixed(3)} ms${p90 ? ` (p90 ${p90[which].toFixed(3)})` : ''}`;
+  const runs = (t: { warmup: number; runs: number } | null | undefined): string => (t ? `median of ${t.runs} single runs after ${t.warmup} warm-up` : 'median');
+  if (q.latencyMs) lines.push(`  batch-1 latency in onnxruntime-node (1 thread, ${runs(q.timing)}): float ${lat(q.latencyMs, q.latencyP90Ms, 'float')}, int8 ${lat(q.latencyMs, q.latencyP90Ms, 'int8')}`);
   const pct = (v: number): string => `${(v * 100).toFixed(2)} %`;
   if (q.check) {
     lines.push(`  vs kdistill's fake-quantized model on ${q.check.samples} test samples (one output step: ${q.check.outputStep.toExponential(2)}):`);
@@ -73,7 +77,10 @@ function int8Summary(q: Int8Report): string {
   }
   if (q.web) {
     const w = q.web;
-    if (w.latencyMs) lines.push(`  batch-1 latency in onnxruntime-web ${w.version} (wasm, 1 thread, headless Chromium; median of 30 means of 50 runs): float ${w.latencyMs.float.toFixed(3)} ms, int8 ${w.latencyMs.int8.toFixed(3)} ms`);
+    if (w.latencyMs) {
+      lines.push(`  batch-1 latency in onnxruntime-web ${w.version} (wasm, 1 thread, headless Chromium; ${runs(w.timing)}): float ${lat(w.latencyMs, w.latencyP90Ms, 'float')}, int8 ${lat(w.latencyMs, w.latencyP90Ms, 'int8')}`);
+      if (w.timing?.coarse) lines.push(`    coarse: the page was not cross-origin isolated, so Chromium's clock resolved only ${w.timing.clockResolutionMs.toFixed(3)} ms`);
+    }
     lines.push(`    onnxruntime-web, optimisations off: top-1 agreement ${pct(w.check.agreement)}, samples within one step ${pct(w.check.withinStep)}, max |diff| ${w.check.maxAbsDiff.toExponential(2)}`);
     lines.push(`    onnxruntime-web, optimisations on (deployed): top-1 agreement ${pct(w.check.optimized.agreement)}, max |diff| ${w.check.optimized.maxAbsDiff.toExponential(2)}`);
     if (w.check.float) lines.push(`    float model.onnx in onnxruntime-web vs kdistill's float model: top-1 agreement ${pct(w.check.float.agreement)}, max |diff| ${w.check.float.maxAbsDiff.toExponential(2)}`);

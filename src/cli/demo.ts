@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../tensor/native.js';
-import { parseExperiment } from '../config/experiment.js';
+import { parseExperiment, type Experiment } from '../config/experiment.js';
 import { pct, num } from '../run/experiment.js';
 import { runExperiment } from '../api.js';
 import { loadFashionMnist } from '../data/fashion-mnist.js';
@@ -20,6 +20,25 @@ import { kib } from './eval.js';
 import { runHintonDemo } from './hinton.js';
 
 export const DEMO_TEACHER = join(packageRoot, 'assets', 'fashion-mnist-teacher.safetensors');
+
+/**
+ * The demo's two students: the MLP from scratch, or distilled from DEMO_TEACHER (KD, T=4), on
+ * `subset` training images. The browser demo (scripts/build-web.mjs) shows the distilled one,
+ * runs/demo/kd, and with --calibrate N post-training-quantizes it to INT8.
+ */
+export function demoExperiment(kind: 'scratch' | 'kd', o: { seed: number; epochs: number; subset: number; output: string }): Experiment {
+  const common = {
+    seed: o.seed, epochs: o.epochs, threads: 1, student: { arch: 'mlp', hidden: [64] },
+    data: { dataset: 'fashion-mnist', batchSize: 64, ...(o.subset < 60000 ? { subset: o.subset } : {}) },
+    optimizer: { name: 'sgd', lr: 0.05, momentum: 0.9, nesterov: true, weightDecay: 5e-4 },
+    schedule: { name: 'cosine' },
+  };
+  return kind === 'scratch'
+    ? parseExperiment({ ...common, name: 'demo-scratch', output: join(o.output, 'scratch'), method: { name: 'scratch' } }, 'demo')
+    : parseExperiment({
+      ...common, name: 'demo-kd', output: join(o.output, 'kd'), teacher: { checkpoint: DEMO_TEACHER }, method: { name: 'kd', params: { temperature: 4, alpha: 0.9 } },
+    }, 'demo');
+}
 
 export async function runDemo(argv: string[]): Promise<number> {
   // `--paper hinton`: the Hinton et al. (2015) §3 reproduction instead (src/cli/hinton.ts).
@@ -45,19 +64,10 @@ export async function runDemo(argv: string[]): Promise<number> {
   const out = values.output!;
   const subset = Number(values.subset);
   if (!Number.isInteger(subset) || subset < 10 || subset > 60000) throw new Error(`--subset must be an integer in [10, 60000], got '${values.subset}'`);
-  const student = { arch: 'mlp', hidden: [64] };
-  const common = {
-    seed, epochs, threads: 1, student,
-    data: { dataset: 'fashion-mnist', batchSize: 64, ...(subset < 60000 ? { subset } : {}) },
-    optimizer: { name: 'sgd', lr: 0.05, momentum: 0.9, nesterov: true, weightDecay: 5e-4 },
-    schedule: { name: 'cosine' },
-  };
   process.stderr.write(`kdistill demo: Fashion-MNIST, teacher ${DEMO_TEACHER}\n` +
     `  students: MLP 784-64-10 on ${subset.toLocaleString('en-US')} training images, ${epochs} epochs, seed ${seed}; from scratch, then distilled (Hinton KD, T=4)\n`);
-  const scratch = await runExperiment(parseExperiment({ ...common, name: 'demo-scratch', output: join(out, 'scratch'), method: { name: 'scratch' } }, 'demo'), { mode: 'train', resume: false });
-  const kd = await runExperiment(parseExperiment({
-    ...common, name: 'demo-kd', output: join(out, 'kd'), teacher: { checkpoint: DEMO_TEACHER }, method: { name: 'kd', params: { temperature: 4, alpha: 0.9 } },
-  }, 'demo'), { mode: 'distill', resume: false });
+  const scratch = await runExperiment(demoExperiment('scratch', { seed, epochs, subset, output: out }), { mode: 'train', resume: false });
+  const kd = await runExperiment(demoExperiment('kd', { seed, epochs, subset, output: out }), { mode: 'distill', resume: false });
 
   const test = loadFashionMnist({ split: 'test' });
   const teacher = checkpointTeacher(DEMO_TEACHER);

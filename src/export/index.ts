@@ -27,6 +27,7 @@ import type { Dataset } from '../data/dataset.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Int8Agreement, Int8Report, WebInt8Report } from '../report/types.js';
 import { OrtWeb } from './web.js';
+import { latencyCounts, summarizeLatency, type LatencyOptions } from './latency.js';
 
 export { exportOnnx, registerOnnxExporter, type ExportContext, type LayerExporter, type OnnxExportOptions } from './onnx.js';
 
@@ -252,7 +253,12 @@ export async function exportInt8(model: ZooModel, e: Experiment, runDir: string,
       try {
         report.check = await checkInt8(model, file, test);
         const sample = test.x.subarray(0, test.sampleShape.reduce((a, b) => a * b, 1));
-        report.latencyMs = floatFile ? { float: await ortLatency(floatFile, sample, [1, ...test.sampleShape]), int8: await ortLatency(file, sample, [1, ...test.sampleShape]) } : null;
+        if (floatFile) {
+          const t = await timeBoth((f) => ortLatency(f, sample, [1, ...test.sampleShape]), floatFile, file);
+          report.latencyMs = t.median;
+          report.latencyP90Ms = t.p90;
+          report.timing = { ...latencyCounts(), threads: NODE_THREADS };
+        }
       } catch (err) {
         report.note = `not verified: ${(err as Error).message.split('\n')[0]}`;
       }
@@ -304,11 +310,32 @@ export async function checkInt8Web(model: ZooModel, file: string, floatFile: str
     const deployed = compareLogits(ours, await web.logits('int8.onnx', x, test.sampleShape, 'all'), test.size);
     const float = floatFile && oursFloat ? compareLogits(oursFloat, await web.logits('float.onnx', x, test.sampleShape, 'all'), test.size) : null;
     const sample = test.x.subarray(0, test.sampleShape.reduce((a, b) => a * b, 1)), dims = [1, ...test.sampleShape];
-    const latencyMs = floatFile ? { float: await web.latency('float.onnx', sample, dims), int8: await web.latency('int8.onnx', sample, dims) } : null;
-    return { version: web.version, latencyMs, check: { samples: test.size, ...exact, optimized: deployed, float } };
+    const t = floatFile ? await timeBoth((f) => web.latency(f, sample, dims), 'float.onnx', 'int8.onnx') : null;
+    return {
+      version: web.version, latencyMs: t?.median ?? null, latencyP90Ms: t?.p90 ?? null, timing: t ? webTiming(web) : null,
+      check: { samples: test.size, ...exact, optimized: deployed, float },
+    };
   } finally {
     await web.close();
   }
+}
+
+/** What computes a batch-1 run in each runtime (the two are timed alike: one thread each). */
+export const NODE_THREADS = 'onnxruntime-node, 1 intra-op thread (intraOpNumThreads 1, interOpNumThreads 1)';
+export const WEB_THREADS = 'onnxruntime-web wasm (SIMD), 1 thread (env.wasm.numThreads 1, no proxy worker)';
+
+/** The web timing record; without cross-origin isolation Chromium's 0.1 ms clock makes the latencies coarse. */
+export function webTiming(web: Pick<OrtWeb, 'clock'>, o: LatencyOptions = {}): NonNullable<WebInt8Report['timing']> {
+  return {
+    ...latencyCounts(o), threads: WEB_THREADS, crossOriginIsolated: web.clock.crossOriginIsolated, clockResolutionMs: web.clock.resolutionMs,
+    coarse: !web.clock.crossOriginIsolated,
+  };
+}
+
+/** Median and p90 of the float and the INT8 file's per-run times. */
+async function timeBoth(time: (file: string) => Promise<number[]>, floatFile: string, int8File: string): Promise<{ median: { float: number; int8: number }; p90: { float: number; int8: number } }> {
+  const f = summarizeLatency(await time(floatFile)), q = summarizeLatency(await time(int8File));
+  return { median: { float: f.median, int8: q.median }, p90: { float: f.p90, int8: q.p90 } };
 }
 
 function compareLogits(ours: Float32Array, theirs: Float32Array, n: number): { maxAbsDiff: number; outputStep: number; agreement: number; withinStep: number } {
@@ -403,21 +430,25 @@ function predictLogits(f: (x: Tensor) => Tensor, d: Dataset): Float32Array {
   return concat(parts);
 }
 
-/** Median ms of one batch-1 run of the file in onnxruntime-node (one thread; 20 warm-up runs, 200 timed). */
-export async function ortLatency(file: string, sample: Float32Array, dims: number[], runs = 200): Promise<number> {
+/**
+ * Batch-1 times of the file in onnxruntime-node in ms (one thread, graph optimisations on): as
+ * OrtWeb.latency does in the browser, `runs` single runs after `warmup` untimed ones, each timed
+ * on its own (process.hrtime, ns). Summarise with summarizeLatency.
+ */
+export async function ortLatency(file: string, sample: Float32Array, dims: number[], o: LatencyOptions = {}): Promise<number[]> {
+  const { warmup, runs } = latencyCounts(o);
   const ort = await ortModule();
   const s = await ort.InferenceSession.create(readFileSync(file), { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
   try {
     const feed = sessionFeeds(ort, s, sample, dims);
-    for (let i = 0; i < 20; i++) await s.run(feed);
+    for (let i = 0; i < warmup; i++) await s.run(feed);
     const times: number[] = [];
     for (let i = 0; i < runs; i++) {
       const t0 = process.hrtime.bigint();
       await s.run(feed);
       times.push(Number(process.hrtime.bigint() - t0) / 1e6);
     }
-    times.sort((a, b) => a - b);
-    return times[times.length >> 1]!;
+    return times;
   } finally {
     await s.release();
   }

@@ -4,11 +4,14 @@
 // input batches (wasm cannot load from file://); playwright-core drives the system's Chromium
 // (no browser download). Both packages are development dependencies: a missing one is named
 // with the command that installs it.
+// The server sends COOP/COEP headers so that the page is cross-origin isolated: only then does
+// Chromium's performance.now() resolve 5 µs instead of 100 µs, enough to time single runs.
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
+import { latencyCounts, type LatencyOptions } from './latency.js';
 
 /** Where Chromium is looked for: KDISTILL_CHROMIUM, else Debian's /usr/bin/chromium (scripts/setup.sh installs it). */
 export function chromiumPath(): string {
@@ -34,12 +37,23 @@ export function ortWebDir(): string {
 export const ORT_WEB_FILES = ['ort.wasm.min.mjs', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm'] as const;
 
 const TYPES: Record<string, string> = { mjs: 'text/javascript', wasm: 'application/wasm' };
+/** Cross-origin isolation (every response is same-origin, so require-corp blocks nothing). */
+export const ISOLATION_HEADERS = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' } as const;
 const PAGE = `<!doctype html><meta charset="utf-8"><title>kdistill onnxruntime-web</title>
 <script type="module">
 import * as ort from '/ort/ort.wasm.min.mjs';
 ort.env.wasm.numThreads = 1;
 ort.env.wasm.wasmPaths = '/ort/';
 window.ort = ort;
+// The smallest step of performance.now(): 0.005 ms on a cross-origin-isolated page, 0.1 ms otherwise.
+let step = Infinity;
+for (let k = 0; k < 50; k++) {
+  const a = performance.now();
+  let b = a;
+  while (b === a) b = performance.now();
+  step = Math.min(step, b - a);
+}
+window.clock = { crossOriginIsolated: self.crossOriginIsolated === true, resolutionMs: step };
 document.documentElement.dataset.ready = '1';
 </script>`;
 
@@ -56,10 +70,13 @@ interface OrtLike {
  */
 export class OrtWeb {
   private constructor(private readonly browser: Browser, private readonly page: Page, private readonly server: Server,
-    private readonly blobs: Map<string, Uint8Array>, readonly version: string) {}
+    private readonly blobs: Map<string, Uint8Array>, readonly version: string,
+    /** Whether the page is cross-origin isolated, and the resolution of its clock in ms (latency is coarse without isolation). */
+    readonly clock: { crossOriginIsolated: boolean; resolutionMs: number }) {}
   private batches = 0;
 
-  static async start(o: { chromium?: string } = {}): Promise<OrtWeb> {
+  /** isolate: false serves the page without the COOP/COEP headers (to show what they change). */
+  static async start(o: { chromium?: string; isolate?: boolean } = {}): Promise<OrtWeb> {
     const exe = o.chromium ?? chromiumPath();
     if (!existsSync(exe)) throw new Error(`Chromium not found at ${exe}: install it (apt-get install chromium) or set KDISTILL_CHROMIUM to its path`);
     const ortDir = ortWebDir();
@@ -83,7 +100,7 @@ export class OrtWeb {
         res.end();
         return;
       }
-      res.writeHead(200, { 'content-type': type });
+      res.writeHead(200, { 'content-type': type, ...(o.isolate === false ? {} : ISOLATION_HEADERS) });
       res.end(body);
     });
     await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
@@ -104,7 +121,8 @@ export class OrtWeb {
         throw new Error(`onnxruntime-web did not load in Chromium: ${errors.join('; ') || (e as Error).message}`);
       }
       const version = await page.evaluate(() => (window as unknown as { ort: OrtLike }).ort.env.versions.web);
-      return new OrtWeb(browser, page, server, blobs, version);
+      const clock = await page.evaluate(() => (window as unknown as { clock: { crossOriginIsolated: boolean; resolutionMs: number } }).clock);
+      return new OrtWeb(browser, page, server, blobs, version, clock);
     } catch (e) {
       await browser?.close();
       server.close();
@@ -150,30 +168,29 @@ export class OrtWeb {
   }
 
   /**
-   * Batch-1 latency of model `name` in ms: the median over `groups` groups of 50 consecutive runs
-   * of each group's mean (after 20 warm-up runs). Groups, because Chromium coarsens
-   * performance.now() to 0.1 ms on a page that is not cross-origin isolated, which is more than
-   * one run of a small student; a group's mean resolves 2 µs.
+   * Batch-1 times of model `name` in ms: `runs` single runs (after `warmup` untimed ones), each
+   * timed on its own with performance.now() (see `clock` for its resolution); graph optimisations
+   * on and one wasm thread, as the demo page runs it. Summarise with summarizeLatency.
    */
-  async latency(model: string, sample: Float32Array, dims: number[], groups = 30): Promise<number> {
-    return this.page.evaluate(async ({ model, sample, dims, groups }) => {
+  async latency(model: string, sample: Float32Array, dims: number[], o: LatencyOptions = {}): Promise<number[]> {
+    const { warmup, runs } = latencyCounts(o);
+    return this.page.evaluate(async ({ model, sample, dims, warmup, runs }) => {
       const ort = (window as unknown as { ort: OrtLike }).ort;
       const s = await ort.InferenceSession.create(`/b/${model}`, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
       try {
         const feed = { [s.inputNames[0]!]: new ort.Tensor('float32', Float32Array.from(sample), dims) };
-        for (let i = 0; i < 20; i++) await s.run(feed);
-        const means: number[] = [];
-        for (let g = 0; g < groups; g++) {
+        for (let i = 0; i < warmup; i++) await s.run(feed);
+        const times: number[] = [];
+        for (let i = 0; i < runs; i++) {
           const t0 = performance.now();
-          for (let i = 0; i < 50; i++) await s.run(feed);
-          means.push((performance.now() - t0) / 50);
+          await s.run(feed);
+          times.push(performance.now() - t0);
         }
-        means.sort((a, b) => a - b);
-        return means[means.length >> 1]!;
+        return times;
       } finally {
         await s.release();
       }
-    }, { model, sample: Array.from(sample), dims, groups });
+    }, { model, sample: Array.from(sample), dims, warmup, runs });
   }
 
   async close(): Promise<void> {

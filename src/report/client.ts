@@ -216,7 +216,10 @@ export function reportClient(initial: ReportData, live: { url: string; everyMs: 
       const how = q.method === 'qat' ? 'quantization-aware training' : `post-training, calibrated on ${q.calibrationSamples} training samples`;
       const row = (m: string, b: number, node: number | undefined, web: number | undefined, n: string, w: string): string =>
         `<tr data-model="${m}"><td>${m}</td><td>${bytes(b)}</td><td>${ms(node)}</td><td>${ms(web)}</td><td>${n}</td><td>${w}</td></tr>`;
-      html += `<h3>${esc(r.name)} <small>INT8 by ${esc(how)}; ${q.check ? q.check.samples : 0} test samples; onnxruntime-node${q.web ? `, onnxruntime-web ${esc(q.web.version)} (headless Chromium)` : ''}, one thread</small></h3>` +
+      // How latency was timed, and a warning when the browser's clock was coarse (page not cross-origin isolated).
+      const timing = q.timing ? `; latency: median of ${q.timing.runs} single batch-1 runs after ${q.timing.warmup} warm-up` : '';
+      const coarse = q.web?.timing?.coarse ? `; web latency coarse (clock ${q.web.timing.clockResolutionMs.toFixed(3)} ms: page not cross-origin isolated)` : '';
+      html += `<h3>${esc(r.name)} <small>INT8 by ${esc(how)}; ${q.check ? q.check.samples : 0} test samples; onnxruntime-node${q.web ? `, onnxruntime-web ${esc(q.web.version)} (headless Chromium)` : ''}, one thread${timing}${coarse}</small></h3>` +
         '<table><thead><tr><th>model</th><th>file size</th><th>batch-1 latency, node</th><th>batch-1 latency, web</th><th>top-1 agreement with kdistill, node</th><th>top-1 agreement with kdistill, web</th></tr></thead><tbody>' +
         row('float', q.bytes.float, q.latencyMs?.float, q.web?.latencyMs?.float, '–', agree(q.web?.check.float)) +
         row('int8', q.bytes.int8, q.latencyMs?.int8, q.web?.latencyMs?.int8, agree(q.check), agree(q.web?.check)) +

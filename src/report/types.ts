@@ -56,12 +56,26 @@ export interface MultiLabelReport {
 
 export interface Int8Agreement { maxAbsDiff: number; outputStep: number; agreement: number; withinStep: number }
 
+/**
+ * How batch-1 latency was timed: `warmup` untimed runs, then `runs` single runs each timed on its
+ * own, on the same input (the first verified test sample) in both runtimes; `threads` says which
+ * threads compute it (onnxruntime-node's intra-op pool, onnxruntime-web's wasm threads).
+ */
+export interface LatencyTiming { warmup: number; runs: number; threads: string }
+
 /** onnxruntime-web (wasm backend, one thread) in headless Chromium: `kdistill export --quantize int8 --web`. */
 export interface WebInt8Report {
   /** onnxruntime-web's version. */
   version: string;
-  /** Batch-1 ms: median over 30 groups of 50 runs of each group's mean (Chromium's clock is coarse). */
+  /** Batch-1 ms: the median of single timed runs (files written before the cross-origin-isolated page: of 50-run group means). */
   latencyMs: { float: number; int8: number } | null;
+  /** Batch-1 ms: the 90th percentile of the same runs. */
+  latencyP90Ms?: { float: number; int8: number } | null;
+  /**
+   * The page's clock: Chromium gives performance.now() 5 µs resolution only to a cross-origin-isolated
+   * page (COOP same-origin + COEP require-corp), 100 µs otherwise; `coarse` marks the latencies then.
+   */
+  timing?: LatencyTiming & { crossOriginIsolated: boolean; clockResolutionMs: number; coarse: boolean } | null;
   /** As Int8Report.check, in the browser; float: model.onnx there against kdistill's float model. */
   check: Int8Agreement & { samples: number; optimized: Int8Agreement; float: Int8Agreement | null };
 }
@@ -78,6 +92,9 @@ export interface Int8Report {
   bytes: { float: number; int8: number };
   /** Median ms per batch-1 run in onnxruntime-node (one thread), or null without it. */
   latencyMs: { float: number; int8: number } | null;
+  /** The 90th percentile of the same runs. */
+  latencyP90Ms?: { float: number; int8: number } | null;
+  timing?: LatencyTiming | null;
   /**
    * On `samples` test samples, onnxruntime INT8 vs kdistill fake-quantized logits: max |diff|, one
    * output step (kdistill's logit range / 255), top-1 agreement, the share of samples whose logits

@@ -45,6 +45,9 @@ async function checkQat(runDir: string, layers: number, foldedBatchNorms: number
   assert.equal(q.check.samples, 300);
   assert.ok(q.bytes.int8 < q.bytes.float, `int8 ${q.bytes.int8} B vs float ${q.bytes.float} B`);
   assert.ok(q.latencyMs && q.latencyMs.int8 > 0 && q.latencyMs.float > 0);
+  // Single timed runs: the p90 is recorded beside the median, with how the runs were made.
+  assert.ok(q.latencyP90Ms && q.latencyP90Ms.int8 >= q.latencyMs.int8 && q.latencyP90Ms.float >= q.latencyMs.float, JSON.stringify(q.latencyP90Ms));
+  assert.ok(q.timing && q.timing.runs >= 200 && q.timing.warmup > 0 && /1 intra-op thread/.test(q.timing.threads), JSON.stringify(q.timing));
   assert.equal(r.config.onnxInt8?.file, 'model.int8.onnx');
 
   const g = readOnnx(readFileSync(q.file));

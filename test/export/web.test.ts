@@ -2,7 +2,8 @@
 // runs its float and INT8 ONNX files in onnxruntime-web (wasm) in headless Chromium; the INT8
 // file agrees with kdistill's fake-quantized model, the float one with kdistill's float model.
 // The run's report then shows the sizes and latencies, and the browser demo switches its student
-// between float and INT8.
+// between float and INT8, the QAT model of a quantization-aware run or the post-training-quantized
+// model of `kdistill demo`'s float student. Latency is timed on a cross-origin-isolated page.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -10,11 +11,13 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { parseExperiment } from '../../src/config/experiment.js';
 import { runExperiment } from '../../src/run/experiment.js';
 import { exportStudent, type Int8Report } from '../../src/export/index.js';
-import { chromiumPath } from '../../src/export/web.js';
+import { chromiumPath, OrtWeb } from '../../src/export/web.js';
+import { webTiming } from '../../src/export/index.js';
+import { demoExperiment } from '../../src/cli/demo.js';
 import { buildRunReport, writeReport } from '../../src/report/index.js';
 import { loadModel } from '../../src/nn/safetensors.js';
 import { setQuantization } from '../../src/nn/quantize.js';
@@ -22,6 +25,7 @@ import { loadFashionMnist } from '../../src/data/fashion-mnist.js';
 import { tensor } from '../../src/tensor/factories.js';
 import { noGrad } from '../../src/tensor/autograd.js';
 import { tidy } from '../../src/tensor/scope.js';
+import { readOnnx } from './onnx-reader.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kdistill-int8-web-'));
 let runDir = '';
@@ -62,7 +66,21 @@ test('export --quantize int8 --web: onnxruntime-web runs the INT8 model as kdist
   assert.ok(w.check.float, 'float model checked');
   assert.ok(w.check.float.maxAbsDiff < 1e-4, `float max |diff| ${w.check.float.maxAbsDiff}`);
   assert.ok(w.check.float.agreement >= 0.995);
-  assert.ok(w.latencyMs && w.latencyMs.float > 0 && w.latencyMs.int8 > 0, JSON.stringify(w.latencyMs));
+  // Timed on a cross-origin-isolated page (Chromium's 5 µs clock, not the 100 µs one): single runs, median and p90.
+  assert.ok(w.timing, 'web timing recorded');
+  assert.equal(w.timing.crossOriginIsolated, true);
+  assert.equal(w.timing.coarse, false);
+  assert.ok(w.timing.clockResolutionMs > 0 && w.timing.clockResolutionMs < 0.1, `clock resolution ${w.timing.clockResolutionMs} ms`);
+  assert.ok(w.timing.runs >= 200 && w.timing.warmup > 0, JSON.stringify(w.timing));
+  assert.match(w.timing.threads, /1 thread/);
+  assert.ok(w.latencyMs, 'web latency measured');
+  for (const m of ['float', 'int8'] as const) {
+    assert.ok(w.latencyMs[m] > 0, JSON.stringify(w.latencyMs));
+    assert.ok(w.latencyP90Ms && w.latencyP90Ms[m] >= w.latencyMs[m], JSON.stringify(w.latencyP90Ms));
+    // The same statistic in onnxruntime-node: as many runs after as many warm-ups, one thread.
+    assert.ok(r.int8!.latencyMs && r.int8!.latencyMs[m] > 0 && r.int8!.latencyP90Ms && r.int8!.latencyP90Ms[m] >= r.int8!.latencyMs[m]);
+  }
+  assert.deepEqual([r.int8!.timing?.runs, r.int8!.timing?.warmup], [w.timing.runs, w.timing.warmup]);
 
   // export/int8.json holds what was measured, and the run's report reads it.
   const saved = JSON.parse(readFileSync(join(runDir, 'export', 'int8.json'), 'utf8')) as Int8Report;
@@ -89,6 +107,18 @@ test('export --quantize int8 --web: onnxruntime-web runs the INT8 model as kdist
   }
 });
 
+test('without the COOP/COEP headers the page is not cross-origin isolated and its latency is marked coarse', async () => {
+  const web = await OrtWeb.start({ isolate: false });
+  try {
+    assert.equal(web.clock.crossOriginIsolated, false);
+    // Chromium's clock for pages that are not isolated: 100 µs.
+    assert.ok(web.clock.resolutionMs >= 0.05, `clock resolution ${web.clock.resolutionMs} ms`);
+    assert.equal(webTiming(web).coarse, true);
+  } finally {
+    await web.close();
+  }
+});
+
 test('the browser demo switches its student between the float and the INT8 model', async () => {
   const out = join(dir, 'web');
   const { buildWeb } = await import(pathToFileURL(resolve('scripts', 'build-web.mjs')).href) as {
@@ -112,13 +142,7 @@ test('the browser demo switches its student between the float and the INT8 model
   let k = 0;
   for (let j = 1; j < samples.length; j++) if (Math.abs(fq[j]![top(fq[j]!)]! - fl[j]![top(fq[j]!)]!) > Math.abs(fq[k]![top(fq[k]!)]! - fl[k]![top(fq[k]!)]!)) k = j;
 
-  const { server, url } = await serve(out);
-  const page = await browser.newPage();
-  try {
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${url}index.html`);
-    await page.waitForSelector('body[data-ready]', { timeout: 60000 });
+  await onDemoPage(out, async (page) => {
     assert.equal(await page.isVisible('#precision'), true, 'the switch is shown when there is an INT8 model');
     const shown = async (want: 'float' | 'int8'): Promise<{ top1: string; p: number }> => {
       await page.waitForSelector(`#student-result[data-model="${want}"]`);
@@ -141,13 +165,26 @@ test('the browser demo switches its student between the float and the INT8 model
     assert.ok(Math.abs(q.p - fq[k]![top(fq[k]!)]!) <= 2e-2, `int8: page ${q.p}, kdistill ${fq[k]![top(fq[k]!)]}`);
     await page.selectOption('#precision', 'float');
     assert.deepEqual(await shown('float'), f);
+  });
+});
+
+/** Opens the built demo folder `out` in Chromium, waits for its models to load, runs `fn`; the page must raise no error. */
+async function onDemoPage(out: string, fn: (page: Page) => Promise<void>): Promise<void> {
+  const { server, url } = await serve(out);
+  const page = await browser.newPage();
+  try {
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${url}index.html`);
+    await page.waitForSelector('body[data-ready]', { timeout: 60000 });
+    await fn(page);
     assert.deepEqual(errors, []);
   } finally {
     await page.close();
     server.close();
     server.closeAllConnections();
   }
-});
+}
 
 const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json' };
 /** The demo folder over loopback HTTP (wasm does not load from file://). */
@@ -164,3 +201,45 @@ function serve(root: string): Promise<{ server: Server; url: string }> {
   });
   return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}/` })));
 }
+
+test("the browser demo of `kdistill demo`'s float student: build-web --calibrate N quantizes it post-training and the page switches to it", async () => {
+  // The demo's distilled student (runs/demo/kd, what build-web shows by default), trained tiny.
+  const e = demoExperiment('kd', { seed: 3, epochs: 1, subset: 100, output: join(dir, 'demo') });
+  await runExperiment(e, { mode: 'distill', resume: false });
+  const out = join(dir, 'web-ptq');
+  const { buildWeb } = await import(pathToFileURL(resolve('scripts', 'build-web.mjs')).href) as {
+    buildWeb: (o: object) => Promise<{
+      models: { student: { bytes: number; normalization: { mean: number[]; std: number[] } | null; int8?: { file: string; method: string; bytes: number } } };
+      samples: { index: number }[];
+    }>;
+  };
+  // A float run gets no INT8 model without --calibrate, and a calibration set larger than its training set is refused.
+  assert.equal((await buildWeb({ student: e.output, teacher: null, out: join(dir, 'web-float'), quiet: true })).models.student.int8, undefined);
+  await assert.rejects(buildWeb({ student: e.output, teacher: null, out, calibrate: 101, quiet: true }), /--calibrate must be an integer in 1\.\.100/);
+  const { models, samples } = await buildWeb({ student: e.output, teacher: null, out, calibrate: 50, quiet: true });
+  const q = models.student.int8!;
+  assert.equal(q.method, 'ptq');
+  assert.ok(q.bytes < models.student.bytes / 2, `int8 ${q.bytes} B, float ${models.student.bytes} B`);
+  const graph = readOnnx(readFileSync(join(out, q.file)));
+  const ops = graph.nodes.map((n) => n.op);
+  assert.ok(ops.includes('QuantizeLinear') && ops.includes('DequantizeLinear'), ops.join(','));
+
+  // The page runs that file when switched to INT8: its top-1 class is onnxruntime-node's on the same file.
+  const ort = await import('onnxruntime-node');
+  const testSet = loadFashionMnist({ split: 'test' });
+  const session = await ort.InferenceSession.create(readFileSync(join(out, q.file)));
+  const i = samples[0]!.index, norm = models.student.normalization;
+  // The page feeds the pixels normalised as the run trained (models.json); one channel here.
+  const x = Float32Array.from(testSet.x.subarray(i * 784, (i + 1) * 784), (v) => (norm ? (v - norm.mean[0]!) / norm.std[0]! : v));
+  const z = (await session.run({ input: new ort.Tensor('float32', x, [1, 1, 28, 28]) })).logits!.data as Float32Array;
+  await session.release();
+  const want = testSet.classNames![z.indexOf(Math.max(...z))];
+  await onDemoPage(out, async (page) => {
+    assert.match((await page.textContent('#precision option[value=int8]'))!, /post-training/);
+    await page.click('.sample[data-index="0"]'); // data-index: the position in samples.json; samples[0].index is its test-set index
+    await page.waitForSelector('#student-result[data-model="float"]');
+    await page.selectOption('#precision', 'int8');
+    await page.waitForSelector('#student-result[data-model="int8"]');
+    assert.equal(await page.$eval('#student-result', (el) => (el as HTMLElement).dataset.top1), want);
+  });
+});
