@@ -2,10 +2,11 @@
 // (two 3x3 conv + 2x2 max-pool layers), batch 128, KD loss (CE + KL at T=4 against fixed teacher
 // logits), SGD with momentum — kdistill and PyTorch side by side, in one run, on this machine.
 //
-// Both engines run as long-lived worker processes (one per side and environment, because
-// OPENBLAS_NUM_THREADS is read when OpenBLAS loads). This process only orchestrates: it sends the
-// same request to each side in turn, alternating which side goes first, so slow drift of the
-// shared machine's load hits both equally. Each request = warm-up steps + timed steps = one "run";
+// Both engines run as long-lived row workers (bench/_rows.ts serveRows, bench/python/_common.py
+// serve_rows; one per side and environment, because OPENBLAS_NUM_THREADS is read when OpenBLAS
+// loads); each step reads its loss value, as a training loop does. This process only
+// orchestrates: it sends the same request to each side in turn, alternating which side goes
+// first, so slow drift of the shared machine's load hits both equally. Each request = warm-up steps + timed steps = one "run";
 // we report the median of the runs' ms/step, and the spread (min–max).
 //
 //   node dist/bench/engine.js [--repeats 7] [--steps 30] [--warmup 5] [--threads 1,2]
@@ -13,12 +14,12 @@
 //   --sweep also compares OPENBLAS_NUM_THREADS = unset, 1, 2 (for both sides).
 //   --baseline: PyTorch with stock glibc malloc, glibc-tuned, or both (default; bench/_common.ts),
 //   each in its own worker, each with its own ratio column.
-import { createInterface } from 'node:readline';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus, loadavg } from 'node:os';
-import { root, median, baselines, baselineEnv, baselineNote, BASELINE_LABEL, Worker, runBenchmark, type Baseline, type WorkerHello } from './_common.js';
+import { root, median, baselines, baselineEnv, baselineNote, BASELINE_LABEL, Worker, runBenchmark, type Baseline } from './_common.js';
+import { serveRows, type BuiltRow, type RowBase, type RowReply } from './_rows.js';
 
 export const benchmark = { name: 'engine', description: 'training-step time of an MLP and a small CNN vs PyTorch' };
 
@@ -31,8 +32,9 @@ const PYTHON = '/usr/bin/python3';
 
 type ModelName = 'mlp' | 'cnn';
 type LossKind = 'kd' | 'ce';
-interface Request { model: ModelName; threads: number; warmup: number; steps: number; loss: LossKind }
-interface Reply { ms: number[]; msPerStep: number; loss: number }
+/** One model and loss: a row of the row workers' protocol (bench/_rows.ts serveRows, bench/python/_common.py serve_rows). */
+interface EngineRow extends RowBase { model: ModelName; loss: LossKind }
+interface Request { row: EngineRow; threads: number; warmup: number; steps: number }
 
 
 // ---------------------------------------------------------------------------------------
@@ -40,7 +42,7 @@ interface Reply { ms: number[]; msPerStep: number; loss: number }
 // ---------------------------------------------------------------------------------------
 async function worker(): Promise<void> {
   // the engine layer only (src/tensor, src/optim), not the whole library
-  const { manualSeed, setNumThreads, getNumThreads } = await import('../src/tensor/torch.js');
+  const { manualSeed } = await import('../src/tensor/torch.js');
   const { torch } = await import('../src/torch.js');
   const F = await import('../src/tensor/functional.js');
   const { tidy } = await import('../src/tensor/scope.js');
@@ -52,7 +54,7 @@ async function worker(): Promise<void> {
   };
 
   interface Built { params: Tensor[]; x: Tensor; y: Tensor; teacher: Tensor; forward: (x: Tensor) => Tensor; opt: InstanceType<typeof torch.optim.SGD> }
-  function build(model: ModelName): Built {
+  function buildModel(model: ModelName): Built {
     manualSeed(SEED);
     let params: Tensor[];
     let x: Tensor;
@@ -90,11 +92,11 @@ async function worker(): Promise<void> {
     return { params, x, y, teacher, forward, opt };
   }
 
-  function makeStep(m: Built, loss: LossKind): () => void {
+  function makeStep(m: Built, loss: LossKind): () => number {
     const { x, y, teacher, forward, opt } = m;
     return () => {
       opt.zeroGrad(true);
-      tidy(() => {
+      const value = tidy(() => {
         const s = forward(x);
         const ce = F.crossEntropy(s, y);
         let l: Tensor = ce;
@@ -103,42 +105,18 @@ async function worker(): Promise<void> {
           l = ce.mul(1 - ALPHA).add(kd.mul(ALPHA * T * T));
         }
         l.backward();
+        return l.item();
       });
       opt.step();
+      return value;
     };
   }
 
-  const models = new Map<ModelName, Built>();
-  const defaultThreads = getNumThreads();
-  const hello: WorkerHello = {
-    torch: torch.version,
-    defaultThreads,
-    OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? null,
-    pid: process.pid,
+  const build = (row: EngineRow): BuiltRow => {
+    const m = buildModel(row.model);
+    return { step: makeStep(m, row.loss), params: m.params.reduce((n, p) => n + p.numel(), 0), teacherParams: null };
   };
-  process.stdout.write(JSON.stringify({ hello }) + '\n');
-  const rl = createInterface({ input: process.stdin });
-  for await (const line of rl) {
-    if (!line.trim()) continue;
-    const req = JSON.parse(line) as Request & { quit?: boolean };
-    if (req.quit) break;
-    setNumThreads(req.threads);
-    let m = models.get(req.model);
-    if (!m) models.set(req.model, (m = build(req.model)));
-    const step = makeStep(m, req.loss);
-    for (let i = 0; i < req.warmup; i++) step();
-    const ms: number[] = [];
-    for (let i = 0; i < req.steps; i++) {
-      const t0 = performance.now();
-      step();
-      ms.push(performance.now() - t0);
-    }
-    // loss of the final parameters (cheap, outside the timed region)
-    const lossValue = tidy(() => F.crossEntropy(m!.forward(m!.x), m!.y).item());
-    const reply: Reply = { ms, msPerStep: ms.reduce((a, b) => a + b, 0) / ms.length, loss: lossValue };
-    process.stdout.write(JSON.stringify(reply) + '\n');
-  }
-  rl.close();
+  await serveRows(build);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -215,23 +193,32 @@ async function orchestrate(args: Map<string, string>): Promise<void> {
     blasSeen[blasLabel] = { kdistill: kdBlas, pytorch: py0.hello.OPENBLAS_NUM_THREADS ?? null };
     try {
       const cells: Request[] = [];
-      for (const model of models) for (const threads of threadsList) cells.push({ model, threads, warmup, steps: stepsFor(model), loss });
+      for (const model of models) {
+        for (const threads of threadsList) cells.push({ row: { name: `${model} ${loss}`, model, loss, batch: BATCH, warmup, steps: stepsFor(model) }, threads, warmup, steps: stepsFor(model) });
+      }
       const sides: ['kdistill' | Baseline, Worker][] = [['kdistill', kd], ...[...pys].map(([b, w]) => [b, w] as ['kdistill' | Baseline, Worker])];
       const res = new Map<Request, Map<'kdistill' | Baseline, number[]>>(cells.map((c) => [c, new Map(sides.map(([n]) => [n, [] as number[]]))]));
-      // one untimed pass over every cell first: builds models, warms allocators and thread pools
-      for (const c of cells) for (const [, w] of sides) await w.run({ ...c, steps: 1 });
+      // one untimed pass over every cell first: builds models, warms allocators and thread pools,
+      // and checks that the sides built the same network (parameter counts)
+      for (const c of cells) {
+        const counts: [string, number][] = [];
+        for (const [name, w] of sides) counts.push([name, (await w.run<RowReply>({ ...c, steps: 1 })).params]);
+        for (const [name, p] of counts) {
+          if (p !== counts[0]![1]) throw new Error(`engine: ${c.row.name}: ${name} has ${p} parameters, kdistill ${counts[0]![1]}: not the same network`);
+        }
+      }
       for (let r = 0; r < repeats; r++) {
         for (const [i, c] of cells.entries()) {
           // rotate who goes first, so slow drift of the machine's load hits every side alike
           const k = (r + i) % sides.length;
-          for (const [name, w] of [...sides.slice(k), ...sides.slice(0, k)]) res.get(c)!.get(name)!.push((await w.run<Reply>(c)).msPerStep);
+          for (const [name, w] of [...sides.slice(k), ...sides.slice(0, k)]) res.get(c)!.get(name)!.push((await w.run<RowReply>(c)).msPerStep);
         }
         process.stderr.write(`  [blas ${blasLabel}] run ${r + 1}/${repeats} done\n`);
       }
       for (const c of cells) {
         const m = res.get(c)!, k = m.get('kdistill')!;
         const stat = (xs: number[]): Stat => ({ medianMs: median(xs), minMs: Math.min(...xs), maxMs: Math.max(...xs), runs: xs });
-        const row: Row = { model: c.model, threads: c.threads, blas: blasLabel, loss, kdistill: stat(k), pytorch: {}, ratio: {}, ratioRuns: {}, pass: {} };
+        const row: Row = { model: c.row.model, threads: c.threads, blas: blasLabel, loss, kdistill: stat(k), pytorch: {}, ratio: {}, ratioRuns: {}, pass: {} };
         for (const b of bs) {
           const p = m.get(b)!;
           row.pytorch[b] = stat(p);

@@ -1,20 +1,14 @@
 #!/usr/bin/python3
 """PyTorch side of bench/engine.ts: the same models, init, data, loss and optimizer, step for step.
 
-Run by the TypeScript benchmark as a long-lived worker (one per environment, since
-OPENBLAS_NUM_THREADS is read when OpenBLAS loads). Protocol, one JSON object per line:
-  stdout <- {"hello": {...}}                      once, after start-up
-  stdin  -> {"model": "mlp"|"cnn", "threads": n, "warmup": w, "steps": s, "loss": "kd"|"ce"}
-  stdout <- {"ms": [per-step ms...], "msPerStep": mean, "loss": last loss}
-A line {"quit": true} (or EOF) ends it.
+Run by the TypeScript benchmark as a long-lived row worker (one per environment, since
+OPENBLAS_NUM_THREADS is read when OpenBLAS loads): _common.serve_rows, each row a model and loss,
+{"name": ..., "model": "mlp"|"cnn", "loss": "kd"|"ce"}.
 """
-import json
-import os
-import sys
-import time
-
 import torch
 import torch.nn.functional as F
+
+from _common import serve_rows
 
 BATCH = 128
 T = 4.0
@@ -28,7 +22,7 @@ def uniform(shape, fan_in):
     return (torch.rand(shape) * (2 * b) - b).requires_grad_(True)
 
 
-def build(model):
+def build_model(model):
     torch.manual_seed(SEED)
     if model == "mlp":
         params = [
@@ -83,40 +77,11 @@ def make_step(m, loss_kind):
     return step
 
 
-def main():
-    models = {}
-    hello = {
-        "torch": torch.__version__,
-        "defaultThreads": torch.get_num_threads(),
-        "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
-        "pid": os.getpid(),
-    }
-    print(json.dumps({"hello": hello}), flush=True)
-    for line in sys.stdin:
-        line = line.strip()
-        if not line:
-            continue
-        req = json.loads(line)
-        if req.get("quit"):
-            break
-        torch.set_num_threads(int(req["threads"]))
-        key = req["model"]
-        if key not in models:
-            models[key] = build(key)
-        step = make_step(models[key], req.get("loss", "kd"))
-        for _ in range(int(req["warmup"])):
-            step()
-        times = []
-        for _ in range(int(req["steps"])):
-            t0 = time.perf_counter()
-            step()
-            times.append((time.perf_counter() - t0) * 1000.0)
-        # loss of the final parameters (outside the timed region), to check both sides train alike
-        _, x, y, _, forward, _ = models[key]
-        with torch.no_grad():
-            final = F.cross_entropy(forward(x), y).item()
-        print(json.dumps({"ms": times, "msPerStep": sum(times) / len(times), "loss": final}), flush=True)
+def build(row):
+    """serve_rows' row builder: the step of one model and loss, its parameter count, no teacher."""
+    m = build_model(row["model"])
+    return make_step(m, row["loss"]), sum(p.numel() for p in m[0]), None
 
 
 if __name__ == "__main__":
-    main()
+    serve_rows(build)

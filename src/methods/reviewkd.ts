@@ -88,12 +88,14 @@ export const reviewkd = defineMethod({
   summary: 'ReviewKD: attention-based fusion of each student stage with its deeper ones (ABF), matched to the teacher\'s stages and embedding by the hierarchical context loss (HCL: MSE plus ' +
     'MSE of 4×4, 2×2, 1×1 pooled maps), ramped up over warmupEpochs; plus ceWeight·CE. Needs feature maps (not an MLP).',
   paper: 'Chen, Liu, Zhao, Jia, "Distilling Knowledge via Knowledge Review", CVPR 2021 (arXiv:2104.09044; ABF, HCL and CIFAR defaults of the authors\' code as mdistiller\'s ReviewKD.py has it)',
-  differs: 'the teacher\'s stage outputs are taken after their activation where the authors take pre-activation features (kdistill\'s zoo names post-activation outputs); default levels are every spatial stage paired from the deepest',
+  differs: 'the teacher\'s stage outputs are taken after their activation where the authors\' code and mdistiller take its pre-activation features (the student\'s are post-activation in both; kdistill\'s zoo names post-activation outputs); ' +
+    'by default every spatial stage output is a level, the stem\'s included (zoo ResNet pairs: stem, 3 stages and the embedding, 5 levels), where the authors\' code and mdistiller\'s leave the stem out ' +
+    '(their CIFAR ResNet levels: 3 stages and the embedding, 4; here pairs: [layer1, layer2, layer3])',
   needsTeacher: true,
   params: {
     ...stagePairsParam('every spatial stage output of each zoo model, paired from the deepest (the embedding pair is added as the last level)'),
     ...embeddingParams('embedding, the deepest level as a 1×1 map'),
-    weight: num({ default: 1, unit: 'weight', min: 0, description: 'Weight of the ReviewKD term (mdistiller CIFAR: 1)' }),
+    weight: num({ default: 1, unit: 'weight', min: 0, description: 'Weight of the ReviewKD term (mdistiller\'s default 1; the authors\' CIFAR-100 scripts set 0.6–8 per pair, 5 for most, as mdistiller\'s resnet32x4 → resnet8x4 config does)' }),
     warmupEpochs: num({ default: 20, unit: 'epochs', min: 0, description: 'The term\'s weight grows linearly to full over this many epochs (mdistiller: 20; 0: none)' }),
     ceWeight: num({ default: 1, unit: 'weight', min: 0, description: 'Weight of the label cross-entropy (mdistiller: 1)' }),
   },

@@ -139,6 +139,15 @@ test('reviewkd fuses every spatial stage plus the embedding, ramps up over warmu
   const m = step('reviewkd', { warmupEpochs: 0 }, CNN([4, 8], 16), RESNET, ['ce', 'reviewkd']);
   assert.deepEqual(m.features, { student: ['stage1', 'stage2', 'fc1'], teacher: ['layer2', 'layer3', 'flatten'] });
   assert.deepEqual((m.extraModules!() as Abf[]).map((a) => [a.inChannels, a.midChannels, a.outChannels, a.attConv !== null]), [[4, 16, 32, true], [8, 16, 64, true], [16, 16, 64, false]]);
+  // ResNet to ResNet: the stem is a level by default (5 levels), as the method's `differs` note
+  // says; mdistiller's CIFAR levels (stages and embedding, 4) are the pairs given explicitly.
+  const levels = (params: Params): Method['features'] => {
+    const rn = pair(RESNET, RESNET), q = make('reviewkd', params);
+    setUp(q, rn.student, rn.teacher);
+    return q.features;
+  };
+  assert.deepEqual(levels({}), { student: ['relu', 'layer1', 'layer2', 'layer3', 'flatten'], teacher: ['relu', 'layer1', 'layer2', 'layer3', 'flatten'] });
+  assert.deepEqual(levels({ pairs: ['layer1', 'layer2', 'layer3'], studentLayer: 'flatten', teacherLayer: 'flatten' })?.student, ['layer1', 'layer2', 'layer3', 'flatten']);
   const { student, teacher } = pair(CNN([4, 8], 16), CNN([8, 16], 32));
   const r = make('reviewkd', { warmupEpochs: 20 });
   setUp(r, student, teacher);
