@@ -202,6 +202,8 @@ void install() {
     // land in the heap between small objects and fragment it: a 20k-step training run held
     // 6 MiB more heap every ~10k steps with the bytes in use flat. Pinning the threshold at its
     // default keeps them in their own mappings; tensor buffers do not go through malloc at all.
+    // Process-group members raise it again for Gloo's per-collective scratch buffers
+    // (heapForCollectives in distributed.cc).
     mallopt(M_MMAP_THRESHOLD, 128 << 10);
     size_t capMb = 512;
     const char* v = std::getenv("KDISTILL_TENSOR_CACHE_MB");
