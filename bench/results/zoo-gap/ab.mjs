@@ -14,6 +14,7 @@ let variants = {
   kdColour: ['node', ['/tmp/zgalt/dist/bench/zoo.js', '--worker'], base],
   kdSysStock: ['node', [`${root}/dist/bench/zoo.js`, '--worker'], { ...base, KDISTILL_SYSTEM_ALLOCATOR: '1' }],
   pyStock: ['/usr/bin/python3', [`${root}/bench/python/zoo.py`], base],
+  kdTidy: ['node', ['/tmp/zgtidy/dist/bench/zoo.js', '--worker'], base],
   pyTuned: ['/usr/bin/python3', [`${root}/bench/python/zoo.py`], { ...base, ...TUNED }],
 };
 if (only) variants = Object.fromEntries(Object.entries(variants).filter(([k]) => only.split(',').includes(k)));
