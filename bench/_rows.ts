@@ -27,7 +27,17 @@ export interface RowBase {
   steps: number;
 }
 export interface ProfileRow { name: string; calls: number; selfMs: number; totalMs: number }
-export interface RowReply { ms: number[]; msPerStep: number; loss: number; params: number; teacherParams: number | null; profile?: ProfileRow[] }
+/**
+ * One run of a row. cpuMsPerStep (the process's user + system CPU time) and faultsPerStep (minor
+ * page faults) say what wall time alone cannot: on a loaded machine wall time includes waiting for
+ * a core while CPU time does not, and faults show buffers mapped in afresh every step. profileOpMs /
+ * profileWallMs: the operators' summed self time and the wall time of the profiled steps; the
+ * difference is what runs outside operators (autograd engine, dispatch, optimizer, JS or Python).
+ */
+export interface RowReply {
+  ms: number[]; msPerStep: number; cpuMsPerStep: number; faultsPerStep: number; loss: number; params: number; teacherParams: number | null;
+  profile?: ProfileRow[]; profileOpMs?: number; profileWallMs?: number;
+}
 /** One row built by a worker: its step (returns the loss) and the parameter counts the orchestrator compares. */
 export interface BuiltRow { step: () => number; params: number; teacherParams: number | null }
 
@@ -53,15 +63,23 @@ export async function serveRows<R extends RowBase>(build: (row: R) => BuiltRow |
     for (let i = 0; i < req.warmup; i++) b.step();
     const ms: number[] = [];
     let loss = NaN;
+    const cpu0 = process.cpuUsage();
+    const faults0 = process.resourceUsage().minorPageFault;
     for (let i = 0; i < req.steps; i++) {
       const t0 = performance.now();
       loss = b.step();
       ms.push(performance.now() - t0);
     }
-    const reply: RowReply = { ms, msPerStep: ms.reduce((a, v) => a + v, 0) / ms.length, loss, params: b.params, teacherParams: b.teacherParams };
+    const cpu = process.cpuUsage(cpu0);
+    const reply: RowReply = {
+      ms, msPerStep: ms.reduce((a, v) => a + v, 0) / ms.length, loss, params: b.params, teacherParams: b.teacherParams,
+      cpuMsPerStep: (cpu.user + cpu.system) / 1000 / req.steps, faultsPerStep: (process.resourceUsage().minorPageFault - faults0) / req.steps,
+    };
     if (req.profile) {
-      const { ops } = profile(() => { for (let i = 0; i < req.profile!; i++) b!.step(); });
-      reply.profile = ops.slice(0, 25).map((o) => ({ name: o.name, calls: o.calls, selfMs: o.selfMs, totalMs: o.totalMs }));
+      const { ops, opMs, wallMs } = profile(() => { for (let i = 0; i < req.profile!; i++) b!.step(); });
+      reply.profile = ops.slice(0, 40).map((o) => ({ name: o.name, calls: o.calls, selfMs: o.selfMs, totalMs: o.totalMs }));
+      reply.profileOpMs = opMs;
+      reply.profileWallMs = wallMs;
     }
     process.stdout.write(JSON.stringify(reply) + '\n');
   }
@@ -69,11 +87,13 @@ export async function serveRows<R extends RowBase>(build: (row: R) => BuiltRow |
 }
 
 type Side = 'kdistill' | Baseline;
-interface Stat { medianMs: number; minMs: number; maxMs: number; runs: number[] }
+/** Wall ms per step over the runs, and the medians of CPU ms and minor page faults per step. */
+interface Stat { medianMs: number; minMs: number; maxMs: number; runs: number[]; cpuMs: number; faults: number }
+interface SideProfile { opMs: number; wallMs: number; ops: ProfileRow[] }
 interface Result {
   row: string; threads: number; batch: number; params: number; teacherParams: number | null; warmup: number; steps: number;
   kdistill: Stat; pytorch: Partial<Record<Baseline, Stat>>; ratio: Partial<Record<Baseline, number>>;
-  profile?: Partial<Record<Side, ProfileRow[]>>;
+  profile?: Partial<Record<Side, SideProfile>>;
 }
 
 export interface RowBenchmark<R extends RowBase> {
@@ -109,10 +129,13 @@ export async function compareRows<R extends RowBase>(bench: RowBenchmark<R>, arg
   const sides: [Side, Worker][] = [['kdistill', await new Worker('kdistill', process.execPath, [bench.workerScript, '--worker'], baselineEnv(env, 'kdistill')).start()]];
   for (const b of bs) sides.push([b, await new Worker(`pytorch-${b}`, '/usr/bin/python3', [join(root, 'bench', 'python', bench.python)], baselineEnv(env, b)).start()]);
   const results: Result[] = [];
-  const stat = (xs: number[]): Stat => ({ medianMs: median(xs), minMs: Math.min(...xs), maxMs: Math.max(...xs), runs: xs });
+  const stat = (reps: RowReply[]): Stat => {
+    const xs = reps.map((r) => r.msPerStep);
+    return { medianMs: median(xs), minMs: Math.min(...xs), maxMs: Math.max(...xs), runs: xs, cpuMs: median(reps.map((r) => r.cpuMsPerStep)), faults: median(reps.map((r) => r.faultsPerStep)) };
+  };
   try {
     for (const [i, row] of rows.entries()) {
-      const runs = new Map<Side, number[]>(sides.map(([s]) => [s, []]));
+      const runs = new Map<Side, RowReply[]>(sides.map(([s]) => [s, []]));
       const counts = new Map<Side, [number, number | null]>();
       for (let r = 0; r < repeats; r++) {
         const k = (r + i) % sides.length;
@@ -121,7 +144,7 @@ export async function compareRows<R extends RowBase>(bench: RowBenchmark<R>, arg
           // worker keeps the model, its buffers and oneDNN's primitives; what the other sides'
           // runs disturb in between is the CPU caches, refilled in the first ms of a 30 ms–10 s step.
           const rep = await w.run<RowReply>({ row, threads, warmup: r === 0 ? row.warmup : 0, steps: row.steps });
-          runs.get(s)!.push(rep.msPerStep);
+          runs.get(s)!.push(rep);
           counts.set(s, [rep.params, rep.teacherParams]);
         }
       }
@@ -129,23 +152,24 @@ export async function compareRows<R extends RowBase>(bench: RowBenchmark<R>, arg
       for (const [s, [p, t]] of counts) {
         if (p !== kp || t !== kt) throw new Error(`${name}: ${row.name}: ${s} has ${p} student / ${t} teacher parameters, kdistill ${kp} / ${kt}: not the same network`);
       }
-      const k = runs.get('kdistill')!;
-      const res: Result = { row: row.name, threads, batch: row.batch, params: kp, teacherParams: kt, warmup: row.warmup, steps: row.steps, kdistill: stat(k), pytorch: {}, ratio: {} };
+      const k = stat(runs.get('kdistill')!);
+      const res: Result = { row: row.name, threads, batch: row.batch, params: kp, teacherParams: kt, warmup: row.warmup, steps: row.steps, kdistill: k, pytorch: {}, ratio: {} };
       for (const b of bs) {
         res.pytorch[b] = stat(runs.get(b)!);
-        res.ratio[b] = median(k) / median(runs.get(b)!);
+        res.ratio[b] = k.medianMs / res.pytorch[b]!.medianMs;
       }
       if (profileSteps > 0) {
         res.profile = {};
-        for (const [s, w] of sides) res.profile[s] = (await w.run<RowReply>({ row, threads, warmup: 0, steps: 1, profile: profileSteps })).profile;
-        for (const [s, ops] of Object.entries(res.profile)) {
-          console.log(`  profile ${s} (${profileSteps} steps), top by self CPU ms:`);
-          for (const o of ops!.slice(0, 12)) console.log(`    ${o.name.padEnd(44)} ${String(o.calls).padStart(6)} calls  self ${o.selfMs.toFixed(1).padStart(8)}  total ${o.totalMs.toFixed(1).padStart(8)}`);
+        for (const [s, w] of sides) {
+          const rep = await w.run<RowReply>({ row, threads, warmup: 0, steps: 1, profile: profileSteps });
+          res.profile[s] = { opMs: rep.profileOpMs!, wallMs: rep.profileWallMs!, ops: rep.profile! };
         }
+        printProfiles(res.profile, profileSteps);
       }
       results.push(res);
-      console.log(`${row.name} (${kp.toLocaleString('en')} params${kt ? `, teacher ${kt.toLocaleString('en')}` : ''}): kdistill ${median(k).toFixed(1)} ms/step, ` +
-        bs.map((b) => `${BASELINE_LABEL[b]} ${res.pytorch[b]!.medianMs.toFixed(1)} (×${res.ratio[b]!.toFixed(2)})`).join(', '));
+      const cpuFaults = (st: Stat): string => `cpu ${st.cpuMs.toFixed(1)} ms, ${st.faults.toFixed(0)} faults`;
+      console.log(`${row.name} (${kp.toLocaleString('en')} params${kt ? `, teacher ${kt.toLocaleString('en')}` : ''}): kdistill ${k.medianMs.toFixed(1)} ms/step (${cpuFaults(k)}), ` +
+        bs.map((b) => `${BASELINE_LABEL[b]} ${res.pytorch[b]!.medianMs.toFixed(1)} (${cpuFaults(res.pytorch[b]!)}; ×${res.ratio[b]!.toFixed(2)})`).join(', '));
     }
   } finally {
     for (const [, w] of sides) await w.stop();
@@ -166,4 +190,25 @@ export async function compareRows<R extends RowBase>(bench: RowBenchmark<R>, arg
     rows: rows.map((r) => ({ ...r })), results,
   }, null, 2) + '\n');
   console.log(`results written to ${out}`);
+}
+
+/** The profiled operators of every side in one table (calls and self ms per side, the top 20 by
+ *  their largest self time), then each side's time in operators and outside them. */
+function printProfiles(profiles: Partial<Record<Side, SideProfile>>, steps: number): void {
+  const sides = Object.keys(profiles) as Side[];
+  const names = new Map<string, number>();
+  for (const s of sides) for (const o of profiles[s]!.ops) names.set(o.name, Math.max(names.get(o.name) ?? 0, o.selfMs));
+  const top = [...names].sort((a, b) => b[1] - a[1]).slice(0, 20).map(([n]) => n);
+  console.log(`  profile (${steps} steps): calls / self ms per side: ${sides.join(' | ')}`);
+  for (const n of top) {
+    const cells = sides.map((s) => {
+      const o = profiles[s]!.ops.find((x) => x.name === n);
+      return o ? `${String(o.calls).padStart(5)} ${o.selfMs.toFixed(1).padStart(8)}` : `${'-'.padStart(5)} ${'-'.padStart(8)}`;
+    });
+    console.log(`    ${n.slice(0, 48).padEnd(48)} ${cells.join(' | ')}`);
+  }
+  console.log(`    ${'in operators / wall / outside operators, ms'.padEnd(48)} ${sides.map((s) => {
+    const p = profiles[s]!;
+    return `${p.opMs.toFixed(1)} / ${p.wallMs.toFixed(1)} / ${(p.wallMs - p.opMs).toFixed(1)}`;
+  }).join(' | ')}`);
 }

@@ -4,6 +4,7 @@ import argparse
 import gzip
 import json
 import os
+import resource
 import struct
 import sys
 import time
@@ -154,8 +155,9 @@ def serve_rows(build):
     """A long-lived row worker (bench/_rows.ts). Protocol, one JSON object per line:
       stdout <- {"hello": {...}}
       stdin  -> {"row": <row spec of the benchmark>, "threads": n, "warmup": w, "steps": s[, "profile": k]}
-      stdout <- {"ms": [...], "msPerStep": mean, "loss": last loss, "params": student parameters,
-                 "teacherParams": teacher parameters or null[, "profile": top ops by self CPU time]}
+      stdout <- {"ms": [...], "msPerStep": mean, "cpuMsPerStep": process CPU time, "faultsPerStep": minor faults,
+                 "loss": last loss, "params": student parameters, "teacherParams": teacher parameters or null
+                 [, "profile": top ops by self CPU time, "profileOpMs": their summed self time, "profileWallMs"]}
     build(row) -> (step, params, teacher_params), step() returning the loss tensor; each row is built once."""
     built = {}
     print(json.dumps({"hello": {"torch": torch.__version__, "defaultThreads": torch.get_num_threads(),
@@ -175,16 +177,24 @@ def serve_rows(build):
             step()
         times = []
         loss = float("nan")
+        r0 = resource.getrusage(resource.RUSAGE_SELF)
         for _ in range(int(req["steps"])):
             t0 = time.perf_counter()
             loss = step().item()
             times.append((time.perf_counter() - t0) * 1000.0)
-        reply = {"ms": times, "msPerStep": sum(times) / len(times), "loss": loss, "params": params, "teacherParams": tparams}
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        n = int(req["steps"])
+        reply = {"ms": times, "msPerStep": sum(times) / len(times), "loss": loss, "params": params, "teacherParams": tparams,
+                 "cpuMsPerStep": (r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime) * 1000.0 / n,
+                 "faultsPerStep": (r1.ru_minflt - r0.ru_minflt) / n}
         if req.get("profile"):
+            t0 = time.perf_counter()
             with torch.autograd.profiler.profile() as prof:
                 for _ in range(int(req["profile"])):
                     step().item()
+            reply["profileWallMs"] = (time.perf_counter() - t0) * 1000.0
+            averages = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
+            reply["profileOpMs"] = sum(e.self_cpu_time_total for e in averages) / 1000.0
             reply["profile"] = [{"name": e.key, "calls": e.count, "selfMs": e.self_cpu_time_total / 1000.0,
-                                 "totalMs": e.cpu_time_total / 1000.0}
-                                for e in sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[:25]]
+                                 "totalMs": e.cpu_time_total / 1000.0} for e in averages[:40]]
         print(json.dumps(reply), flush=True)
