@@ -4,7 +4,8 @@
 // over Gloo), for kdistill (c10d through the addon, through DataParallel as the trainer uses it:
 // the overlapped exchange and the synchronous one, `distributed.overlap: false`) and PyTorch DDP
 // (Gloo) side by side, in one run, on this machine. Two students: the 784-256-256-10 MLP and the
-// benchmark table's CNN ({arch: cnn, channels: [8, 16], hidden: 32} on 1×28×28 inputs).
+// benchmark table's CNN ({arch: cnn, channels: [8, 16], hidden: 32} on 1×28×28 inputs). kdistill's
+// workers are pinned to a CPU each as its launcher does by default, plus one unpinned row.
 //
 // Each configuration is a fresh set of processes; they are run in turn, in alternating order
 // over the repeats, so drift of the shared machine's load hits all of them. Reported: the median
@@ -18,6 +19,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus, loadavg } from 'node:os';
 import { root, median } from './_common.js';
+import { allowedCpus, cpuSlices } from '../src/distributed/launch.js';
 
 export const benchmark = { name: 'distributed', description: 'data-parallel throughput (MLP, CNN), 1×2 threads vs 2×1 overlapped / after backward, kdistill vs PyTorch DDP (Gloo)' };
 
@@ -48,6 +50,9 @@ async function worker(): Promise<void> {
   const world = Number(process.env.WORLD_SIZE ?? 1), rank = Number(process.env.RANK ?? 0);
   const steps = Number(arg('steps', '200')), warmup = Number(arg('warmup', '20'));
   const model = arg('model', 'mlp'), overlap = arg('overlap', '1') === '1';
+  // --exchange 0: this rank trains on its slice without any process group (a probe of what the
+  // workers cost without the all-reduce; rank 0 then reports its own pace).
+  const exchange = arg('exchange', '1') === '1';
   setNumThreads(Number(arg('threads', '1')));
   manualSeed(0);
   let params: Tensor[];
@@ -69,7 +74,7 @@ async function worker(): Promise<void> {
     inShape = [784];
   }
   manualSeed(1 + rank); // each rank its own shard of (synthetic) data
-  const pg = world > 1 ? await ProcessGroup.init({ worldSize: world, rank, masterAddr: '127.0.0.1', masterPort: Number(process.env.MASTER_PORT) }) : null;
+  const pg = world > 1 && exchange ? await ProcessGroup.init({ worldSize: world, rank, masterAddr: '127.0.0.1', masterPort: Number(process.env.MASTER_PORT) }) : null;
   // A global batch of which this rank keeps its slice, with the weight the trainer gives it.
   const batch = shardBatch({ x: torch.randn([GLOBAL_BATCH, ...inShape]).keep(), y: torch.randint(0, 10, [GLOBAL_BATCH]).keep() }, rank, world);
   const teacher = tidy(() => torch.randn([batch.x.shape[0]!, 10]).mul(3)).keep();
@@ -112,15 +117,18 @@ function freePort(): Promise<number> {
   });
 }
 
-interface Config { name: string; model: string; engine: 'kdistill' | 'pytorch'; procs: number; threads: number; overlap: boolean }
+// pin: kdistill's workers on their own CPUs as its launcher places them by default (PyTorch's
+// side is left as torchrun leaves it, unpinned).
+interface Config { name: string; model: string; engine: 'kdistill' | 'pytorch'; procs: number; threads: number; overlap: boolean; pin: boolean }
 
 async function runConfig(c: Config, steps: number, warmup: number): Promise<number> {
   const port = await freePort();
   const common = ['--steps', String(steps), '--warmup', String(warmup), '--threads', String(c.threads), '--model', c.model];
+  const slices = c.pin ? cpuSlices(c.procs, allowedCpus()) : null;
   const procs = Array.from({ length: c.procs }, (_, rank) => {
     const env = { ...process.env, RANK: String(rank), WORLD_SIZE: String(c.procs), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), OPENBLAS_NUM_THREADS: '1', OMP_NUM_THREADS: String(c.threads) };
     const p = c.engine === 'kdistill'
-      ? spawn(process.execPath, [fileURLToPath(import.meta.url), '--worker', ...common, '--overlap', c.overlap ? '1' : '0'], { env, cwd: root })
+      ? spawn(slices ? '/usr/bin/taskset' : process.execPath, [...(slices ? ['-c', slices[rank]!.join(','), process.execPath] : []), fileURLToPath(import.meta.url), '--worker', ...common, '--overlap', c.overlap ? '1' : '0'], { env, cwd: root })
       : spawn(PYTHON, [join(root, 'bench', 'python', 'ddp.py'), ...common], { env, cwd: root });
     let out = '', err = '';
     p.stdout.on('data', (d: Buffer) => { out += d.toString(); });
@@ -137,11 +145,12 @@ const MODELS: Record<string, string> = { mlp: 'MLP 784-256-256-10', cnn: 'CNN {c
 function configsOf(model: string): Config[] {
   const m = model.toUpperCase();
   return [
-    { name: `${m} kdistill 1 proc × 2 threads`, model, engine: 'kdistill', procs: 1, threads: 2, overlap: true },
-    { name: `${m} kdistill 2 procs × 1 thread, overlapped`, model, engine: 'kdistill', procs: 2, threads: 1, overlap: true },
-    { name: `${m} kdistill 2 procs × 1 thread, after backward`, model, engine: 'kdistill', procs: 2, threads: 1, overlap: false },
-    { name: `${m} pytorch 1 proc × 2 threads`, model, engine: 'pytorch', procs: 1, threads: 2, overlap: true },
-    { name: `${m} pytorch DDP 2 procs × 1 thread`, model, engine: 'pytorch', procs: 2, threads: 1, overlap: true },
+    { name: `${m} kdistill 1 proc × 2 threads`, model, engine: 'kdistill', procs: 1, threads: 2, overlap: true, pin: true },
+    { name: `${m} kdistill 2 procs × 1 thread, overlapped`, model, engine: 'kdistill', procs: 2, threads: 1, overlap: true, pin: true },
+    { name: `${m} kdistill 2 procs × 1 thread, after backward`, model, engine: 'kdistill', procs: 2, threads: 1, overlap: false, pin: true },
+    { name: `${m} pytorch 1 proc × 2 threads`, model, engine: 'pytorch', procs: 1, threads: 2, overlap: true, pin: false },
+    { name: `${m} pytorch DDP 2 procs × 1 thread`, model, engine: 'pytorch', procs: 2, threads: 1, overlap: true, pin: false },
+    { name: `${m} kdistill 2 procs × 1 thread, overlapped, unpinned`, model, engine: 'kdistill', procs: 2, threads: 1, overlap: true, pin: false },
   ];
 }
 
@@ -167,10 +176,10 @@ async function main(): Promise<void> {
   const ratio = (a: string, b: string): string => (med(a) / med(b)).toFixed(2);
   const ratios: Record<string, Record<string, number>> = {};
   for (const m of models) {
-    const [one, over, sync, pt1, ptd] = configsOf(m).map((c) => c.name) as [string, string, string, string, string];
-    console.log(`\n${m}: 2 procs / 1 proc × 2 threads:  kdistill overlapped ${ratio(over, one)}   after backward ${ratio(sync, one)}   pytorch DDP ${ratio(ptd, pt1)}`);
+    const [one, over, sync, pt1, ptd, free] = configsOf(m).map((c) => c.name) as [string, string, string, string, string, string];
+    console.log(`\n${m}: 2 procs / 1 proc × 2 threads:  kdistill overlapped ${ratio(over, one)}   after backward ${ratio(sync, one)}   overlapped unpinned ${ratio(free, one)}   pytorch DDP ${ratio(ptd, pt1)}`);
     console.log(`${m}: kdistill / pytorch (throughput, > 1 means kdistill is faster):  1×2 threads ${ratio(one, pt1)}   2 procs×1 thread ${ratio(over, ptd)}`);
-    ratios[m] = { overlappedVsOneProc: med(over) / med(one), afterBackwardVsOneProc: med(sync) / med(one), pytorchDdpVsOneProc: med(ptd) / med(pt1) };
+    ratios[m] = { overlappedVsOneProc: med(over) / med(one), afterBackwardVsOneProc: med(sync) / med(one), pytorchDdpVsOneProc: med(ptd) / med(pt1), unpinnedOverlappedVsOneProc: med(free) / med(one) };
   }
   console.log(`load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${loadAfter.map((l) => l.toFixed(2)).join(' ')}`);
   const out = arg('out', join(root, 'bench', 'results', 'distributed.json'));

@@ -4,9 +4,10 @@
 // and the error names the rank and how it ended. Checkpoints are written atomically by rank 0
 // alone, so the last complete one survives any of this.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { constants } from 'node:os';
+import { availableParallelism, constants } from 'node:os';
 import { native, packageRoot } from '../tensor/native.js';
 
 export interface LaunchOptions {
@@ -28,6 +29,51 @@ export interface LaunchOptions {
   killAfterMs?: number;
   /** Where the launcher's own messages go (default stderr). */
   log?: (line: string) => void;
+  /**
+   * Pin each worker to its own share of the launcher's CPUs (local rank i to the i-th of nproc
+   * equal contiguous slices), as `taskset` does. Default: on when every worker gets at least one
+   * CPU and `taskset` exists; `KDISTILL_PIN=0` / `1` in the environment overrides the default.
+   * Why: unpinned, the scheduler moves a worker and its helper threads (Gloo's, Node's) across
+   * cores, and at every all-reduce each rank waits for the one that was moved (see the README's
+   * data-parallel note for the measurement).
+   */
+  pin?: boolean;
+  /** The script each worker runs (default kdistill's CLI). */
+  script?: string;
+}
+
+const TASKSET = '/usr/bin/taskset';
+
+/** The CPUs this process may run on (Linux: its affinity list), else 0 .. availableParallelism-1. */
+export function allowedCpus(status = '/proc/self/status'): number[] {
+  try {
+    const line = readFileSync(status, 'utf8').split('\n').find((l) => l.startsWith('Cpus_allowed_list:'));
+    if (line) return parseCpuList(line.slice('Cpus_allowed_list:'.length));
+  } catch { /* not Linux */ }
+  return Array.from({ length: availableParallelism() }, (_, i) => i);
+}
+
+/** '0-2,5' → [0, 1, 2, 5] (the kernel's and taskset's list format). */
+export function parseCpuList(list: string): number[] {
+  const out: number[] = [];
+  for (const part of list.trim().split(',').filter(Boolean)) {
+    const [a, b] = part.split('-').map(Number) as [number, number | undefined];
+    for (let c = a; c <= (b ?? a); c++) out.push(c);
+  }
+  return out;
+}
+
+/** Each local rank's CPUs: nproc equal contiguous slices of cpus (the remainder left unused), or null when there are fewer CPUs than workers. */
+export function cpuSlices(nproc: number, cpus: number[]): number[][] | null {
+  const k = Math.floor(cpus.length / nproc);
+  if (k < 1) return null;
+  return Array.from({ length: nproc }, (_, i) => cpus.slice(i * k, (i + 1) * k));
+}
+
+function pinDefault(env: NodeJS.ProcessEnv): boolean {
+  if (env.KDISTILL_PIN === '0') return false;
+  if (env.KDISTILL_PIN === '1') return true;
+  return process.platform === 'linux' && existsSync(TASKSET);
 }
 
 /** A free TCP port on the loopback interface (released just before the workers bind it). */
@@ -80,7 +126,9 @@ export async function launch(o: LaunchOptions): Promise<number> {
   if (first + o.nproc > world) throw new Error(`--rank ${first} with --nproc ${o.nproc} needs ranks up to ${first + o.nproc - 1}, but --world-size is ${world}`);
   const masterAddr = o.masterAddr ?? '127.0.0.1';
   const masterPort = o.masterPort ?? (await freePort());
-  const cli = join(packageRoot, 'bin', 'kdistill.js');
+  const cli = o.script ?? join(packageRoot, 'bin', 'kdistill.js');
+  const slices = (o.pin ?? pinDefault({ ...process.env, ...o.env })) ? cpuSlices(o.nproc, allowedCpus()) : null;
+  if (slices && !existsSync(TASKSET)) throw new Error(`pinning workers to CPUs needs ${TASKSET} (util-linux); set KDISTILL_PIN=0 to run unpinned`);
   const termAfter = o.termAfterMs ?? 3_000;
   const killAfter = o.killAfterMs ?? 10_000;
 
@@ -119,7 +167,10 @@ export async function launch(o: LaunchOptions): Promise<number> {
       let running = o.nproc;
       for (let i = 0; i < o.nproc; i++) {
         const rank = first + i;
-        const child = spawn(process.execPath, [cli, ...o.args], {
+        // taskset execs node in the same process, so every thread Node and libtorch start
+        // inherits the CPU set, and signals still reach the worker itself.
+        const slice = slices?.[i];
+        const child = spawn(slice ? TASKSET : process.execPath, [...(slice ? ['-c', slice.join(','), process.execPath] : []), cli, ...o.args], {
           stdio: 'inherit',
           detached: true,
           env: {
