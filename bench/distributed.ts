@@ -12,6 +12,7 @@
 // over repeats of samples/s, and the spread (min–max).
 //
 //   node dist/bench/distributed.js [--repeats 3] [--steps 200] [--warmup 20] [--models mlp,cnn] [--out bench/results/distributed.json]
+// A single rank as a probe: RANK=0 WORLD_SIZE=2 node dist/bench/distributed.js --worker --model cnn --threads 1 --exchange 0
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { mkdirSync, writeFileSync } from 'node:fs';
