@@ -92,13 +92,15 @@ test('overlapped all-reduce with a slow rank: identical weights on both ranks, a
 // threshold pinned at 128 KiB by the tensor allocator, each was a fresh mapping: >= 128 first-touch
 // faults per 1 MiB collective (512 KiB / 4 KiB pages), plus an munmap, which made the MLP's
 // exchange 5-10x slower than PyTorch's over the same Gloo (bench/distributed.ts). Served from the
-// heap, the buffer is reused: after warm-up, 20 rounds fault at most a few pages in all (stack,
-// bookkeeping); the bound of 10 per round is far below the 128 per round of a fresh mapping.
+// heap, the buffer is reused: after warm-up, 20 rounds usually fault a few pages in all. The count
+// is the whole process's (V8's collector and Node's threads fault pages too: one run under load
+// saw 260 in 20 rounds with the fix in place), so the bound is 64 per round: half of the >= 128 per
+// round of a fresh mapping (2,583 in 20 rounds before the fix), far above that background.
 test('collectives reuse their scratch memory: no page faults per all-reduce after warm-up', { timeout: 240_000 }, async () => {
   const rounds = 20;
   const out = await group<{ rank: number; allreduce: number; reducer: number }>({ rounds }, SCRATCH_WORKER);
   for (const r of out) {
-    assert.ok(r.allreduce < 10 * rounds, `rank ${r.rank}: ${r.allreduce} page faults over ${rounds} all-reduces of 1 MiB`);
-    assert.ok(r.reducer < 10 * rounds, `rank ${r.rank}: ${r.reducer} page faults over ${rounds} overlapped steps of a 1 MiB parameter`);
+    assert.ok(r.allreduce < 64 * rounds, `rank ${r.rank}: ${r.allreduce} page faults over ${rounds} all-reduces of 1 MiB`);
+    assert.ok(r.reducer < 64 * rounds, `rank ${r.rank}: ${r.reducer} page faults over ${rounds} overlapped steps of a 1 MiB parameter`);
   }
 });
