@@ -18,7 +18,7 @@
 // sides start their clock after loading the data, and the build, the training and the teacher's
 // recomputation all grow with images × epochs, so to first order the ratios do not depend on the
 // image count; 5,000 (not 60,000) keeps the 15 trials (20 with --with-live) to minutes on 2 cores.
-// bench/results/view-cache.json was run with --samples 500 on a heavily loaded machine (README).
+// bench/results/view-cache.json was run with --samples 500 through /work/wt/quiet-bench.sh (README).
 //
 //   node dist/bench/view-cache.js [--trials 5] [--epochs 10] [--samples 5000] [--batch 128]
 //        [--threads 1] [--with-live] [--baseline stock|tuned|both] [--out bench/results/view-cache.json]
