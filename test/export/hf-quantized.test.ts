@@ -27,6 +27,7 @@ import { WordPieceTokenizer } from '../../src/text/tokenizer.js';
 import { exportHf } from '../../src/export/hf.js';
 import { evalCommand } from '../../src/cli/eval.js';
 import { readOnnx } from './onnx-reader.js';
+import { printedBy } from '../cli/stdout.js';
 
 const SPAM = resolve('test', 'fixtures', 'text', 'spam');
 const TEXT = { vocabSize: 300, maxLen: 24, tokenizerChars: 800 };
@@ -112,14 +113,8 @@ test("transformers.js loads onnx/model_quantized.onnx (dtype 'q8') offline: kdis
     assert.ok(floatDiff > 0, "dtype 'q8' loaded another file than the float model.onnx");
 
     // kdistill eval of the run folder prints the same accuracy.
-    let printed = '';
-    const write = process.stdout.write.bind(process.stdout);
-    process.stdout.write = ((chunk: string) => { printed += chunk; return true; }) as typeof process.stdout.write;
-    try {
-      assert.equal(evalCommand([runDir]), 0);
-    } finally {
-      process.stdout.write = write;
-    }
+    const { value: code, printed } = await printedBy(() => evalCommand([runDir]));
+    assert.equal(code, 0);
     const acc = `${((100 * correct) / test.size).toFixed(2)}`;
     assert.ok(printed.includes(acc), `transformers.js's accuracy ${acc} % not in kdistill eval's table:\n${printed}`);
 

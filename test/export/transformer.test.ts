@@ -19,6 +19,7 @@ import { saveModel } from '../../src/nn/safetensors.js';
 import { exportOnnx } from '../../src/export/onnx.js';
 import { exportStudent, randomTokenIds } from '../../src/export/index.js';
 import { exportCommand } from '../../src/cli/deliver.js';
+import { printedBy } from '../cli/stdout.js';
 
 setNumThreads(1);
 const TOL = 1e-4;
@@ -107,15 +108,8 @@ test('kdistill export on a bert model file writes an int64-input ONNX verified a
   const d = maxDiff(kdistill(m, ids), (await run(ortNode, readFileSync(join(dir, 'out', 'model.onnx')), ids)).data);
   assert.ok(d <= TOL, `exported file: max |diff| ${d}`);
   // The CLI command itself, at opset 13.
-  const lines: string[] = [];
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((s: string) => { lines.push(String(s)); return true; }) as typeof process.stdout.write;
-  try {
-    assert.equal(await exportCommand([file, '--out', join(dir, 'cli'), '--opset', '13', '--format', 'onnx']), 0);
-  } finally {
-    process.stdout.write = write;
-  }
-  const outText = lines.join('');
+  const { value: code, printed: outText } = await printedBy(() => exportCommand([file, '--out', join(dir, 'cli'), '--opset', '13', '--format', 'onnx']));
+  assert.equal(code, 0);
   assert.match(outText, /exported .* \(bert\)/);
   const diff = /max \|diff\| = (\S+)/.exec(outText);
   assert.ok(diff && Number(diff[1]) <= TOL, outText);

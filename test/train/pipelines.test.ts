@@ -19,6 +19,7 @@ import { evalCommand } from '../../src/cli/eval.js';
 import { exportStudent } from '../../src/export/index.js';
 import type { Dataset } from '../../src/data/dataset.js';
 import type { Module } from '../../src/nn/module.js';
+import { printedBy } from '../cli/stdout.js';
 
 setNumThreads(1);
 const root = mkdtempSync(join(tmpdir(), 'kd-pipelines-'));
@@ -102,14 +103,8 @@ test('a student trained with data.normalize is scored on normalised test inputs:
   assert.notEqual(accuracyOn(model, null), byHand, 'raw inputs would give another number');
   const report = json(join(dir, 'report.json'));
   assert.equal(report.models.find((m: { role: string }) => m.role === 'student').accuracy, byHand, 'the report');
-  let printed = '';
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((chunk: string) => { printed += chunk; return true; }) as typeof process.stdout.write;
-  try {
-    assert.equal(evalCommand([dir]), 0);
-  } finally {
-    process.stdout.write = write;
-  }
+  const { value: code, printed } = await printedBy(() => evalCommand([dir]));
+  assert.equal(code, 0);
   assert.ok(printed.includes(`${(byHand * 100).toFixed(2)}%`), `kdistill eval prints ${(byHand * 100).toFixed(2)}%: ${printed}`);
   const ex = await exportStudent(dir, { formats: ['safetensors'], verify: false });
   assert.deepEqual(ex.config.normalization, NORM, "config.json: the normalisation the student's inputs need");
