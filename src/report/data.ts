@@ -238,10 +238,6 @@ export async function buildRunReport(dir: string, o: { evaluate?: boolean } = {}
   const yamlFile = join(absDir, 'experiment.yaml');
   // `kdistill export --quantize int8` writes its measurements beside the files it exports (by default export/ in the run).
   const int8 = readJson<Int8Report>(join(absDir, 'export', 'int8.json'));
-  const base = {
-    dir: absDir, status: finished ? 'finished' as const : 'running' as const, ...curves,
-    experimentYaml: existsSync(yamlFile) ? readFileSync(yamlFile, 'utf8') : '', ...(int8 ? { int8 } : {}),
-  };
   let e: Experiment | null = null;
   let unusable: string | null = null;
   try {
@@ -250,7 +246,10 @@ export async function buildRunReport(dir: string, o: { evaluate?: boolean } = {}
     unusable = (err as Error).message.split('\n')[0]!;
   }
   const images = runImages(absDir, e);
-  if (images.length) Object.assign(base, { images });
+  const base = {
+    dir: absDir, status: finished ? 'finished' as const : 'running' as const, ...curves,
+    experimentYaml: existsSync(yamlFile) ? readFileSync(yamlFile, 'utf8') : '', ...(int8 ? { int8 } : {}), ...(images.length ? { images } : {}),
+  };
   const fresh = cached && finished && statSync(cacheFile).mtimeMs >= statSync(modelFile).mtimeMs && cached.models.length > 0;
   if (fresh) return { ...cached, ...base };
   // Curves still show without a readable experiment copy; only the evaluation needs it.
